@@ -1,0 +1,58 @@
+# Warden. `make run` starts it on embedded defaults; `make test` runs every check.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(PATH):/usr/local/go/bin
+export GOFLAGS := -buildvcs=false
+
+GO       ?= go
+FUZZTIME ?= 10s
+# Fuzz targets run by `make test`: package:target.
+FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit
+
+.PHONY: run build test vet fmt-check unit fuzz bench-test bench synth deploy clean
+
+## run: validate and test the example policy, then explain a sample request
+## (the local server, `warden serve`, replaces this when it lands).
+run: build
+	./bin/warden policy validate policy/examples/policy.yaml
+	./bin/warden policy test policy/examples
+	./bin/warden policy explain policy/examples/policy.yaml --project project-a --agent claude-code \
+		--action tool:Bash --command 'cd /workspace && sudo git push origin main'
+
+build:
+	$(GO) build -o bin/warden ./cmd/warden
+
+## test: formatting, vet, every unit test, short fuzz runs, the benchmark module's tests.
+test: fmt-check vet unit fuzz bench-test
+
+fmt-check:
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi; echo "gofmt: ok"
+
+vet:
+	$(GO) vet ./...
+	cd infra && $(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+fuzz:
+	@for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+bench-test:
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## bench: the engine's benchmarks, then Warden vs Cedar vs Rego side by side.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/...
+	cd bench && $(GO) run ./cmd/policybench
+
+synth deploy:
+	@echo "make $@: the CDK app (infra/) arrives with the serverless deployment; nothing to $@ yet" >&2; exit 1
+
+clean:
+	rm -rf bin cdk.out

@@ -1,0 +1,185 @@
+package policy
+
+import (
+	"time"
+)
+
+// compileBudgets validates the budgets and fills in their IDs.
+func (c *compiler) compileBudgets(decls []BudgetDecl) []Budget {
+	var out []Budget
+	ids := map[string]string{}
+	for i, d := range decls {
+		path := pathOf("budgets", i)
+		id := d.ID
+		if id == "" {
+			id = derivedID("b-", d.Scope, d.Who.Project, d.Who.Agent, d.Who.Labels, d.Period)
+		}
+		b := Budget{
+			ID: c.claimID(path, "budget", id, d.ID != "", ids), Scope: d.Scope, Period: d.Period,
+			USD: d.USD, Tokens: d.Tokens, Alerts: d.Alerts, Notify: d.Notify, Pos: c.at(path),
+			who: c.compileWho(pathOf(path, "who"), d.Who),
+		}
+		if d.USD < 0 || d.Tokens < 0 {
+			c.errorf(path, CodeInvalidValue, "", "budget amounts cannot be negative")
+		}
+		if d.USD == 0 && d.Tokens == 0 {
+			c.errorf(path, CodeMissingField, "e.g. usd: 50", "a budget needs usd or tokens")
+		}
+		prev := 0
+		for j, a := range d.Alerts {
+			if a <= prev || a > 100 {
+				c.errorf(pathOf(pathOf(path, "alerts"), j), CodeInvalidValue, "e.g. alerts: [50, 80, 100]",
+					"alert thresholds are ascending percentages from 1 to 100, got %d", a)
+				break
+			}
+			prev = a
+		}
+		if len(d.Alerts) > 0 && len(d.Notify) == 0 {
+			c.errorf(pathOf(path, "alerts"), CodeMissingField, "name a channel from notifications:", "budget alerts need notify:")
+		}
+		c.checkNotify(pathOf(path, "notify"), d.Notify)
+		out = append(out, b)
+	}
+	return out
+}
+
+// compileRateLimits validates the rate limits.
+func (c *compiler) compileRateLimits(decls []RateLimitDecl) []RateLimit {
+	var out []RateLimit
+	ids := map[string]string{}
+	for i, d := range decls {
+		path := pathOf("rate_limits", i)
+		id := d.ID
+		if id == "" {
+			id = derivedID("rl-", d.Scope, d.Who.Project, d.Who.Agent, d.Who.Labels, d.Action)
+		}
+		rl := RateLimit{
+			ID: c.claimID(path, "rate limit", id, d.ID != "", ids), Scope: d.Scope, Requests: d.Requests,
+			Per: time.Duration(d.Per), Burst: d.Burst, Pos: c.at(path),
+			who: c.compileWho(pathOf(path, "who"), d.Who),
+		}
+		for j, a := range d.Action {
+			if k := c.checkAction(pathOf(pathOf(path, "action"), j), a); k != KindUnknown {
+				rl.actions = append(rl.actions, compilePattern(a, k == KindAWS))
+			}
+		}
+		if d.Requests <= 0 {
+			c.errorf(pathOf(path, "requests"), CodeInvalidValue, "", "requests must be at least 1")
+		}
+		if rl.Per < time.Second || rl.Per > 24*time.Hour {
+			c.errorf(pathOf(path, "per"), CodeInvalidValue, "", "per must be between 1s and 24h")
+		}
+		if d.Burst < 0 {
+			c.errorf(pathOf(path, "burst"), CodeInvalidValue, "", "burst cannot be negative")
+		}
+		out = append(out, rl)
+	}
+	return out
+}
+
+// compileWatchdog validates the watchdog and fills in defaults.
+func (c *compiler) compileWatchdog(d *WatchdogDecl) *Watchdog {
+	if d == nil {
+		return nil
+	}
+	w := &Watchdog{
+		RepeatedCalls: d.RepeatedCalls, Window: time.Duration(d.Window), MaxRequestsPerMinute: d.MaxRequestsPerMinute,
+		MaxConsecutiveDenials: d.MaxConsecutiveDenials, MaxSessionDuration: time.Duration(d.MaxSessionDuration),
+		OnTrip: d.OnTrip, Notify: d.Notify,
+	}
+	if w.Window == 0 {
+		w.Window = DefaultWatchdogWindow
+	}
+	if w.OnTrip == "" {
+		w.OnTrip = "pause"
+	}
+	if d.RepeatedCalls < 0 || d.MaxRequestsPerMinute < 0 || d.MaxConsecutiveDenials < 0 {
+		c.errorf("watchdog", CodeInvalidValue, "", "watchdog thresholds cannot be negative")
+	}
+	if d.RepeatedCalls == 0 && d.MaxRequestsPerMinute == 0 && d.MaxConsecutiveDenials == 0 && d.MaxSessionDuration == 0 {
+		c.errorf("watchdog", CodeMissingField, "e.g. repeated_calls: 5", "the watchdog sets no threshold")
+	}
+	c.checkNotify("watchdog.notify", d.Notify)
+	return w
+}
+
+// compileApprovers validates the approver groups against the approve rules:
+// every group decides at least one rule, and every approve rule has a group.
+func (c *compiler) compileApprovers(decls map[string]ApproverDecl, rules []*rule) map[string]ApproverGroup {
+	out := map[string]ApproverGroup{}
+	var approveIDs []string
+	for _, r := range rules {
+		if r.effect == Approve {
+			approveIDs = append(approveIDs, r.id)
+		}
+	}
+	decided := map[string]bool{}
+	for _, name := range sortedKeys(decls) {
+		d, path := decls[name], pathOf("approvers", name)
+		g := ApproverGroup{
+			Name: name, Description: d.Description, Slack: d.Slack, Telegram: d.Telegram, Rules: d.Rules,
+			TTL: time.Duration(d.TTL), Timeout: time.Duration(d.Timeout), Notify: d.Notify, Pos: c.at(path),
+			rules: compilePatterns(d.Rules, false),
+		}
+		if !nameRE.MatchString(name) {
+			c.errorf(path, CodeInvalidValue, "use letters, digits, '.', '_' and '-', at most 64", "invalid approver group name %q", name)
+		}
+		if g.TTL == 0 {
+			g.TTL = DefaultApprovalTTL
+		}
+		if g.Timeout == 0 {
+			g.Timeout = DefaultApprovalTimeout
+		}
+		if g.TTL < time.Minute || g.TTL > 7*24*time.Hour {
+			c.errorf(pathOf(path, "ttl"), CodeInvalidValue, "", "ttl must be between 1m and 7d")
+		}
+		if g.Timeout < time.Minute || g.Timeout > 7*24*time.Hour {
+			c.errorf(pathOf(path, "timeout"), CodeInvalidValue, "", "timeout must be between 1m and 7d")
+		}
+		for i, id := range d.Slack {
+			if !slackRE.MatchString(id) {
+				c.errorf(pathOf(pathOf(path, "slack"), i), CodeInvalidValue,
+					"Slack member IDs look like U012AB3CD (profile, More, Copy member ID); user groups like S0123ABCD",
+					"invalid Slack user or group ID %q", id)
+			}
+		}
+		for i, id := range d.Telegram {
+			if !chatRE.MatchString(id) {
+				c.errorf(pathOf(pathOf(path, "telegram"), i), CodeInvalidValue, "", "invalid Telegram user ID %q", id)
+			}
+		}
+		for i, p := range g.rules {
+			hit := false
+			for _, id := range approveIDs {
+				if p.match(id) {
+					hit, decided[id] = true, true
+				}
+			}
+			if !hit {
+				c.errorf(pathOf(pathOf(path, "rules"), i), CodeUnknownReference, "list the ids of approve rules",
+					"approver group %q names %q, which matches no approve rule%s", name, d.Rules[i], didYouMean(d.Rules[i], approveIDs))
+			}
+		}
+		c.checkNotify(pathOf(path, "notify"), d.Notify)
+		out[name] = g
+	}
+	for _, r := range rules {
+		if r.effect == Approve && !decided[r.id] {
+			c.errs.add(r.pos, CodeUnreachable, "add the rule's id to the rules: of a group under approvers:",
+				"approve rule %q has no approver group, so nobody could approve it", r.id)
+		}
+	}
+	return out
+}
+
+// GroupsFor returns the approver groups that may decide the given rule.
+func (p *Policy) GroupsFor(ruleID string) []ApproverGroup {
+	var out []ApproverGroup
+	for _, name := range sortedKeys(p.Approvers) {
+		g := p.Approvers[name]
+		if anyMatch(g.rules, ruleID) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
