@@ -42,7 +42,7 @@ func megabytePolicy(size int) []byte {
 }
 
 // BenchmarkLoad1MB measures parse, validate and compile of a 1 MB policy.
-// Target: ≤ 100 ms.
+// Target: ≤ 100 ms. Measured 2026-11-26, 2 cores: 71–78 ms, 42 MB, 717k allocs.
 func BenchmarkLoad1MB(b *testing.B) {
 	data := megabytePolicy(1 << 20)
 	b.SetBytes(int64(len(data)))
@@ -56,6 +56,10 @@ func BenchmarkLoad1MB(b *testing.B) {
 
 // BenchmarkEvaluate measures single decisions on the example policy.
 // Targets: ≤ 1 µs and zero allocations for requests that meet no condition.
+// Measured 2026-11-26, 2 cores: git-allow 91 ns, aws-deny 72 ns,
+// llm-default-deny 59 ns (all 0 allocs); git-main-with-condition 580 ns
+// (10 allocs); shell-chain-parsed 348 ns (0 allocs); shell-parse-and-decide
+// 4.4 µs (36 allocs).
 func BenchmarkEvaluate(b *testing.B) {
 	p := loadExample(b)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
@@ -88,7 +92,7 @@ func BenchmarkEvaluate(b *testing.B) {
 }
 
 // BenchmarkLoadExample measures loading the example policy (17 rules, two
-// conditions, budgets and approvers).
+// conditions, budgets and approvers). Measured 2026-11-26: 373 µs, 3,492 allocs.
 func BenchmarkLoadExample(b *testing.B) {
 	data, err := readExample()
 	if err != nil {

@@ -131,7 +131,7 @@ func Load(file string, data []byte) (*Policy, error) {
 		return nil, e.err()
 	}
 	sum := sha256.Sum256(data)
-	c := &compiler{file: file, pos: pos, errs: e, conds: condCache{}}
+	c := &compiler{file: file, pos: pos, errs: e, conds: condCache{}, lines: strings.Split(string(data), "\n")}
 	p := c.compile(f)
 	if err := e.err(); err != nil {
 		return nil, err
@@ -164,6 +164,7 @@ type compiler struct {
 	errs  *errs
 	conds condCache
 	f     *File
+	lines []string // the source, for placing errors inside expressions
 }
 
 // at returns the position of a path, falling back to its nearest parent.

@@ -173,14 +173,22 @@ func (cc condCache) compile(src string) (*condition, error) {
 	return c, nil
 }
 
-// celError keeps the first issue's message with its column, in one line.
+// conditionError is a compile error at a place within the expression.
+type conditionError struct {
+	line, col int // 1-based, within the expression
+	msg       string
+}
+
+func (e *conditionError) Error() string { return "condition: " + e.msg }
+
+// celError keeps the first issue, with its place in the expression.
 func celError(iss *cel.Issues) error {
 	errs := iss.Errors()
 	if len(errs) == 0 {
 		return fmt.Errorf("condition: %s", strings.TrimSpace(iss.String()))
 	}
 	e := errs[0]
-	return fmt.Errorf("condition column %d: %s", e.Location.Column()+1, e.Message)
+	return &conditionError{line: e.Location.Line(), col: e.Location.Column() + 1, msg: e.Message}
 }
 
 // checkTimeZones refuses an unknown time zone name written as a literal, such

@@ -2,7 +2,9 @@ package policy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"slices"
@@ -80,14 +82,29 @@ func parseYAML(file string, data []byte, e *errs) *yaml.Node {
 }
 
 // safeUnmarshal runs the YAML parser, turning a panic inside it into an error
-// so that no input can crash the caller.
+// so that no input can crash the caller. A policy is one document: a second
+// one, which a plain Unmarshal would silently drop, is refused.
 func safeUnmarshal(data []byte, n *yaml.Node) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("yaml: parser failed: %v", r)
 		}
 	}()
-	return yaml.Unmarshal(data, n)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("yaml: line %d: a second YAML document; a file holds one", extra.Line)
 }
 
 // yamlErrorPos digs "line N" out of a yaml.v3 error message.

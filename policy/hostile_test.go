@@ -44,6 +44,8 @@ func TestHostileInput(t *testing.T) {
 		{"invalid UTF-8", []byte("version: 1\nrules:\n  - id: caf\xe9\n"),
 			"p.yaml:3:12: invalid UTF-8 [invalid-utf8]"},
 		{"NUL byte", []byte("version: 1\x00\n"), "p.yaml: file contains a NUL byte [invalid-utf8]"},
+		{"two documents", []byte("version: 1\n---\nrules: []\n"),
+			"p.yaml:2: a second YAML document; a file holds one [syntax]"},
 		{"not a mapping", []byte("- version: 1\n"), "p.yaml:1:1: expected a mapping, got a list [wrong-type]"},
 		{"huge scalar key count", []byte("version: 1\nprojects:\n" + strings.Repeat("  p: {}\n", 3)),
 			"p.yaml:4:3: key \"p\" is set twice [duplicate-id]"},

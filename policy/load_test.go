@@ -94,7 +94,17 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "condition that does not compile",
 			src:  "version: 1\nrules:\n  - effect: deny\n    action: git:push\n    when: tme.getHours() > 3\n",
-			want: "p.yaml:5:11: condition column 1: undeclared reference to 'tme' (did you mean 'time'?) [bad-condition]",
+			want: "p.yaml:5:11: condition: undeclared reference to 'tme' (did you mean 'time'?) [bad-condition]",
+		},
+		{
+			name: "condition error placed after a quote",
+			src:  "version: 1\nrules:\n  - effect: deny\n    action: git:push\n    when: 'project == \"a\" && agnt == \"b\"'\n",
+			want: "p.yaml:5:30: condition: undeclared reference to 'agnt' (did you mean 'agent'?) [bad-condition]",
+		},
+		{
+			name: "condition error placed in a block",
+			src:  "version: 1\nrules:\n  - effect: deny\n    action: git:push\n    when: |\n      project == \"a\" &&\n        agnt == \"b\"\n",
+			want: "p.yaml:7:9: condition: undeclared reference to 'agnt' (did you mean 'agent'?) [bad-condition]",
 		},
 		{
 			name: "condition that is not a bool",

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -33,7 +34,8 @@ func (c *compiler) compileRule(d *RuleDecl, i int, ids map[string]string) *rule 
 	if d.When != "" {
 		cond, err := c.conds.compile(d.When)
 		if err != nil {
-			c.errorf(pathOf(path, "when"), CodeBadCondition, "see the condition reference in the README", "%v", err)
+			c.errs.addOnce(c.exprPos(c.at(pathOf(path, "when")), err), CodeBadCondition,
+				"see the condition reference in the README", "%v", err)
 		}
 		r.cond = cond
 	}
@@ -42,6 +44,39 @@ func (c *compiler) compileRule(d *RuleDecl, i int, ids map[string]string) *rule 
 	}
 	r.reason = ruleReason(r)
 	return r
+}
+
+// exprPos places a condition error within the file: the expression starts
+// at the YAML value (after its quote, or on the lines after a | or > block
+// indicator).
+func (c *compiler) exprPos(value Position, err error) Position {
+	var ce *conditionError
+	if !errors.As(err, &ce) || value.Line < 1 || value.Line > len(c.lines) {
+		return value
+	}
+	text := []rune(c.lines[value.Line-1])
+	if value.Column < 1 || value.Column > len(text) {
+		return value
+	}
+	switch text[value.Column-1] {
+	case '|', '>':
+		line := value.Line + ce.line
+		if line > len(c.lines) {
+			return value
+		}
+		first := c.lines[value.Line] // the block's indentation is its first line's
+		indent := len(first) - len(strings.TrimLeft(first, " "))
+		return Position{File: value.File, Line: line, Column: indent + ce.col}
+	case '\'', '"':
+		if ce.line == 1 {
+			return Position{File: value.File, Line: value.Line, Column: value.Column + ce.col}
+		}
+	default:
+		if ce.line == 1 {
+			return Position{File: value.File, Line: value.Line, Column: value.Column + ce.col - 1}
+		}
+	}
+	return value
 }
 
 // ruleReason is the reason given when the rule decides; built once here so
