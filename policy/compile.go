@@ -131,7 +131,7 @@ func Load(file string, data []byte) (*Policy, error) {
 		return nil, e.err()
 	}
 	sum := sha256.Sum256(data)
-	c := &compiler{file: file, pos: pos, errs: e, conds: condCache{}, lines: strings.Split(string(data), "\n")}
+	c := &compiler{file: file, pos: pos, errs: e, conds: condCache{}, src: data}
 	p := c.compile(f)
 	if err := e.err(); err != nil {
 		return nil, err
@@ -143,18 +143,16 @@ func Load(file string, data []byte) (*Policy, error) {
 
 // parseFile decodes the bytes into a File, collecting errors.
 func parseFile(file string, data []byte, e *errs) (*File, positions) {
-	root := parseYAML(file, data, e)
-	if root == nil {
-		return nil, nil
-	}
-	d := &decoder{file: file, errs: e, pos: positions{}}
 	var f File
-	decodeInto(d, root, &f)
-	if _, ok := d.pos["version"]; ok && f.Version != 1 {
-		e.add(d.pos["version"], CodeVersion, "this Warden reads version: 1", "unsupported policy version %d", f.Version)
+	pos := decodeDoc(file, data, &f, e)
+	if pos == nil {
 		return nil, nil
 	}
-	return &f, d.pos
+	if at, ok := pos["version"]; ok && f.Version != 1 {
+		e.add(at, CodeVersion, "this Warden reads version: 1", "unsupported policy version %d", f.Version)
+		return nil, nil
+	}
+	return &f, pos
 }
 
 // compiler carries the state of one compile.
@@ -164,7 +162,7 @@ type compiler struct {
 	errs  *errs
 	conds condCache
 	f     *File
-	lines []string // the source, for placing errors inside expressions
+	src   []byte // the source, for placing errors inside expressions
 }
 
 // at returns the position of a path, falling back to its nearest parent.

@@ -183,3 +183,13 @@ func (p *Policy) GroupsFor(ruleID string) []ApproverGroup {
 	}
 	return out
 }
+
+// AppliesTo reports whether the budget counts the principal's spending.
+func (b *Budget) AppliesTo(pr Principal) bool {
+	return b.who.matchesPrincipal(&Request{Principal: pr})
+}
+
+// AppliesTo reports whether the rate limit counts the request.
+func (rl *RateLimit) AppliesTo(req *Request) bool {
+	return rl.who.matchesPrincipal(req) && (rl.actions == nil || anyMatch(rl.actions, req.Action))
+}

@@ -518,7 +518,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// decodeInto decodes a whole document into the struct v points to.
-func decodeInto(d *decoder, n *yaml.Node, v any) {
-	d.decode(n, reflect.ValueOf(v).Elem(), "", 0)
+// decodeDoc parses data and decodes it strictly into the struct v points
+// to, collecting errors in e. It returns where each field was written, or
+// nil when the bytes are not a YAML document at all.
+func decodeDoc(file string, data []byte, v any, e *errs) positions {
+	root := parseYAML(file, data, e)
+	if root == nil {
+		return nil
+	}
+	d := &decoder{file: file, errs: e, pos: positions{}}
+	d.decode(root, reflect.ValueOf(v).Elem(), "", 0)
+	return d.pos
 }

@@ -8,20 +8,27 @@ import (
 	"testing"
 )
 
-// aliasBomb is a billion-laughs document: nine levels of nine aliases.
-func aliasBomb() []byte {
-	var b strings.Builder
-	b.WriteString("version: 1\nx0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+// aliasLevels writes a billion-laughs ladder: key 0 anchors a list of nine
+// strings, each further key a list of nine aliases of the one before.
+func aliasLevels(b *strings.Builder, indent, key string) {
+	fmt.Fprintf(b, "%s%s0: &%s0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n", indent, key, key)
 	for i := 1; i <= 9; i++ {
-		fmt.Fprintf(&b, "x%d: &x%d [", i, i)
+		fmt.Fprintf(b, "%s%s%d: &%s%d [", indent, key, i, key, i)
 		for j := 0; j < 9; j++ {
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "*x%d", i-1)
+			fmt.Fprintf(b, "*%s%d", key, i-1)
 		}
 		b.WriteString("]\n")
 	}
+}
+
+// aliasBomb is a policy whose last rule uses the top of an alias ladder.
+func aliasBomb() []byte {
+	var b strings.Builder
+	b.WriteString("version: 1\n")
+	aliasLevels(&b, "", "x")
 	b.WriteString("rules:\n  - effect: allow\n    action: git:push\n    who: {labels: {a: b}}\n    resource: *x9\n")
 	return []byte(b.String())
 }
@@ -83,17 +90,7 @@ func TestAliasBombIsNotExpanded(t *testing.T) {
 	// type error at its first level; a test request's attrs are free-form.
 	var b strings.Builder
 	b.WriteString("tests:\n  - name: bomb\n    expect: {effect: deny}\n    request:\n      action: git:push\n      attrs:\n")
-	b.WriteString("        l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
-	for i := 1; i <= 9; i++ {
-		fmt.Fprintf(&b, "        l%d: &l%d [", i, i)
-		for j := 0; j < 9; j++ {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "*l%d", i-1)
-		}
-		b.WriteString("]\n")
-	}
+	aliasLevels(&b, "        ", "l")
 	_, err := LoadTests("t.yaml", []byte(b.String()))
 	if err == nil || !strings.Contains(err.Error(), "[too-complex]") {
 		t.Fatalf("LoadTests = %v, want a too-complex error", err)

@@ -51,20 +51,21 @@ func (c *compiler) compileRule(d *RuleDecl, i int, ids map[string]string) *rule 
 // indicator).
 func (c *compiler) exprPos(value Position, err error) Position {
 	var ce *conditionError
-	if !errors.As(err, &ce) || value.Line < 1 || value.Line > len(c.lines) {
+	lines := strings.Split(string(c.src), "\n")
+	if !errors.As(err, &ce) || value.Line < 1 || value.Line > len(lines) {
 		return value
 	}
-	text := []rune(c.lines[value.Line-1])
+	text := []rune(lines[value.Line-1])
 	if value.Column < 1 || value.Column > len(text) {
 		return value
 	}
 	switch text[value.Column-1] {
 	case '|', '>':
 		line := value.Line + ce.line
-		if line > len(c.lines) {
+		if line > len(lines) {
 			return value
 		}
-		first := c.lines[value.Line] // the block's indentation is its first line's
+		first := lines[value.Line] // the block's indentation is its first line's
 		indent := len(first) - len(strings.TrimLeft(first, " "))
 		return Position{File: value.File, Line: line, Column: indent + ce.col}
 	case '\'', '"':

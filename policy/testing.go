@@ -46,14 +46,12 @@ const DefaultRule = "(default)"
 // LoadTests parses a test file.
 func LoadTests(file string, data []byte) (*TestFile, error) {
 	e := &errs{}
-	root := parseYAML(file, data, e)
-	if root == nil {
+	var tf TestFile
+	pos := decodeDoc(file, data, &tf, e)
+	if pos == nil {
 		return nil, e.err()
 	}
-	d := &decoder{file: file, errs: e, pos: positions{}}
-	var tf TestFile
-	decodeInto(d, root, &tf)
-	c := &compiler{file: file, pos: d.pos, errs: e}
+	c := &compiler{file: file, pos: pos, errs: e}
 	for i, tc := range tf.Tests {
 		path := pathOf(pathOf("tests", i), "request")
 		if KindOf(tc.Request.Action) == KindUnknown {
@@ -94,13 +92,8 @@ func (r *TestRequest) Request() (*Request, error) {
 // is reported as an error.
 func ParseRequest(file string, data []byte) (*Request, error) {
 	e := &errs{}
-	root := parseYAML(file, data, e)
-	if root == nil {
-		return nil, e.err()
-	}
-	d := &decoder{file: file, errs: e, pos: positions{}}
 	var tr TestRequest
-	decodeInto(d, root, &tr)
+	decodeDoc(file, data, &tr, e)
 	if err := e.err(); err != nil {
 		return nil, err
 	}
