@@ -33,7 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(policyCommand())
+	root.AddCommand(policyCommand(), serveCommand(), projectsCommand(), agentsCommand(), sessionsCommand(),
+		agentCommand(), hookCommand(), auditCommand())
 	err := root.Execute()
 	var ee exitError
 	switch {

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/server"
+)
+
+const adminTokenEnv = "WARDEN_ADMIN_TOKEN"
+
+func adminClient(cmd *cobra.Command) func() (*apiClient, error) {
+	return clientFlags(cmd, adminTokenEnv, "admin token")
+}
+
+func projectsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "projects", Short: "Create, list, freeze and unfreeze projects"}
+
+	create := &cobra.Command{Use: "create NAME", Short: "Create a project and print its enrollment key", Args: cobra.ExactArgs(1)}
+	newCreate := adminClient(create)
+	create.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newCreate()
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Name      string `json:"name"`
+			EnrollKey string `json:"enroll_key"`
+		}
+		if err := c.call(cmd.Context(), "POST", "/v1/admin/projects", map[string]string{"name": args[0]}, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "project %s created\nenrollment key (shown once): %s\n\nattach an agent:\n  warden agent setup claude --endpoint %s --enroll-key %s --agent claude\n",
+			out.Name, out.EnrollKey, c.endpoint, out.EnrollKey)
+		return nil
+	}
+
+	list := &cobra.Command{Use: "list", Short: "List projects", Args: cobra.NoArgs}
+	newList := adminClient(list)
+	list.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newList()
+		if err != nil {
+			return err
+		}
+		var out []server.ProjectView
+		if err := c.call(cmd.Context(), "GET", "/v1/admin/projects", nil, &out); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROJECT\tSTATE\tCREATED\tREASON")
+		for _, p := range out {
+			reason := p.FrozenReason
+			if reason != "" {
+				reason += " (" + p.FrozenBy + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.State, p.CreatedAt.Format(time.RFC3339), reason)
+		}
+		return tw.Flush()
+	}
+
+	cmd.AddCommand(create, list, freezeCommand(true), freezeCommand(false))
+	return cmd
+}
+
+func freezeCommand(freeze bool) *cobra.Command {
+	verb := map[bool]string{true: "freeze", false: "unfreeze"}[freeze]
+	cmd := &cobra.Command{Use: verb + " NAME", Args: cobra.ExactArgs(1),
+		Short: map[bool]string{true: "Stop every session of a project at its next request", false: "Let a frozen project's sessions act again"}[freeze]}
+	var reason string
+	if freeze {
+		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail; required)")
+	}
+	newClient := adminClient(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		if err := c.call(cmd.Context(), "POST", "/v1/admin/projects/"+url.PathEscape(args[0])+"/"+verb, map[string]string{"reason": reason}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "project %s %s\n", args[0], map[bool]string{true: "frozen", false: "unfrozen"}[freeze])
+		return nil
+	}
+	return cmd
+}
+
+func agentsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "agents", Short: "Kill agents"}
+	kill := &cobra.Command{Use: "kill PROJECT/AGENT", Short: "Stop every session of an agent, now and in future", Args: cobra.ExactArgs(1)}
+	var reason string
+	kill.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail; required)")
+	newClient := adminClient(kill)
+	kill.RunE = func(cmd *cobra.Command, args []string) error {
+		project, agent, ok := strings.Cut(args[0], "/")
+		if !ok || project == "" || agent == "" {
+			return fmt.Errorf("name the agent as PROJECT/AGENT, got %q", args[0])
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		path := "/v1/admin/projects/" + url.PathEscape(project) + "/agents/" + url.PathEscape(agent) + "/kill"
+		if err := c.call(cmd.Context(), "POST", path, map[string]string{"reason": reason}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "agent %s/%s killed\n", project, agent)
+		return nil
+	}
+	cmd.AddCommand(kill)
+	return cmd
+}
+
+func sessionsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "sessions", Short: "List, show and kill agent sessions"}
+
+	list := &cobra.Command{Use: "list", Short: "List sessions", Args: cobra.NoArgs}
+	var project string
+	list.Flags().StringVar(&project, "project", "", "only this project's sessions")
+	newList := adminClient(list)
+	list.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newList()
+		if err != nil {
+			return err
+		}
+		var out []server.SessionView
+		if err := c.call(cmd.Context(), "GET", "/v1/admin/sessions?project="+url.QueryEscape(project), nil, &out); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SESSION\tPROJECT\tAGENT\tSTATE\tEXPIRES\tREASON")
+		for _, s := range out {
+			reason := s.KillReason
+			if reason != "" {
+				reason += " (" + s.KilledBy + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Project, s.Agent, s.State, s.ExpiresAt.Format(time.RFC3339), reason)
+		}
+		return tw.Flush()
+	}
+
+	show := &cobra.Command{Use: "show ID", Short: "Show one session", Args: cobra.ExactArgs(1)}
+	newShow := adminClient(show)
+	show.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newShow()
+		if err != nil {
+			return err
+		}
+		var s server.SessionView
+		if err := c.call(cmd.Context(), "GET", "/v1/admin/sessions/"+url.PathEscape(args[0]), nil, &s); err != nil {
+			return err
+		}
+		return writeJSON(cmd.OutOrStdout(), s)
+	}
+
+	kill := &cobra.Command{Use: "kill ID", Short: "Stop a session at its next request", Args: cobra.ExactArgs(1)}
+	var reason string
+	kill.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail; required)")
+	newKill := adminClient(kill)
+	kill.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newKill()
+		if err != nil {
+			return err
+		}
+		if err := c.call(cmd.Context(), "POST", "/v1/admin/sessions/"+url.PathEscape(args[0])+"/kill", map[string]string{"reason": reason}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "session %s killed\n", args[0])
+		return nil
+	}
+	cmd.AddCommand(list, show, kill)
+	return cmd
+}
+
+func auditCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Read the audit trail"}
+	tail := &cobra.Command{Use: "tail", Short: "Show audit records as they arrive", Args: cobra.NoArgs}
+	var after int64
+	var follow bool
+	var format string
+	var n int
+	tail.Flags().Int64Var(&after, "after", -1, "start after this sequence number (default: the last --lines records)")
+	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many past records to show first")
+	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep waiting for new records")
+	tail.Flags().StringVar(&format, "format", "text", "output format: text or json (one record a line)")
+	newClient := adminClient(tail)
+	tail.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		var backlog []audit.Record
+		if after < 0 {
+			// Read everything once to find the last n: the trail is read
+			// through the same API that follows it.
+			after = 0
+			for {
+				var recs []audit.Record
+				if err := c.call(cmd.Context(), "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after), nil, &recs); err != nil {
+					return err
+				}
+				if len(recs) == 0 {
+					break
+				}
+				backlog = append(backlog, recs...)
+				if len(backlog) > n {
+					backlog = backlog[len(backlog)-n:]
+				}
+				after = recs[len(recs)-1].Seq
+			}
+		}
+		for {
+			for _, r := range backlog {
+				if err := printRecord(out, r, format); err != nil {
+					return err
+				}
+			}
+			if !follow {
+				return nil
+			}
+			backlog = nil
+			if err := c.call(cmd.Context(), "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000&wait=30s", after), nil, &backlog); err != nil {
+				return err
+			}
+			if len(backlog) > 0 {
+				after = backlog[len(backlog)-1].Seq
+			}
+		}
+	}
+	cmd.AddCommand(tail)
+	return cmd
+}

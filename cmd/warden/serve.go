@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/policy/examples"
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/pipeline"
+	"github.com/wardenhq/warden/shared/policyload"
+	"github.com/wardenhq/warden/shared/server"
+	"github.com/wardenhq/warden/shared/sqlite"
+)
+
+// serveConfig is what `warden serve` runs with.
+type serveConfig struct {
+	addr            string
+	dataDir         string
+	policyFile      string
+	resetAdminToken bool
+	shutdownGrace   time.Duration
+	reloadInterval  time.Duration
+}
+
+func serveCommand() *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the local Warden: hooks, sessions, kill switch, audit, on embedded storage",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr(), nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
+	f.StringVar(&cfg.dataDir, "data", ".warden", "data directory (the SQLite database lives here)")
+	f.StringVar(&cfg.policyFile, "policy", "", "policy file, hot-reloaded on change (default: the built-in example policy)")
+	f.BoolVar(&cfg.resetAdminToken, "reset-admin-token", false, "issue a new admin token and print it")
+	f.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	f.DurationVar(&cfg.reloadInterval, "reload-interval", time.Second, "how often the policy file is checked for changes")
+	return cmd
+}
+
+// serve runs until ctx ends. ready, if not nil, receives the listening
+// address once the server accepts requests.
+func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready chan<- string) error {
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", cfg.dataDir, err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.dataDir, "warden.db"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+	trail := db.Audit()
+
+	var policies *policyload.Source
+	if cfg.policyFile != "" {
+		policies, err = policyload.Open(ctx, cfg.policyFile, trail, log)
+		if err != nil {
+			return fmt.Errorf("load policy: %w", err)
+		}
+	} else {
+		p, err := policy.Load("built-in example policy", examples.Policy)
+		if err != nil {
+			return fmt.Errorf("load the built-in policy: %w", err)
+		}
+		log.Info("using the built-in example policy; pass --policy FILE for your own", "rules", p.RuleCount())
+		policies = policyload.Static(p)
+	}
+
+	ids := identity.NewService(db.Identity(), nil)
+	adminToken, err := ids.EnsureAdminToken(ctx)
+	if err == nil && cfg.resetAdminToken {
+		adminToken, err = ids.ResetAdminToken(ctx)
+	}
+	if err != nil {
+		return err
+	}
+
+	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{}, Audit: trail, Log: log}
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Log: log,
+		Ready: func(ctx context.Context) error {
+			if policies.Current() == nil {
+				return errors.New("no policy loaded")
+			}
+			_, err := trail.After(ctx, 1<<62, 1)
+			return err
+		}}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	endpoint := "http://" + ln.Addr().String()
+	printBanner(stdout, endpoint, adminToken)
+	record(ctx, trail, log, audit.Record{Code: audit.ServerStarted, Resource: endpoint})
+
+	go policies.Watch(ctx, cfg.reloadInterval)
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	log.Info("listening", "endpoint", endpoint, "data", cfg.dataDir)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	record(shutdownCtx, trail, log, audit.Record{Code: audit.ServerStopped, Resource: endpoint})
+	return nil
+}
+
+func record(ctx context.Context, sink audit.Sink, log *slog.Logger, rec audit.Record) {
+	rec.ID, rec.Time = audit.NewID(), time.Now().UTC()
+	if _, err := sink.Append(ctx, rec); err != nil {
+		log.Error("audit append failed", "code", rec.Code, "err", err)
+	}
+}
+
+func printBanner(w io.Writer, endpoint, adminToken string) {
+	fmt.Fprintf(w, "Warden is listening on %s\n\n", endpoint)
+	if adminToken != "" {
+		fmt.Fprintf(w, "Admin token (shown once; Warden keeps only its hash):\n  export WARDEN_ENDPOINT=%s\n  export WARDEN_ADMIN_TOKEN=%s\n\n", endpoint, adminToken)
+	} else {
+		fmt.Fprintf(w, "Admin token: issued at first start (warden serve --reset-admin-token issues a new one).\n\n")
+	}
+	fmt.Fprintf(w, "Next, in another shell with those two variables set, attach Claude Code:\n"+
+		"  warden projects create project-a\n"+
+		"  warden agent setup claude --enroll-key <the key it prints> --agent claude-code\n\n")
+}

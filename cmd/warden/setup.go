@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Where the clients read settings that users cannot override.
+const (
+	claudeManagedSettings = "/etc/claude-code/managed-settings.json"
+	codexRequirements     = "/etc/codex/requirements.toml"
+)
+
+type setupOptions struct {
+	client     string
+	token      string
+	enrollKey  string
+	agent      string
+	labels     map[string]string
+	ttl        string
+	path       string
+	wardenPath string
+	dryRun     bool
+	force      bool
+}
+
+func setupCommand() *cobra.Command {
+	var o setupOptions
+	cmd := &cobra.Command{
+		Use:   "setup claude|codex",
+		Short: "Log in and write an agent's configuration so that its tool calls go through Warden",
+		Long: `setup logs an agent in (or takes --token) and writes the client's configuration:
+
+  claude  managed settings (` + claudeManagedSettings + `, or --path): http PreToolUse and
+          PostToolUse hooks on Warden that block when Warden fails, managed hooks only,
+          and the session token in the hook environment.
+  codex   managed requirements (` + codexRequirements + `, or --path): PreToolUse and
+          PostToolUse command hooks running "warden hook", which blocks on any failure.
+
+--dry-run prints the file instead of writing it.`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"claude", "codex"},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.token, "token", "", "an existing session token (default: log in with --enroll-key)")
+	f.StringVar(&o.enrollKey, "enroll-key", "", "the project's enrollment key (default $WARDEN_ENROLL_KEY)")
+	f.StringVar(&o.agent, "agent", "", "the agent's name (with --enroll-key)")
+	f.StringToStringVar(&o.labels, "label", nil, "session labels, k=v")
+	f.StringVar(&o.ttl, "ttl", "", "session lifetime (default 12h)")
+	f.StringVar(&o.path, "path", "", "write here instead of the managed location")
+	f.StringVar(&o.wardenPath, "warden", "", "the warden binary the codex hook runs (default: this one)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print what would be written")
+	f.BoolVar(&o.force, "force", false, "replace an existing file (a .bak copy is kept)")
+	newClient := clientFlags(cmd, "", "")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		o.client = args[0]
+		if o.client != "claude" && o.client != "codex" {
+			return fmt.Errorf("unknown client %q: claude or codex", o.client)
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		if o.token == "" {
+			if o.enrollKey == "" {
+				o.enrollKey = os.Getenv("WARDEN_ENROLL_KEY")
+			}
+			if o.enrollKey == "" || o.agent == "" {
+				return errors.New("give --token, or --enroll-key and --agent to log in")
+			}
+			s, err := login(cmd.Context(), c, o.enrollKey, o.agent, o.labels, o.ttl)
+			if err != nil {
+				return err
+			}
+			o.token = s.Token
+			fmt.Fprintf(cmd.ErrOrStderr(), "logged in: session %s for %s/%s, expires %s\n", s.ID, s.Project, s.Agent, s.ExpiresAt.Format("2006-01-02 15:04 MST"))
+		}
+		var content []byte
+		path := o.path
+		switch o.client {
+		case "claude":
+			content, err = claudeSettings(c.endpoint, o.token)
+			if path == "" {
+				path = claudeManagedSettings
+			}
+		case "codex":
+			bin := o.wardenPath
+			if bin == "" {
+				if bin, err = os.Executable(); err != nil {
+					return fmt.Errorf("find the warden binary: %w (pass --warden)", err)
+				}
+			}
+			content = codexRequirementsFile(c.endpoint, o.token, bin)
+			if path == "" {
+				path = codexRequirements
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if o.dryRun {
+			fmt.Fprintf(cmd.OutOrStdout(), "# %s\n%s", path, content)
+			return nil
+		}
+		if err := writeConfig(path, content, o.force); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s's tool calls now go through Warden at %s\n", path, o.client, c.endpoint)
+		return nil
+	}
+	return cmd
+}
+
+// claudeSettings is Claude Code's managed settings: every tool call is
+// decided by Warden through http hooks that block when Warden fails.
+func claudeSettings(endpoint, token string) ([]byte, error) {
+	hook := func(path string) []any {
+		return []any{map[string]any{
+			"matcher": "*",
+			"hooks": []any{map[string]any{
+				"type":           "http",
+				"url":            endpoint + path,
+				"headers":        map[string]string{"Authorization": "Bearer $" + sessionTokenEnv},
+				"allowedEnvVars": []string{sessionTokenEnv},
+				"timeout":        30,
+				"onFailure":      "block",
+			}},
+		}}
+	}
+	settings := map[string]any{
+		"hooks": map[string]any{
+			"PreToolUse":  hook("/v1/hooks/pre-tool-use"),
+			"PostToolUse": hook("/v1/hooks/post-tool-use"),
+		},
+		"allowManagedHooksOnly":  true,
+		"allowedHttpHookUrls":    []string{endpoint + "/*"},
+		"httpHookAllowedEnvVars": []string{sessionTokenEnv},
+		"permissions":            map[string]any{"disableBypassPermissionsMode": "disable"},
+		"env": map[string]string{
+			sessionTokenEnv:   token,
+			"WARDEN_ENDPOINT": endpoint,
+		},
+	}
+	b, err := json.MarshalIndent(settings, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// codexRequirementsFile is Codex's managed requirements: command hooks that
+// run `warden hook`, which exits 2 (block) on any failure.
+func codexRequirementsFile(endpoint, token, bin string) []byte {
+	command := fmt.Sprintf("%s hook --endpoint %s --token %s", shellWord(bin), shellWord(endpoint), shellWord(token))
+	var b strings.Builder
+	b.WriteString("# Written by `warden agent setup codex`: every tool call is decided by Warden.\n")
+	for _, event := range []string{"PreToolUse", "PostToolUse"} {
+		fmt.Fprintf(&b, "\n[[hooks.%s]]\nmatcher = \"*\"\n\n[[hooks.%s.hooks]]\ntype = \"command\"\ncommand = %s\ntimeout = 30\n",
+			event, event, strconv.Quote(command))
+	}
+	return []byte(b.String())
+}
+
+// shellWord quotes s for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>(){}[]*?!#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeConfig writes a configuration file, refusing to replace one unless
+// forced. It holds a session token, so it is readable by its owner only,
+// except at the managed locations, which the client (running as the user)
+// must be able to read.
+func writeConfig(path string, content []byte, force bool) error {
+	mode := os.FileMode(0o600)
+	if path == claudeManagedSettings || path == codexRequirements {
+		mode = 0o644
+	}
+	if old, err := os.ReadFile(path); err == nil {
+		if !force {
+			return fmt.Errorf("%s exists; pass --force to replace it (a .bak copy is kept) or --path to write elsewhere", path)
+		}
+		if err := os.WriteFile(path+".bak", old, 0o600); err != nil {
+			return fmt.Errorf("back up %s: %w", path, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".warden-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, strings.NewReader(string(content))); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

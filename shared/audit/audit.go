@@ -1,0 +1,97 @@
+// Package audit is Warden's write-ahead audit trail: the record of what was
+// tried, what was decided and why, and what came of it. A decision is
+// durably recorded before the action it allows runs; if it cannot be, the
+// action does not happen.
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Code is the stable identifier of a kind of audit event. Codes are part of
+// Warden's interface: alerting and queries match on them.
+type Code string
+
+// Audit event codes, grouped by domain.
+const (
+	// Decisions: one per request, written before the action.
+	DecisionAllow    Code = "decision.allow"
+	DecisionDeny     Code = "decision.deny"
+	DecisionApproval Code = "decision.approval_required"
+	// RequestRefused is a request refused before any decision: bad input,
+	// unknown or revoked credentials.
+	RequestRefused Code = "request.refused"
+	// ToolOutcome is the result of an allowed tool call, written after it.
+	ToolOutcome Code = "tool.outcome"
+
+	SessionLogin    Code = "session.login"
+	SessionKilled   Code = "session.killed"
+	AgentKilled     Code = "agent.killed"
+	ProjectCreated  Code = "project.created"
+	ProjectFrozen   Code = "project.frozen"
+	ProjectUnfrozen Code = "project.unfrozen"
+	PolicyLoaded    Code = "policy.loaded"
+	PolicyRejected  Code = "policy.rejected"
+	ServerStarted   Code = "server.started"
+	ServerStopped   Code = "server.stopped"
+)
+
+// Record is one audit event. Fields that do not apply are empty.
+type Record struct {
+	// Seq is the record's position in the trail, assigned by the sink.
+	Seq  int64     `json:"seq"`
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+	Code Code      `json:"code"`
+
+	// Who.
+	Project       string `json:"project,omitempty"`
+	Agent         string `json:"agent,omitempty"`
+	Session       string `json:"session,omitempty"`
+	ClientSession string `json:"client_session,omitempty"` // the agent's own session ID
+	Actor         string `json:"actor,omitempty"`          // who made an administrative change
+
+	// What.
+	Kind     string          `json:"kind,omitempty"`
+	Action   string          `json:"action,omitempty"`
+	Resource string          `json:"resource,omitempty"`
+	Args     json.RawMessage `json:"args,omitempty"` // redacted
+	Ref      string          `json:"ref,omitempty"`  // links a decision and its outcome (tool_use_id)
+
+	// Decision.
+	Effect        string `json:"effect,omitempty"`
+	Rule          string `json:"rule,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	PolicyVersion string `json:"policy_version,omitempty"`
+
+	// Outcome.
+	Status     string `json:"status,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+}
+
+// Sink stores records. Append returns only once the record is durable; an
+// error means it was not recorded and the caller must not act.
+type Sink interface {
+	Append(ctx context.Context, r Record) (Record, error)
+}
+
+// Reader reads the trail back in order.
+type Reader interface {
+	// After returns up to limit records with Seq greater than after.
+	After(ctx context.Context, after int64, limit int) ([]Record, error)
+}
+
+// ErrClosed is returned by a sink that no longer accepts records.
+var ErrClosed = errors.New("audit sink closed")
+
+// NewID returns a random record ID.
+func NewID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail (Go 1.24+)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,51 @@
+package audit
+
+import (
+	"context"
+	"sync"
+)
+
+// MemorySink keeps records in memory, for tests. Fail makes it refuse
+// records, to test that callers fail closed.
+type MemorySink struct {
+	mu      sync.Mutex
+	records []Record
+	Fail    error
+}
+
+var (
+	_ Sink   = (*MemorySink)(nil)
+	_ Reader = (*MemorySink)(nil)
+)
+
+// Append implements Sink.
+func (m *MemorySink) Append(_ context.Context, r Record) (Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return Record{}, m.Fail
+	}
+	r.Seq = int64(len(m.records)) + 1
+	m.records = append(m.records, r)
+	return r, nil
+}
+
+// After implements Reader.
+func (m *MemorySink) After(_ context.Context, after int64, limit int) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for _, r := range m.records {
+		if r.Seq > after && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Records returns a copy of everything recorded.
+func (m *MemorySink) Records() []Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Record(nil), m.records...)
+}

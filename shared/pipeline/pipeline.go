@@ -1,0 +1,233 @@
+// Package pipeline is the one path every enforcement point runs a request
+// through: authenticate, evaluate, approval gate, budget, write-ahead audit,
+// then the front end acts. It fails closed at every step: no session, no
+// policy, no audit record — no action.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/identity"
+)
+
+// Authenticator turns a bearer token into the session it names.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (identity.Session, error)
+}
+
+// PolicySource returns the policy in force, or nil when none is loaded.
+type PolicySource interface {
+	Current() *policy.Policy
+}
+
+// ApprovalGate decides what becomes of a decision that needs a human.
+type ApprovalGate interface {
+	// Check returns nil when an approval lets this exact request through,
+	// or a refusal saying what is pending.
+	Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision) *Refusal
+}
+
+// Budget reserves the cost of a request before it runs. It returns a
+// refusal when a cap would be crossed.
+type Budget interface {
+	Reserve(ctx context.Context, sess identity.Session, req *policy.Request) *Refusal
+}
+
+// Refusal is why a request was not allowed, for the front end to answer
+// with: an HTTP status and a message safe to show the agent.
+type Refusal struct {
+	Status  int
+	Message string
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+// NoApprovals refuses every decision that needs approval, until the
+// approval workflow exists: a request a human must approve does not run.
+type NoApprovals struct{}
+
+// Check implements ApprovalGate.
+func (NoApprovals) Check(_ context.Context, _ identity.Session, _ *policy.Request, d policy.Decision) *Refusal {
+	return &Refusal{Status: http.StatusForbidden, Message: fmt.Sprintf(
+		"approval required: %s; this Warden has no approval workflow yet, so the request is refused", d.Reason)}
+}
+
+// NoBudget reserves nothing: budgets are enforced once they are implemented.
+type NoBudget struct{}
+
+// Reserve implements Budget.
+func (NoBudget) Reserve(context.Context, identity.Session, *policy.Request) *Refusal { return nil }
+
+// Pipeline runs requests. All fields are required except Now and Log.
+type Pipeline struct {
+	Auth      Authenticator
+	Policy    PolicySource
+	Approvals ApprovalGate
+	Budget    Budget
+	Audit     audit.Sink
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Call is one request as a front end received it.
+type Call struct {
+	Token   string
+	Request policy.Request // Principal and Time are filled in by Decide
+	// ClientSession is the agent's own session ID (Claude Code's or Codex's).
+	ClientSession string
+	// Ref links the decision to its outcome, e.g. the tool_use_id.
+	Ref string
+	// Args is the request's input (e.g. the tool input), recorded redacted.
+	Args any
+}
+
+// Verdict is the pipeline's answer.
+type Verdict struct {
+	// Allowed is true only when every step passed and the decision is
+	// durably recorded.
+	Allowed bool
+	// Decided is true when the session was authenticated and the policy
+	// decided: a refusal then comes from the policy, an approval or a
+	// budget, not from the credentials or a broken dependency.
+	Decided  bool
+	Decision policy.Decision
+	Session  identity.Session
+	// Refusal says why, when not allowed.
+	Refusal *Refusal
+	// Record is the audit record written for the decision.
+	Record audit.Record
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+// Decide runs a call through the pipeline. The returned verdict always
+// says whether the front end may act; a refusal is not a Go error.
+func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
+	now := p.now().UTC()
+	req := call.Request
+	req.Time = now
+	rec := audit.Record{
+		ID: audit.NewID(), Time: now, ClientSession: call.ClientSession, Ref: call.Ref,
+		Kind: policy.KindOf(req.Action).String(), Action: req.Action, Resource: audit.RedactString(req.Resource),
+	}
+	if call.Args != nil {
+		rec.Args = audit.Redact(call.Args)
+	}
+
+	// 1. Authenticate.
+	sess, err := p.Auth.Authenticate(ctx, call.Token)
+	if err != nil {
+		ref := authRefusal(err)
+		if errors.Is(err, identity.ErrRevoked) {
+			rec.Project, rec.Agent, rec.Session = sess.Project, sess.Agent, sess.ID
+		}
+		p.refused(ctx, rec, ref)
+		if !errors.Is(err, identity.ErrUnauthenticated) && !errors.Is(err, identity.ErrRevoked) {
+			p.log().Error("authenticate", "err", err)
+		}
+		return Verdict{Session: sess, Refusal: ref}
+	}
+	rec.Project, rec.Agent, rec.Session = sess.Project, sess.Agent, sess.ID
+	req.Principal = policy.Principal{Project: sess.Project, Agent: sess.Agent, Session: sess.ID, Labels: sess.Labels}
+
+	// 2. Evaluate.
+	pol := p.Policy.Current()
+	if pol == nil {
+		ref := &Refusal{Status: http.StatusServiceUnavailable, Message: "no policy is loaded; every request is denied"}
+		p.refused(ctx, rec, ref)
+		return Verdict{Session: sess, Refusal: ref}
+	}
+	d := pol.Evaluate(&req)
+	rec.Effect, rec.Rule, rec.Reason, rec.PolicyVersion = d.Effect.String(), d.Rule, d.Reason, pol.Version
+	v := Verdict{Decision: d, Session: sess}
+
+	// 3. Approval gate, 4. budget.
+	switch d.Effect {
+	case policy.Deny:
+		rec.Code = audit.DecisionDeny
+		v.Refusal = &Refusal{Status: http.StatusForbidden, Message: "denied: " + d.Reason}
+	case policy.Approve:
+		rec.Code = audit.DecisionApproval
+		v.Refusal = p.Approvals.Check(ctx, sess, &req, d)
+	default:
+		rec.Code = audit.DecisionAllow
+		v.Refusal = p.Budget.Reserve(ctx, sess, &req)
+	}
+	if v.Refusal != nil {
+		rec.Reason = v.Refusal.Message
+		if rec.Code == audit.DecisionAllow {
+			rec.Code = audit.DecisionDeny
+		}
+	}
+
+	// 5. Write-ahead audit: no record, no action.
+	stored, err := p.Audit.Append(ctx, rec)
+	if err != nil {
+		p.log().Error("audit append failed; refusing", "err", err, "action", req.Action, "session", sess.ID)
+		v.Refusal = &Refusal{Status: http.StatusServiceUnavailable, Message: "the audit trail is unavailable, so the request is refused"}
+		return v
+	}
+	v.Record = stored
+	v.Decided, v.Allowed = true, v.Refusal == nil
+	return v
+}
+
+// Refuse records a call refused by its front end before the pipeline ran
+// (malformed input), naming the session when the token is valid.
+func (p *Pipeline) Refuse(ctx context.Context, call Call, ref *Refusal) {
+	rec := audit.Record{ID: audit.NewID(), Time: p.now().UTC(), ClientSession: call.ClientSession, Ref: call.Ref,
+		Action: call.Request.Action, Resource: audit.RedactString(call.Request.Resource)}
+	if sess, err := p.Auth.Authenticate(ctx, call.Token); err == nil || errors.Is(err, identity.ErrRevoked) {
+		rec.Project, rec.Agent, rec.Session = sess.Project, sess.Agent, sess.ID
+	}
+	p.refused(ctx, rec, ref)
+}
+
+// refused records a request refused before a decision. It is best effort:
+// the request is refused whether or not the record is written.
+func (p *Pipeline) refused(ctx context.Context, rec audit.Record, ref *Refusal) {
+	rec.Code, rec.Effect, rec.Reason = audit.RequestRefused, policy.Deny.String(), ref.Message
+	if _, err := p.Audit.Append(ctx, rec); err != nil {
+		p.log().Error("audit append failed", "err", err, "code", rec.Code)
+	}
+}
+
+func authRefusal(err error) *Refusal {
+	switch {
+	case errors.Is(err, identity.ErrRevoked):
+		return &Refusal{Status: http.StatusForbidden, Message: err.Error()}
+	case errors.Is(err, identity.ErrUnauthenticated):
+		return &Refusal{Status: http.StatusUnauthorized, Message: "unknown, malformed or expired Warden token"}
+	}
+	return &Refusal{Status: http.StatusServiceUnavailable, Message: "the session store is unavailable, so the request is refused"}
+}
+
+// Outcome records what came of an allowed request, linked by ref. The
+// caller has authenticated already.
+func (p *Pipeline) Outcome(ctx context.Context, sess identity.Session, o audit.Record) error {
+	o.ID, o.Time, o.Code = audit.NewID(), p.now().UTC(), audit.ToolOutcome
+	o.Project, o.Agent, o.Session = sess.Project, sess.Agent, sess.ID
+	if _, err := p.Audit.Append(ctx, o); err != nil {
+		return fmt.Errorf("record outcome %s: %w", o.Ref, err)
+	}
+	return nil
+}

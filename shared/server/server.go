@@ -1,0 +1,396 @@
+// Package server is the HTTP face of the local Warden: the hook endpoints,
+// agent login, the admin API the CLI calls, health and readiness. Lambda
+// functions serve the same handlers behind API Gateway.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/hooks"
+	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/pipeline"
+)
+
+// maxBody bounds admin and login request bodies.
+const maxBody = 64 << 10
+
+// Server holds what the handlers need.
+type Server struct {
+	Identity *identity.Service
+	Pipeline *pipeline.Pipeline
+	Audit    audit.Sink
+	Trail    audit.Reader
+	Log      *slog.Logger
+	// Ready reports whether the server can serve: store reachable, policy loaded.
+	Ready func(ctx context.Context) error
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	h := &hooks.Handler{Pipeline: s.Pipeline, Log: s.Log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("POST /v1/hooks/pre-tool-use", h.PreToolUse)
+	mux.HandleFunc("POST /v1/hooks/post-tool-use", h.PostToolUse)
+	mux.HandleFunc("POST /v1/agent/login", s.login)
+
+	admin := http.NewServeMux()
+	admin.HandleFunc("POST /v1/admin/projects", s.createProject)
+	admin.HandleFunc("GET /v1/admin/projects", s.listProjects)
+	admin.HandleFunc("POST /v1/admin/projects/{project}/freeze", s.freezeProject(true))
+	admin.HandleFunc("POST /v1/admin/projects/{project}/unfreeze", s.freezeProject(false))
+	admin.HandleFunc("POST /v1/admin/projects/{project}/enroll-key", s.rotateEnrollKey)
+	admin.HandleFunc("POST /v1/admin/projects/{project}/agents/{agent}/kill", s.killAgent)
+	admin.HandleFunc("GET /v1/admin/sessions", s.listSessions)
+	admin.HandleFunc("GET /v1/admin/sessions/{id}", s.showSession)
+	admin.HandleFunc("POST /v1/admin/sessions/{id}/kill", s.killSession)
+	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
+	mux.Handle("/v1/admin/", s.requireAdmin(admin))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// apiError is every error body: a message and a stable code.
+type apiError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func fail(w http.ResponseWriter, status int, code, format string, args ...any) {
+	writeJSON(w, status, apiError{Error: fmt.Sprintf(format, args...), Code: code})
+}
+
+// failErr converts a core error to a client error at the edge: known
+// classes get their status, anything else is internal and not echoed.
+func (s *Server) failErr(w http.ResponseWriter, op string, err error) {
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		fail(w, http.StatusNotFound, "not_found", "%s: not found", op)
+	case errors.Is(err, identity.ErrExists):
+		fail(w, http.StatusConflict, "exists", "%s: already exists", op)
+	case errors.Is(err, identity.ErrInvalid):
+		fail(w, http.StatusBadRequest, "invalid", "%v", err)
+	case errors.Is(err, identity.ErrUnauthenticated):
+		fail(w, http.StatusUnauthorized, "unauthenticated", "%v", err)
+	case errors.Is(err, identity.ErrRevoked):
+		fail(w, http.StatusForbidden, "revoked", "%v", err)
+	default:
+		s.Log.Error(op, "err", err)
+		fail(w, http.StatusInternalServerError, "internal", "%s failed; see the server log", op)
+	}
+}
+
+// decode reads a JSON body into v, strictly and within the size limit.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(body) > maxBody {
+		fail(w, http.StatusBadRequest, "bad_request", "request body is unreadable or over %d bytes", maxBody)
+		return false
+	}
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", "request body: %v", err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			fail(w, http.StatusServiceUnavailable, "not_ready", "%v", err)
+			return
+		}
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Identity.CheckAdmin(r.Context(), hooks.BearerToken(r)); err != nil {
+			if errors.Is(err, identity.ErrUnauthenticated) {
+				fail(w, http.StatusUnauthorized, "unauthenticated", "the admin API needs the admin token (Authorization: Bearer …)")
+				return
+			}
+			s.failErr(w, "check admin token", err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// actor names who made an administrative change, for the audit trail.
+func actor(r *http.Request) string {
+	if a := r.Header.Get("X-Warden-Actor"); a != "" && len(a) <= 128 {
+		return "admin:" + a
+	}
+	return "admin"
+}
+
+// record writes an administrative audit record. The change has happened;
+// a failure is logged loudly.
+func (s *Server) record(ctx context.Context, rec audit.Record) {
+	rec.ID, rec.Time = audit.NewID(), time.Now().UTC()
+	if _, err := s.Audit.Append(ctx, rec); err != nil {
+		s.Log.Error("audit append failed", "code", rec.Code, "err", err)
+	}
+}
+
+// LoginRequest is the body of POST /v1/agent/login.
+type LoginRequest struct {
+	EnrollKey string            `json:"enroll_key"`
+	Agent     string            `json:"agent"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	TTL       string            `json:"ttl,omitempty"`
+}
+
+// SessionView is a session as the API shows it (never the token hash).
+type SessionView struct {
+	ID         string            `json:"id"`
+	Project    string            `json:"project"`
+	Agent      string            `json:"agent"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	ExpiresAt  time.Time         `json:"expires_at"`
+	State      string            `json:"state"`
+	KillReason string            `json:"kill_reason,omitempty"`
+	KilledBy   string            `json:"killed_by,omitempty"`
+	Token      string            `json:"token,omitempty"` // only in the login answer
+}
+
+func view(sess identity.Session, now time.Time) SessionView {
+	v := SessionView{ID: sess.ID, Project: sess.Project, Agent: sess.Agent, Labels: sess.Labels,
+		CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt, State: "active", KillReason: sess.KillReason, KilledBy: sess.KilledBy}
+	switch {
+	case sess.Killed:
+		v.State = "killed"
+	case !now.Before(sess.ExpiresAt):
+		v.State = "expired"
+	}
+	return v
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req LoginRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "invalid", "ttl %q is not a duration such as 12h", req.TTL)
+			return
+		}
+		ttl = d
+	}
+	sess, token, err := s.Identity.Login(r.Context(), req.EnrollKey, req.Agent, req.Labels, ttl)
+	if err != nil {
+		s.failErr(w, "login", err)
+		return
+	}
+	s.record(r.Context(), audit.Record{Code: audit.SessionLogin, Project: sess.Project, Agent: sess.Agent, Session: sess.ID})
+	v := view(sess, time.Now())
+	v.Token = token
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	key, err := s.Identity.CreateProject(r.Context(), req.Name)
+	if err != nil {
+		s.failErr(w, "create project "+strconv.Quote(req.Name), err)
+		return
+	}
+	s.record(r.Context(), audit.Record{Code: audit.ProjectCreated, Project: req.Name, Actor: actor(r)})
+	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "enroll_key": key})
+}
+
+func (s *Server) rotateEnrollKey(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("project")
+	key, err := s.Identity.RotateEnrollKey(r.Context(), name)
+	if err != nil {
+		s.failErr(w, "rotate enrollment key of "+strconv.Quote(name), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"name": name, "enroll_key": key})
+}
+
+// ProjectView is a project as the API shows it.
+type ProjectView struct {
+	Name         string    `json:"name"`
+	CreatedAt    time.Time `json:"created_at"`
+	State        string    `json:"state"`
+	FrozenReason string    `json:"frozen_reason,omitempty"`
+	FrozenBy     string    `json:"frozen_by,omitempty"`
+}
+
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.Identity.Projects(r.Context())
+	if err != nil {
+		s.failErr(w, "list projects", err)
+		return
+	}
+	out := []ProjectView{}
+	for _, p := range ps {
+		v := ProjectView{Name: p.Name, CreatedAt: p.CreatedAt, State: "active", FrozenReason: p.FrozenReason, FrozenBy: p.FrozenBy}
+		if p.Frozen {
+			v.State = "frozen"
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) freezeProject(freeze bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req reasonBody
+		if !decode(w, r, &req) {
+			return
+		}
+		name := r.PathValue("project")
+		var err error
+		code := audit.ProjectUnfrozen
+		if freeze {
+			if req.Reason == "" {
+				fail(w, http.StatusBadRequest, "invalid", "give a reason for freezing the project")
+				return
+			}
+			code = audit.ProjectFrozen
+			err = s.Identity.FreezeProject(r.Context(), name, actor(r), req.Reason)
+		} else {
+			err = s.Identity.UnfreezeProject(r.Context(), name, actor(r))
+		}
+		if err != nil {
+			s.failErr(w, "freeze project "+strconv.Quote(name), err)
+			return
+		}
+		s.record(r.Context(), audit.Record{Code: code, Project: name, Actor: actor(r), Reason: req.Reason})
+		writeJSON(w, http.StatusOK, map[string]string{"name": name, "state": map[bool]string{true: "frozen", false: "active"}[freeze]})
+	}
+}
+
+func (s *Server) killAgent(w http.ResponseWriter, r *http.Request) {
+	var req reasonBody
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Reason == "" {
+		fail(w, http.StatusBadRequest, "invalid", "give a reason for killing the agent")
+		return
+	}
+	project, agent := r.PathValue("project"), r.PathValue("agent")
+	if err := s.Identity.KillAgent(r.Context(), project, agent, actor(r), req.Reason); err != nil {
+		s.failErr(w, "kill agent "+project+"/"+agent, err)
+		return
+	}
+	s.record(r.Context(), audit.Record{Code: audit.AgentKilled, Project: project, Agent: agent, Actor: actor(r), Reason: req.Reason})
+	writeJSON(w, http.StatusOK, map[string]string{"project": project, "agent": agent, "state": "killed"})
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.Identity.Sessions(r.Context(), r.URL.Query().Get("project"))
+	if err != nil {
+		s.failErr(w, "list sessions", err)
+		return
+	}
+	now := time.Now()
+	out := []SessionView{}
+	for _, sess := range ss {
+		out = append(out, view(sess, now))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) showSession(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.Identity.Session(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, "show session", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view(sess, time.Now()))
+}
+
+func (s *Server) killSession(w http.ResponseWriter, r *http.Request) {
+	var req reasonBody
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Reason == "" {
+		fail(w, http.StatusBadRequest, "invalid", "give a reason for killing the session")
+		return
+	}
+	id := r.PathValue("id")
+	sess, err := s.Identity.Session(r.Context(), id)
+	if err == nil {
+		err = s.Identity.KillSession(r.Context(), id, actor(r), req.Reason)
+	}
+	if err != nil {
+		s.failErr(w, "kill session "+id, err)
+		return
+	}
+	s.record(r.Context(), audit.Record{Code: audit.SessionKilled, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: req.Reason})
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": "killed"})
+}
+
+// auditTail returns records after ?after=N, waiting up to ?wait= for the
+// first one to arrive (long polling), at most ?limit= (default 100, max 1000).
+func (s *Server) auditTail(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	wait, _ := time.ParseDuration(q.Get("wait"))
+	wait = min(max(wait, 0), 60*time.Second)
+	deadline := time.Now().Add(wait)
+	for {
+		recs, err := s.Trail.After(r.Context(), after, limit)
+		if err != nil {
+			s.failErr(w, "read audit", err)
+			return
+		}
+		if len(recs) > 0 || !time.Now().Before(deadline) {
+			if recs == nil {
+				recs = []audit.Record{}
+			}
+			writeJSON(w, http.StatusOK, recs)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

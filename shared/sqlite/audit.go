@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wardenhq/warden/shared/audit"
+)
+
+// AuditLog is the audit trail in the database. It implements audit.Sink and
+// audit.Reader.
+//
+// Append uses group commit. Callers hand their records to one writer
+// goroutine, which takes every record waiting (up to the batch size),
+// inserts them in one transaction and commits it: one fsync for the whole
+// batch, so that under load the cost of durability is shared instead of
+// queued. Only then is each caller woken with its record's Seq. If the
+// transaction fails, every caller in the batch gets the error and the
+// transaction is rolled back: no record is acknowledged before it is
+// durable, and no caller of a failed batch is told its record was kept.
+// (After an I/O error inside COMMIT itself a refused record may still turn
+// up after a crash; the caller, told it failed, did not act, which is the
+// safe side.) A record that cannot be encoded, such as one whose Args is
+// not JSON, is refused alone and the rest of its batch goes on.
+type AuditLog struct {
+	db    *DB
+	queue chan *appendReq
+	done  chan struct{} // closed when the writer has stopped
+
+	mu     sync.RWMutex // held for reading while sending on queue
+	closed bool
+
+	// batches and records count successful commits and the records they
+	// carried, for the benchmarks.
+	batches, records atomic.Int64
+}
+
+var (
+	_ audit.Sink   = (*AuditLog)(nil)
+	_ audit.Reader = (*AuditLog)(nil)
+)
+
+// The states of an append request. The writer and the caller race to move
+// it out of pending: the writer to take it into a batch, the caller to give
+// up when its context ends.
+const (
+	pending int32 = iota
+	taken
+	abandoned
+)
+
+type appendReq struct {
+	rec   audit.Record
+	state atomic.Int32
+	err   error         // the outcome, set by the writer
+	done  chan struct{} // closed by the writer once rec.Seq or err is set
+}
+
+func newAuditLog(db *DB, maxBatch int) *AuditLog {
+	l := &AuditLog{db: db, queue: make(chan *appendReq, maxBatch), done: make(chan struct{})}
+	go l.write(maxBatch)
+	return l
+}
+
+// Append implements audit.Sink: it returns r with its Seq once r is
+// committed and fsynced. A context that ends before the writer has taken r
+// makes Append return the context's error, and r is not written. Once the
+// writer has taken r, Append waits for the commit and reports its outcome
+// whatever the context does, so that a record is never stored while its
+// caller was told it was not, or the other way round. After Close, Append
+// fails with audit.ErrClosed.
+func (l *AuditLog) Append(ctx context.Context, r audit.Record) (audit.Record, error) {
+	req := &appendReq{rec: r, done: make(chan struct{})}
+	if err := l.enqueue(ctx, req); err != nil {
+		return audit.Record{}, fmt.Errorf("append audit record %s: %w", r.ID, err)
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(pending, abandoned) {
+			return audit.Record{}, fmt.Errorf("append audit record %s: %w", r.ID, ctx.Err())
+		}
+		<-req.done
+	}
+	if req.err != nil {
+		return audit.Record{}, fmt.Errorf("append audit record %s: %w", r.ID, req.err)
+	}
+	return req.rec, nil
+}
+
+func (l *AuditLog) enqueue(ctx context.Context, req *appendReq) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return audit.ErrClosed
+	}
+	select {
+	case l.queue <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops Append and waits for the writer to commit what was queued.
+// It reports false if the log was already closed.
+func (l *AuditLog) close() bool {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	l.closed = true
+	close(l.queue)
+	l.mu.Unlock()
+	<-l.done
+	return true
+}
+
+// write is the writer goroutine. It blocks for the first request, then
+// takes whatever else is already queued, without waiting for more: a lone
+// record is committed at once, and records that arrive during a commit
+// form the next batch.
+func (l *AuditLog) write(maxBatch int) {
+	defer close(l.done)
+	batch := make([]*appendReq, 0, maxBatch)
+	for req := range l.queue {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case req, ok := <-l.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+const insertAudit = `INSERT INTO audit (seq, time, code, project, agent, session, ref, record)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// commit writes one batch in one transaction and wakes its callers.
+func (l *AuditLog) commit(batch []*appendReq) {
+	live := batch[:0]
+	for _, req := range batch {
+		if req.state.CompareAndSwap(pending, taken) {
+			live = append(live, req)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The writer's own context: a batch carries many callers, and once
+	// taken their records are committed or failed as one.
+	ctx := context.Background()
+	n := 0
+	err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+		// Seq continues from the table, read under the write lock, so that
+		// it stays gapless across restarts, failed batches and other
+		// processes writing the file.
+		var last int64
+		if err := c.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit`).Scan(&last); err != nil {
+			return fmt.Errorf("read last seq: %w", err)
+		}
+		stmt, err := c.PrepareContext(ctx, insertAudit)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, req := range live {
+			req.rec.Seq = last + 1
+			args, err := insertArgs(req.rec)
+			if err != nil {
+				req.err = err // refused alone: the batch goes on without it
+				continue
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("insert seq %d: %w", req.rec.Seq, err)
+			}
+			last++
+			n++
+		}
+		return nil
+	})
+	if err == nil {
+		l.batches.Add(1)
+		l.records.Add(int64(n))
+	}
+	for _, req := range live {
+		if req.err == nil {
+			req.err = err
+		}
+		close(req.done)
+	}
+}
+
+// insertArgs encodes r as the arguments of insertAudit. It fails only on a
+// record that could never be stored, such as one whose Args is not JSON.
+func insertArgs(r audit.Record) ([]any, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	at, err := formatTime(r.Time)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return []any{r.Seq, at, string(r.Code), r.Project, r.Agent, r.Session, r.Ref, string(data)}, nil
+}
+
+// After implements audit.Reader.
+func (l *AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := l.db.r.QueryContext(ctx, `SELECT seq, record FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read audit after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var out []audit.Record
+	for rows.Next() {
+		var seq int64
+		var data []byte
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, fmt.Errorf("read audit after %d: %w", after, err)
+		}
+		var r audit.Record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("decode audit record %d: %w", seq, err)
+		}
+		r.Seq = seq
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read audit after %d: %w", after, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,280 @@
+// Package sqlite is the embedded store of the local Warden server: one
+// SQLite file (WAL journal, every commit fsynced) that holds the identity
+// store (projects, agents, sessions, meta) and the audit trail. It runs on
+// the pure-Go driver modernc.org/sqlite, so the binary needs no C toolchain.
+//
+// Connections. The file is opened twice: a writer pool of exactly one
+// connection, through which every write goes, and a read-only pool of a few
+// connections for reads. SQLite allows one writer at a time anyway; queueing
+// writers on the Go side (database/sql hands the one connection to one
+// waiter at a time) avoids the sleep-and-retry busy handler and the
+// SQLITE_BUSY that several writing connections would meet inside SQLite,
+// so the audit writer's batches and identity updates take turns without
+// retries. In WAL mode readers never
+// wait for the writer, so identity reads (Authenticate runs on every
+// request) are not held up behind an audit commit's fsync. busy_timeout
+// still covers the cases Go cannot queue: another process using the file,
+// and checkpoints.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// DB is an open Warden database. It implements identity.Store; Audit
+// returns its audit trail. It is safe for concurrent use.
+type DB struct {
+	w   *sql.DB // the writer: one connection, every write goes through it
+	r   *sql.DB // read-only connections
+	log *AuditLog
+}
+
+type config struct {
+	maxBatch    int
+	busyTimeout time.Duration
+	readers     int
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithMaxBatch sets how many audit records one commit may carry (512 by
+// default). 1 turns group commit off: one fsync per record.
+func WithMaxBatch(n int) Option {
+	return func(c *config) { c.maxBatch = max(n, 1) }
+}
+
+// WithBusyTimeout sets how long a statement waits for a lock held by
+// another connection, such as another process's, before failing with
+// SQLITE_BUSY (5s by default).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(c *config) { c.busyTimeout = d }
+}
+
+// Open opens the database file at path, creating it if needed, with WAL
+// journaling and synchronous=FULL (every commit is fsynced before it
+// returns), brings its schema up to date and starts the audit writer. The
+// path must name a file: the writer and the readers are separate
+// connections, which an in-memory database would not share.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	cfg := config{maxBatch: 512, busyTimeout: 5 * time.Second, readers: 4}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	// A file: URI, so that SQLite applies mode=ro and a path holding '?'
+	// or '#' is escaped rather than read as parameters.
+	uri := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
+
+	w, err := sql.Open("sqlite", uri+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	db := &DB{w: w}
+	if err := db.init(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	// The readers are opened once the writer has created the file and
+	// switched it to WAL, which a read-only connection could not do.
+	r, err := sql.Open("sqlite", uri+"?mode=ro&"+busy)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	r.SetMaxOpenConns(cfg.readers)
+	r.SetMaxIdleConns(cfg.readers)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open database %q read-only: %w", path, err)
+	}
+	db.r = r
+	db.log = newAuditLog(db, cfg.maxBatch)
+	return db, nil
+}
+
+// init checks the journal mode and migrates the schema.
+func (db *DB) init(ctx context.Context) error {
+	var mode string
+	if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, want wal (is the file on a network file system?)", mode)
+	}
+	return db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+		return migrate(ctx, c)
+	})
+}
+
+// Close stops accepting audit records (Append then fails with
+// audit.ErrClosed), commits those already queued, and closes the database.
+// Calling it again does nothing.
+func (db *DB) Close() error {
+	if !db.log.close() {
+		return nil
+	}
+	// Readers first: the last connection to close checkpoints the WAL into
+	// the database file and removes it.
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Audit returns the audit trail.
+func (db *DB) Audit() *AuditLog { return db.log }
+
+// inTx runs fn in a write transaction on the writer connection and commits
+// it. BEGIN IMMEDIATE takes the write lock up front, so a read-modify-write
+// cannot fail half-way on a lock another process took in between. Once fn
+// has succeeded the commit runs even if ctx is cancelled meanwhile: whether
+// the change happened then depends on fn's outcome alone.
+func (db *DB) inTx(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
+	c, err := db.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed { // fn or COMMIT failed, or fn panicked
+			rollback(c)
+		}
+	}()
+	if err := fn(ctx, c); err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// rollback ends the transaction open on c. SQLite rolls some failed
+// transactions back by itself; if ROLLBACK fails for that or any other
+// reason, the connection is discarded rather than handed back to the pool
+// in an unknown state. The next write opens a fresh one.
+func rollback(c *sql.Conn) {
+	if _, err := c.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}
+
+// migrations are the schema versions, in order; PRAGMA user_version holds
+// how many have been applied. Append new ones, never edit old ones.
+var migrations = []string{
+	// 1: identity and audit.
+	`CREATE TABLE projects (
+		name          TEXT PRIMARY KEY,
+		created_at    TEXT NOT NULL,
+		frozen        INTEGER NOT NULL,
+		frozen_reason TEXT NOT NULL,
+		frozen_by     TEXT NOT NULL,
+		enroll_hash   BLOB
+	) STRICT;
+	CREATE TABLE agents (
+		project     TEXT NOT NULL,
+		name        TEXT NOT NULL,
+		created_at  TEXT NOT NULL,
+		killed      INTEGER NOT NULL,
+		kill_reason TEXT NOT NULL,
+		killed_by   TEXT NOT NULL,
+		PRIMARY KEY (project, name)
+	) STRICT, WITHOUT ROWID;
+	CREATE TABLE sessions (
+		id          TEXT PRIMARY KEY,
+		project     TEXT NOT NULL,
+		agent       TEXT NOT NULL,
+		labels      TEXT, -- JSON object; NULL for a nil map
+		created_at  TEXT NOT NULL,
+		expires_at  TEXT NOT NULL,
+		killed      INTEGER NOT NULL,
+		kill_reason TEXT NOT NULL,
+		killed_by   TEXT NOT NULL,
+		token_hash  BLOB
+	) STRICT;
+	CREATE INDEX sessions_by_created ON sessions (created_at);
+	CREATE INDEX sessions_by_project ON sessions (project, created_at);
+	CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value BLOB
+	) STRICT;
+	CREATE TABLE audit (
+		seq     INTEGER PRIMARY KEY,
+		time    TEXT NOT NULL,
+		code    TEXT NOT NULL,
+		project TEXT NOT NULL,
+		agent   TEXT NOT NULL,
+		session TEXT NOT NULL,
+		ref     TEXT NOT NULL,
+		record  TEXT NOT NULL -- the whole audit.Record as JSON
+	) STRICT;
+	CREATE INDEX audit_by_time ON audit (time);
+	CREATE INDEX audit_by_code ON audit (code);
+	CREATE INDEX audit_by_agent ON audit (project, agent);
+	CREATE INDEX audit_by_session ON audit (session) WHERE session <> '';
+	CREATE INDEX audit_by_ref ON audit (ref) WHERE ref <> '';`,
+}
+
+// migrate applies the migrations the database has not seen, inside the
+// caller's write transaction.
+func migrate(ctx context.Context, c *sql.Conn) error {
+	var version int
+	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this build knows (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := c.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", i+1, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; the value is an int.
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return fmt.Errorf("set schema version: %w", err)
+	}
+	return nil
+}
+
+// timeLayout stores times in UTC with nanoseconds and a fixed width, so
+// that text order is time order (for years 0 to 9999).
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// formatTime refuses a year the layout cannot hold rather than store a
+// time that would not read back.
+func formatTime(t time.Time) (string, error) {
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return "", fmt.Errorf("time %s: year outside [0,9999]", t)
+	}
+	return t.Format(timeLayout), nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t, nil
+}

@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// openTest opens a new database in a temporary directory and closes it at
+// the end of the test.
+func openTest(t testing.TB, opts ...Option) *DB {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "warden.db"), opts...)
+}
+
+// openAt opens the database at path and closes it at the end of the test.
+func openAt(t testing.TB, path string, opts ...Option) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+// waitFor polls cond until it holds, failing the test after 10s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// holdWriter takes the one writer connection, so that the audit writer
+// stalls when it starts its next batch. Closing the returned connection
+// lets it go on.
+func holdWriter(t testing.TB, db *DB) *sql.Conn {
+	t.Helper()
+	c, err := db.w.Conn(context.Background())
+	if err != nil {
+		t.Fatalf("take writer connection: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestOpenSettings(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		pool   *sql.DB
+		pragma string
+		want   string
+	}{
+		{db.w, "journal_mode", "wal"},
+		{db.w, "synchronous", "2"}, // FULL
+		{db.w, "busy_timeout", "5000"},
+		{db.w, "user_version", "1"},
+		{db.r, "busy_timeout", "5000"},
+		{db.r, "journal_mode", "wal"},
+	} {
+		var got string
+		if err := tc.pool.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tc.pragma, err)
+		}
+		if got != tc.want {
+			t.Errorf("PRAGMA %s = %q, want %q", tc.pragma, got, tc.want)
+		}
+	}
+	// The readers cannot write.
+	_, err := db.r.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('k', NULL)")
+	if want := "attempt to write a readonly database (8)"; err == nil || err.Error() != want {
+		t.Errorf("insert through a reader: %v, want %q", err, want)
+	}
+}
+
+func TestOpenMigratesOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "warden.db")
+	for range 2 {
+		db, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "warden.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if _, err := db.w.ExecContext(t.Context(), "PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), path)
+	want := `open database "` + path + `": schema version 99 is newer than this build knows (1)`
+	if err == nil || err.Error() != want {
+		t.Errorf("Open: %v, want %q", err, want)
+	}
+}
+
+func TestOpenPathNeedingEscapes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "a dir?x=1#frag", "warden 100%.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := openAt(t, path)
+	if err := db.PutMeta(t.Context(), "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file not at the given path: %v", err)
+	}
+}
