@@ -7,17 +7,14 @@ export GOFLAGS := -buildvcs=false
 GO       ?= go
 FUZZTIME ?= 10s
 # Fuzz targets run by `make test`: package:target.
-FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit
+FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit ./shared/hooks:FuzzDecode
 
 .PHONY: run build test vet fmt-check unit fuzz bench-test bench synth deploy clean
 
-## run: validate and test the example policy, then explain a sample request
-## (the local server, `warden serve`, replaces this when it lands).
+## run: start the local Warden on embedded storage (.warden/) with the example
+## policy, hot-reloaded when policy/examples/policy.yaml changes.
 run: build
-	./bin/warden policy validate policy/examples/policy.yaml
-	./bin/warden policy test policy/examples
-	./bin/warden policy explain policy/examples/policy.yaml --project project-a --agent claude-code \
-		--action tool:Bash --command 'cd /workspace && sudo git push origin main'
+	./bin/warden serve --policy policy/examples/policy.yaml
 
 build:
 	$(GO) build -o bin/warden ./cmd/warden

@@ -163,7 +163,8 @@ func codexRequirementsFile(endpoint, token, bin string) []byte {
 	var b strings.Builder
 	b.WriteString("# Written by `warden agent setup codex`: every tool call is decided by Warden.\n")
 	for _, event := range []string{"PreToolUse", "PostToolUse"} {
-		fmt.Fprintf(&b, "\n[[hooks.%s]]\nmatcher = \"*\"\n\n[[hooks.%s.hooks]]\ntype = \"command\"\ncommand = %s\ntimeout = 30\n",
+		// No matcher: the hook sees every tool.
+		fmt.Fprintf(&b, "\n[[hooks.%s]]\n\n[[hooks.%s.hooks]]\ntype = \"command\"\ncommand = %s\ntimeout = 30\n",
 			event, event, strconv.Quote(command))
 	}
 	return []byte(b.String())

@@ -50,6 +50,13 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, event string) (*I
 	if err == nil && in.HookEventName != event {
 		err = bad("this endpoint takes %s, got %s", event, in.HookEventName)
 	}
+	if err == nil {
+		// A tool input of the wrong shape is bad input; a command line
+		// that does not parse is not (its request fails closed).
+		if _, _, rerr := in.Request(); errors.Is(rerr, ErrBadInput) {
+			err = rerr
+		}
+	}
 	if err != nil {
 		msg := err.Error()
 		if !errors.Is(err, ErrBadInput) {

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden/policy/examples"
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/sqlite"
+)
+
+// lockedBuffer is a bytes.Buffer safe to read while serve writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// local is a warden serve running in the test process.
+type local struct {
+	endpoint, admin, dataDir, policyFile string
+	stop                                 func() error // shuts serve down once and returns what it returned
+}
+
+func startServe(t *testing.T) *local {
+	t.Helper()
+	dir := t.TempDir()
+	l := &local{dataDir: filepath.Join(dir, "data"), policyFile: filepath.Join(dir, "policy.yaml")}
+	done := make(chan error, 1)
+	if err := os.WriteFile(l.policyFile, examples.Policy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.stop = sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	ready := make(chan string, 1)
+	var out lockedBuffer
+	cfg := serveConfig{addr: "127.0.0.1:0", dataDir: l.dataDir, policyFile: l.policyFile, shutdownGrace: 5 * time.Second, reloadInterval: 20 * time.Millisecond}
+	go func() { done <- serve(ctx, cfg, &out, io.Discard, ready) }()
+	select {
+	case addr := <-ready:
+		l.endpoint = "http://" + addr
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	l.admin = regexp.MustCompile(`WARDEN_ADMIN_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+// cli runs a warden command against the server, with the admin token.
+func (l *local) cli(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	args = append(args, "--endpoint", l.endpoint)
+	code := run(args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func (l *local) asAdmin(args ...string) []string { return append(args, "--token", l.admin) }
+
+func hookInput(command string) string {
+	b, _ := json.Marshal(map[string]any{"session_id": "cc-1", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+		"tool_input": map[string]any{"command": command}, "tool_use_id": "toolu_1", "cwd": "/workspace"})
+	return string(b)
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	l := startServe(t)
+
+	code, out, errOut := l.cli(t, "", l.asAdmin("projects", "create", "project-a")...)
+	key := regexp.MustCompile(`wdn_e_\S+`).FindString(out)
+	if code != 0 || key == "" {
+		t.Fatalf("projects create: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = l.cli(t, "", "agent", "login", "--enroll-key", key, "--agent", "claude-code", "--format", "json")
+	var sess struct{ ID, Token string }
+	if code != 0 || json.Unmarshal([]byte(out), &sess) != nil || sess.Token == "" {
+		t.Fatalf("agent login: %d %s %s", code, out, errOut)
+	}
+	hook := func(command string) (int, string) {
+		code, _, errOut := l.cli(t, hookInput(command), "hook", "--token", sess.Token)
+		return code, strings.TrimSpace(errOut)
+	}
+
+	// The example policy: feature branches go, main needs an approval that
+	// cannot be given yet.
+	if code, msg := hook("git push origin feature/x"); code != 0 {
+		t.Errorf("feature push: exit %d %s", code, msg)
+	}
+	if code, msg := hook("cd /workspace && git push origin main"); code != 2 || !strings.Contains(msg, "approval required") {
+		t.Errorf("main push: exit %d %s", code, msg)
+	}
+
+	// Hot reload: a stricter policy takes effect; an invalid one is refused
+	// and the last good one stays.
+	strict := "version: 1\nrules:\n  - {id: only-status, effect: allow, action: tool:Bash, command: \"git status\"}\n"
+	writePolicy(t, l.policyFile, strict)
+	waitFor(t, func() bool { c, _ := hook("git push origin feature/x"); return c == 2 })
+	writePolicy(t, l.policyFile, "version: 1\nrules:\n  - {effect: allow, acton: tool:Bash}\n")
+	time.Sleep(200 * time.Millisecond)
+	if code, msg := hook("git status"); code != 0 {
+		t.Errorf("after an invalid reload the last good policy should stay: exit %d %s", code, msg)
+	}
+
+	// Bad input is refused with 400, bad tokens with 401, and the server
+	// stays healthy.
+	for _, tc := range []struct {
+		body, token string
+		status      int
+	}{
+		{strings.Repeat("x", 2<<20), sess.Token, 400},
+		{`{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":1}}`, sess.Token, 400},
+		{`{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"}`, sess.Token, 400},
+		{hookInput("ls"), "wdn_s_nope_00", 401},
+	} {
+		req, _ := http.NewRequest("POST", l.endpoint+"/v1/hooks/pre-tool-use", strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("body %.40q: HTTP %d, want %d", tc.body, resp.StatusCode, tc.status)
+		}
+	}
+	if resp, err := http.Get(l.endpoint + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("readyz after bad input: %v %v", resp, err)
+	}
+
+	// Freeze and unfreeze the project; kill the session.
+	if code, _, e := l.cli(t, "", l.asAdmin("projects", "freeze", "project-a", "--reason", "incident 42")...); code != 0 {
+		t.Fatalf("freeze: %s", e)
+	}
+	if code, msg := hook("git status"); code != 2 || !strings.Contains(msg, "frozen by admin") || !strings.Contains(msg, "incident 42") {
+		t.Errorf("frozen project: exit %d %s", code, msg)
+	}
+	l.cli(t, "", l.asAdmin("projects", "unfreeze", "project-a")...)
+	if code, msg := hook("git status"); code != 0 {
+		t.Errorf("unfrozen project: exit %d %s", code, msg)
+	}
+	if code, _, e := l.cli(t, "", l.asAdmin("sessions", "kill", sess.ID, "--reason", "runaway loop")...); code != 0 {
+		t.Fatalf("kill: %s", e)
+	}
+	if code, msg := hook("git status"); code != 2 || !strings.Contains(msg, "was killed by admin") || !strings.Contains(msg, "runaway loop") {
+		t.Errorf("killed session: exit %d %s", code, msg)
+	}
+	code, out, _ = l.cli(t, "", l.asAdmin("sessions", "list")...)
+	if code != 0 || !regexp.MustCompile(sess.ID+`\s+project-a\s+claude-code\s+killed`).MatchString(out) {
+		t.Errorf("sessions list:\n%s", out)
+	}
+	req, _ := http.NewRequest("POST", l.endpoint+"/v1/hooks/pre-tool-use", strings.NewReader(hookInput("ls")))
+	req.Header.Set("Authorization", "Bearer "+sess.Token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("killed session over HTTP: %v %v, want 403", resp, err)
+	}
+
+	code, out, _ = l.cli(t, "", l.asAdmin("audit", "tail", "-n", "100")...)
+	for _, want := range []string{"server.started", "project.created", "session.login", "decision.allow", "decision.approval_required",
+		"policy.loaded", "policy.rejected", "project.frozen", "project.unfrozen", "session.killed", "request.refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit tail lacks %s:\n%s", want, out)
+		}
+	}
+
+	// Shutdown records the stop durably.
+	if err := l.stop(); err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	db, err := sqlite.Open(context.Background(), filepath.Join(l.dataDir, "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Audit().After(context.Background(), 0, 1000)
+	if err != nil || len(recs) == 0 || recs[len(recs)-1].Code != audit.ServerStopped {
+		t.Errorf("last record after shutdown: %v %v", recs[len(recs)-1], err)
+	}
+}
+
+func writePolicy(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
