@@ -175,6 +175,24 @@ func TestServeEndToEnd(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(sess.ID+`\s+project-a\s+claude-code\s+killed`).MatchString(out) {
 		t.Errorf("sessions list:\n%s", out)
 	}
+	// Killing an agent stops its sessions; listings show it.
+	_, out, _ = l.cli(t, "", "agent", "login", "--enroll-key", key, "--agent", "codex-ci", "--format", "json")
+	var other struct{ ID, Token string }
+	json.Unmarshal([]byte(out), &other)
+	if code, _, e := l.cli(t, "", l.asAdmin("agents", "kill", "project-a/codex-ci", "--reason", "leaked logs")...); code != 0 {
+		t.Fatalf("agents kill: %s", e)
+	}
+	if code, msg, _ := l.cli(t, hookInput("git status"), "hook", "--token", other.Token); code != 2 {
+		t.Errorf("session of a killed agent: exit %d %s", code, msg)
+	}
+	_, out, _ = l.cli(t, "", l.asAdmin("sessions", "list")...)
+	if !regexp.MustCompile(other.ID + `\s+project-a\s+codex-ci\s+agent killed\s+\S+\s+leaked logs \(admin`).MatchString(out) {
+		t.Errorf("sessions list does not show the killed agent:\n%s", out)
+	}
+	if code, _, e := l.cli(t, "", "sessions", "list", "--token", "wdn_a_admin_00"); code != 2 || !strings.Contains(e, "needs the admin token") {
+		t.Errorf("admin API without the admin token: exit %d %s", code, e)
+	}
+
 	req, _ := http.NewRequest("POST", l.endpoint+"/v1/hooks/pre-tool-use", strings.NewReader(hookInput("ls")))
 	req.Header.Set("Authorization", "Bearer "+sess.Token)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {

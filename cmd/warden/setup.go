@@ -30,6 +30,7 @@ type setupOptions struct {
 	wardenPath string
 	dryRun     bool
 	force      bool
+	gateway    bool
 }
 
 func setupCommand() *cobra.Command {
@@ -59,6 +60,7 @@ func setupCommand() *cobra.Command {
 	f.StringVar(&o.wardenPath, "warden", "", "the warden binary the codex hook runs (default: this one)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what would be written")
 	f.BoolVar(&o.force, "force", false, "replace an existing file (a .bak copy is kept)")
+	f.BoolVar(&o.gateway, "llm-gateway", false, "also send Claude Code's model calls through Warden (ANTHROPIC_BASE_URL); for a Warden with the LLM gateway enabled")
 	newClient := clientFlags(cmd, "", "")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.client = args[0]
@@ -87,7 +89,7 @@ func setupCommand() *cobra.Command {
 		path := o.path
 		switch o.client {
 		case "claude":
-			content, err = claudeSettings(c.endpoint, o.token)
+			content, err = claudeSettings(c.endpoint, o.token, o.gateway)
 			if path == "" {
 				path = claudeManagedSettings
 			}
@@ -121,7 +123,7 @@ func setupCommand() *cobra.Command {
 
 // claudeSettings is Claude Code's managed settings: every tool call is
 // decided by Warden through http hooks that block when Warden fails.
-func claudeSettings(endpoint, token string) ([]byte, error) {
+func claudeSettings(endpoint, token string, gateway bool) ([]byte, error) {
 	hook := func(path string) []any {
 		return []any{map[string]any{
 			"matcher": "*",
@@ -148,6 +150,12 @@ func claudeSettings(endpoint, token string) ([]byte, error) {
 			sessionTokenEnv:   token,
 			"WARDEN_ENDPOINT": endpoint,
 		},
+	}
+	if gateway {
+		env := settings["env"].(map[string]string)
+		env["ANTHROPIC_BASE_URL"] = endpoint
+		env["ANTHROPIC_AUTH_TOKEN"] = token
+		env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
 	}
 	b, err := json.MarshalIndent(settings, "", "  ")
 	if err != nil {

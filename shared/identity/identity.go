@@ -278,21 +278,43 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	if sess.Killed {
 		return sess, revoked("session %s was killed by %s: %s", sess.ID, sess.KilledBy, sess.KillReason)
 	}
+	st, err := s.State(ctx, sess)
+	switch {
+	case err != nil:
+		return sess, fmt.Errorf("authenticate: %w", err)
+	case st.State == "agent killed":
+		return sess, revoked("agent %s/%s was killed by %s: %s", sess.Project, sess.Agent, st.By, st.Reason)
+	case st.State == "project frozen":
+		return sess, revoked("project %s was frozen by %s: %s", sess.Project, st.By, st.Reason)
+	}
+	return sess, nil
+}
+
+// Standing is what stops an unexpired, unkilled session, if anything: its
+// agent killed or its project frozen. State is "" when nothing does.
+type Standing struct {
+	State  string // "", "agent killed" or "project frozen"
+	Reason string
+	By     string
+}
+
+// State reports whether the session's agent or project stops it.
+func (s *Service) State(ctx context.Context, sess Session) (Standing, error) {
 	a, err := s.store.GetAgent(ctx, sess.Project, sess.Agent)
 	if err != nil {
-		return sess, fmt.Errorf("authenticate: agent %s/%s: %w", sess.Project, sess.Agent, err)
+		return Standing{}, fmt.Errorf("agent %s/%s: %w", sess.Project, sess.Agent, err)
 	}
 	if a.Killed {
-		return sess, revoked("agent %s/%s was killed by %s: %s", a.Project, a.Name, a.KilledBy, a.KillReason)
+		return Standing{"agent killed", a.KillReason, a.KilledBy}, nil
 	}
 	p, err := s.store.GetProject(ctx, sess.Project)
 	if err != nil {
-		return sess, fmt.Errorf("authenticate: project %s: %w", sess.Project, err)
+		return Standing{}, fmt.Errorf("project %s: %w", sess.Project, err)
 	}
 	if p.Frozen {
-		return sess, revoked("project %s was frozen by %s: %s", p.Name, p.FrozenBy, p.FrozenReason)
+		return Standing{"project frozen", p.FrozenReason, p.FrozenBy}, nil
 	}
-	return sess, nil
+	return Standing{}, nil
 }
 
 // KillSession stops a session for good.

@@ -323,21 +323,45 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, "list sessions", err)
 		return
 	}
-	now := time.Now()
 	out := []SessionView{}
 	for _, sess := range ss {
-		out = append(out, view(sess, now))
+		v, err := s.effectiveView(r.Context(), sess)
+		if err != nil {
+			s.failErr(w, "list sessions", err)
+			return
+		}
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) showSession(w http.ResponseWriter, r *http.Request) {
 	sess, err := s.Identity.Session(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.failErr(w, "show session", err)
-		return
+	if err == nil {
+		var v SessionView
+		if v, err = s.effectiveView(r.Context(), sess); err == nil {
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, view(sess, time.Now()))
+	s.failErr(w, "show session", err)
+}
+
+// effectiveView shows a session as Authenticate would treat it now: a
+// session of a killed agent or a frozen project is shown so, with the reason.
+func (s *Server) effectiveView(ctx context.Context, sess identity.Session) (SessionView, error) {
+	v := view(sess, time.Now())
+	if v.State != "active" {
+		return v, nil
+	}
+	state, err := s.Identity.State(ctx, sess)
+	if err != nil {
+		return v, err
+	}
+	if state.State != "" {
+		v.State, v.KillReason, v.KilledBy = state.State, state.Reason, state.By
+	}
+	return v, nil
 }
 
 func (s *Server) killSession(w http.ResponseWriter, r *http.Request) {
