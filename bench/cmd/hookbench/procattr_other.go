@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+// childAttr returns nil: only Linux kills a child when its parent dies;
+// elsewhere the deferred stops are all there is.
+func childAttr() *syscall.SysProcAttr {
+	return nil
+}
