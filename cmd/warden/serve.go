@@ -91,7 +91,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		policies = policyload.Static(p)
 	}
 
-	ids := identity.NewService(db.Identity(), nil)
+	// This process is the only writer of the file, so identity reads can
+	// be served from memory; kills and freezes go through it too.
+	ids := identity.NewService(identity.NewCachedStore(db.Identity()), nil)
 	adminToken, err := ids.EnsureAdminToken(ctx)
 	if err == nil && cfg.resetAdminToken {
 		adminToken, err = ids.ResetAdminToken(ctx)

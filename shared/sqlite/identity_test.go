@@ -25,6 +25,10 @@ func TestIdentityStore(t *testing.T) {
 		t.Parallel()
 		testIdentityStore(t, func(t testing.TB) identity.Store { return openTest(t).Identity() })
 	})
+	t.Run("cached sqlite", func(t *testing.T) {
+		t.Parallel()
+		testIdentityStore(t, func(t testing.TB) identity.Store { return identity.NewCachedStore(openTest(t).Identity()) })
+	})
 }
 
 var (

@@ -15,6 +15,13 @@
 // request) are not held up behind an audit commit's fsync. busy_timeout
 // still covers the cases Go cannot queue: another process using the file,
 // and checkpoints.
+//
+// Checkpoints. The writer does not checkpoint the WAL into the database file
+// itself (wal_autocheckpoint=0): that would put a database-file fsync inside
+// the commit of whichever audit batch crossed the threshold, and into the
+// latency of the requests waiting on it. A third connection checkpoints in
+// the background instead (PASSIVE: it never blocks the writer), once a
+// second, and Close leaves the file checkpointed.
 package sqlite
 
 import (
@@ -34,10 +41,16 @@ import (
 // DB is an open Warden database. It implements identity.Store; Audit
 // returns its audit trail. It is safe for concurrent use.
 type DB struct {
-	w   *sql.DB // the writer: one connection, every write goes through it
-	r   *sql.DB // read-only connections
-	log *AuditLog
+	w    *sql.DB // the writer: one connection, every write goes through it
+	r    *sql.DB // read-only connections
+	ck   *sql.DB // the checkpointer's connection
+	stop chan struct{}
+	done chan struct{}
+	log  *AuditLog
 }
+
+// checkpointEvery is how often the background checkpoint runs.
+const checkpointEvery = time.Second
 
 type config struct {
 	maxBatch    int
@@ -80,7 +93,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	uri := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
 
-	w, err := sql.Open("sqlite", uri+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	w, err := sql.Open("sqlite", uri+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
@@ -106,8 +119,34 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open database %q read-only: %w", path, err)
 	}
 	db.r = r
+	ck, err := sql.Open("sqlite", uri+"?"+busy+"&_pragma=synchronous(FULL)")
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	db.ck, db.stop, db.done = ck, make(chan struct{}), make(chan struct{})
+	go db.checkpoints()
 	db.log = newAuditLog(db, cfg.maxBatch)
 	return db, nil
+}
+
+// checkpoints copies the WAL into the database file in the background
+// until Close. A failed checkpoint is retried on the next tick; the WAL
+// holds the data meanwhile.
+func (db *DB) checkpoints() {
+	defer close(db.done)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+			_, _ = db.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 // init checks the journal mode and migrates the schema.
@@ -131,9 +170,11 @@ func (db *DB) Close() error {
 	if !db.log.close() {
 		return nil
 	}
+	close(db.stop)
+	<-db.done
 	// Readers first: the last connection to close checkpoints the WAL into
 	// the database file and removes it.
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
 }
 
 // Audit returns the audit trail.
