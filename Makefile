@@ -43,10 +43,12 @@ fuzz:
 bench-test:
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
-## bench: the engine's benchmarks, then Warden vs Cedar vs Rego side by side.
+## bench: the engine's benchmarks, Warden vs Cedar vs Rego side by side, then
+## the hook round trip of the local server against a trivial handler.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy/...
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./shared/sqlite/...
 	cd bench && $(GO) run ./cmd/policybench
+	cd bench && $(GO) run ./cmd/hookbench
 
 synth deploy:
 	@echo "make $@: the CDK app (infra/) arrives with the serverless deployment; nothing to $@ yet" >&2; exit 1
