@@ -274,6 +274,13 @@ var migrations = []string{
 	CREATE INDEX audit_by_agent ON audit (project, agent);
 	CREATE INDEX audit_by_session ON audit (session) WHERE session <> '';
 	CREATE INDEX audit_by_ref ON audit (ref) WHERE ref <> '';`,
+	// 2: fewer audit indexes. Each is a page written and fsynced with every
+	// decision; time ranges follow seq, which grows with time, and code or
+	// agent filters are served by scanning a session's or a seq range's
+	// records.
+	`DROP INDEX audit_by_time;
+	DROP INDEX audit_by_code;
+	DROP INDEX audit_by_agent;`,
 }
 
 // migrate applies the migrations the database has not seen, inside the
