@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wardenhq/warden/policy/shell"
 )
 
 // Where the clients read settings that users cannot override.
@@ -167,7 +169,7 @@ func claudeSettings(endpoint, token string, gateway bool) ([]byte, error) {
 // codexRequirementsFile is Codex's managed requirements: command hooks that
 // run `warden hook`, which exits 2 (block) on any failure.
 func codexRequirementsFile(endpoint, token, bin string) []byte {
-	command := fmt.Sprintf("%s hook --endpoint %s --token %s", shellWord(bin), shellWord(endpoint), shellWord(token))
+	command := fmt.Sprintf("%s hook --endpoint %s --token %s", shell.Quote(bin), shell.Quote(endpoint), shell.Quote(token))
 	var b strings.Builder
 	b.WriteString("# Written by `warden agent setup codex`: every tool call is decided by Warden.\n")
 	for _, event := range []string{"PreToolUse", "PostToolUse"} {
@@ -176,14 +178,6 @@ func codexRequirementsFile(endpoint, token, bin string) []byte {
 			event, event, strconv.Quote(command))
 	}
 	return []byte(b.String())
-}
-
-// shellWord quotes s for a POSIX shell when it needs it.
-func shellWord(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>(){}[]*?!#~") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // writeConfig writes a configuration file, refusing to replace one unless

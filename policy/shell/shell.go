@@ -296,3 +296,40 @@ func squeeze(s string) string {
 	}
 	return b.String()
 }
+
+// Quote returns s as one shell word: unchanged when it is made only of
+// characters no shell reads specially, otherwise in single quotes.
+func Quote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		// ANSI-C quoting spells control characters out, so that none is
+		// rewritten on the way (the parser reads \r\n as \n).
+		var b strings.Builder
+		b.WriteString("$'")
+		for _, r := range s {
+			switch {
+			case r == '\\' || r == '\'':
+				b.WriteByte('\\')
+				b.WriteRune(r)
+			case unicode.IsControl(r) && r < 0x80:
+				fmt.Fprintf(&b, "\\x%02x", r)
+			case unicode.IsControl(r):
+				fmt.Fprintf(&b, "\\u%04x", r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		b.WriteByte('\'')
+		return b.String()
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/policy/shell"
 )
 
 // MaxInputBytes is the largest hook input accepted.
@@ -139,20 +140,12 @@ func commandLine(args map[string]any) (string, error) {
 				if !ok {
 					return "", bad("tool_input.%s must be a list of strings", key)
 				}
-				words[i] = shellQuote(s)
+				words[i] = shell.Quote(s)
 			}
 			return strings.Join(words, " "), nil
 		}
 	}
 	return "", bad("a shell tool call without tool_input.command")
-}
-
-// shellQuote quotes a word so that the shell parser reads it back as one word.
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>(){}[]*?!#~") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // absPath resolves p against cwd and cleans it, so that ../ cannot walk a
