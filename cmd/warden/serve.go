@@ -34,6 +34,7 @@ type serveConfig struct {
 	resetAdminToken bool
 	shutdownGrace   time.Duration
 	reloadInterval  time.Duration
+	firstProject    string
 }
 
 func serveCommand() *cobra.Command {
@@ -55,6 +56,7 @@ func serveCommand() *cobra.Command {
 	f.BoolVar(&cfg.resetAdminToken, "reset-admin-token", false, "issue a new admin token and print it")
 	f.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
 	f.DurationVar(&cfg.reloadInterval, "reload-interval", time.Second, "how often the policy file is checked for changes")
+	f.StringVar(&cfg.firstProject, "first-project", "project-a", "project created on first start, so that an agent can attach at once (empty: none)")
 	return cmd
 }
 
@@ -101,6 +103,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	if err != nil {
 		return err
 	}
+	var enrollKey string
+	if adminToken != "" && cfg.firstProject != "" && !cfg.resetAdminToken {
+		if enrollKey, err = ids.CreateProject(ctx, cfg.firstProject); err != nil {
+			return fmt.Errorf("create the first project: %w", err)
+		}
+		record(ctx, trail, log, audit.Record{Code: audit.ProjectCreated, Project: cfg.firstProject, Actor: "warden serve (first start)"})
+	}
 
 	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{}, Audit: trail, Log: log}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Log: log,
@@ -125,7 +134,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	endpoint := "http://" + ln.Addr().String()
-	printBanner(stdout, endpoint, adminToken)
+	printBanner(stdout, endpoint, adminToken, cfg.firstProject, enrollKey)
 	record(ctx, trail, log, audit.Record{Code: audit.ServerStarted, Resource: endpoint})
 
 	go policies.Watch(ctx, cfg.reloadInterval)
@@ -158,14 +167,19 @@ func record(ctx context.Context, sink audit.Sink, log *slog.Logger, rec audit.Re
 	}
 }
 
-func printBanner(w io.Writer, endpoint, adminToken string) {
+func printBanner(w io.Writer, endpoint, adminToken, project, enrollKey string) {
+	self := os.Args[0]
 	fmt.Fprintf(w, "Warden is listening on %s\n\n", endpoint)
-	if adminToken != "" {
-		fmt.Fprintf(w, "Admin token (shown once; Warden keeps only its hash):\n  export WARDEN_ENDPOINT=%s\n  export WARDEN_ADMIN_TOKEN=%s\n\n", endpoint, adminToken)
-	} else {
-		fmt.Fprintf(w, "Admin token: issued at first start (warden serve --reset-admin-token issues a new one).\n\n")
+	if adminToken == "" {
+		fmt.Fprintf(w, "Admin token: issued at first start (%s serve --reset-admin-token issues a new one).\n", self)
+		return
 	}
-	fmt.Fprintf(w, "Next, in another shell with those two variables set, attach Claude Code:\n"+
-		"  warden projects create project-a\n"+
-		"  warden agent setup claude --enroll-key <the key it prints> --agent claude-code\n\n")
+	fmt.Fprintf(w, "Admin token (shown once; Warden keeps only its hash):\n  export WARDEN_ENDPOINT=%s\n  export WARDEN_ADMIN_TOKEN=%s\n\n", endpoint, adminToken)
+	if enrollKey == "" {
+		fmt.Fprintf(w, "Next: %s projects create NAME, then %s agent setup claude --enroll-key KEY --agent NAME\n", self, self)
+		return
+	}
+	fmt.Fprintf(w, "Project %s is ready. Attach Claude Code (writes %s):\n  sudo -E %s agent setup claude --endpoint %s --enroll-key %s --agent claude-code\n"+
+		"or Codex (writes %s):\n  sudo -E %s agent setup codex --endpoint %s --enroll-key %s --agent codex\n\n",
+		project, claudeManagedSettings, self, endpoint, enrollKey, codexRequirements, self, endpoint, enrollKey)
 }

@@ -40,6 +40,7 @@ func (l *lockedBuffer) String() string {
 // local is a warden serve running in the test process.
 type local struct {
 	endpoint, admin, dataDir, policyFile string
+	banner                               string // what serve printed on start
 	stop                                 func() error // shuts serve down once and returns what it returned
 }
 
@@ -58,7 +59,8 @@ func startServe(t *testing.T) *local {
 	})
 	ready := make(chan string, 1)
 	var out lockedBuffer
-	cfg := serveConfig{addr: "127.0.0.1:0", dataDir: l.dataDir, policyFile: l.policyFile, shutdownGrace: 5 * time.Second, reloadInterval: 20 * time.Millisecond}
+	cfg := serveConfig{addr: "127.0.0.1:0", dataDir: l.dataDir, policyFile: l.policyFile, shutdownGrace: 5 * time.Second,
+		reloadInterval: 20 * time.Millisecond, firstProject: "starter"}
 	go func() { done <- serve(ctx, cfg, &out, io.Discard, ready) }()
 	select {
 	case addr := <-ready:
@@ -68,7 +70,8 @@ func startServe(t *testing.T) *local {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	l.admin = regexp.MustCompile(`WARDEN_ADMIN_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	l.banner = out.String()
+	l.admin = regexp.MustCompile(`WARDEN_ADMIN_TOKEN=(\S+)`).FindStringSubmatch(l.banner)[1]
 	t.Cleanup(func() { l.stop() })
 	return l
 }
@@ -92,6 +95,15 @@ func hookInput(command string) string {
 
 func TestServeEndToEnd(t *testing.T) {
 	l := startServe(t)
+
+	// The banner's command attaches an agent as printed.
+	attach := regexp.MustCompile(`agent setup claude --endpoint (\S+) --enroll-key (wdn_e_starter_\S+) --agent claude-code`).FindStringSubmatch(l.banner)
+	if attach == nil || attach[1] != l.endpoint {
+		t.Fatalf("banner:\n%s", l.banner)
+	}
+	if code, _, e := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", attach[2], "--agent", "claude-code", "--dry-run"); code != 0 {
+		t.Errorf("the banner's command fails: %s", e)
+	}
 
 	code, out, errOut := l.cli(t, "", l.asAdmin("projects", "create", "project-a")...)
 	key := regexp.MustCompile(`wdn_e_\S+`).FindString(out)
