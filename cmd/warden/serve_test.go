@@ -40,7 +40,7 @@ func (l *lockedBuffer) String() string {
 // local is a warden serve running in the test process.
 type local struct {
 	endpoint, admin, dataDir, policyFile string
-	banner                               string // what serve printed on start
+	banner                               string       // what serve printed on start
 	stop                                 func() error // shuts serve down once and returns what it returned
 }
 
