@@ -186,7 +186,7 @@ func auditCommand() *cobra.Command {
 	var format string
 	var n int
 	tail.Flags().Int64Var(&after, "after", -1, "start after this sequence number (default: the last --lines records)")
-	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many past records to show first")
+	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many past records to show first (1 to 1000)")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep waiting for new records")
 	tail.Flags().StringVar(&format, "format", "text", "output format: text or json (one record a line)")
 	newClient := adminClient(tail)
@@ -197,24 +197,18 @@ func auditCommand() *cobra.Command {
 		}
 		out := cmd.OutOrStdout()
 		var backlog []audit.Record
+		path := fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after)
 		if after < 0 {
-			// Read everything once to find the last n: the trail is read
-			// through the same API that follows it.
+			// At least one record, so that following starts after the newest.
+			path = fmt.Sprintf("/v1/admin/audit?last=%d&limit=1000", min(max(n, 1), 1000))
+		}
+		if err := c.call(cmd.Context(), "GET", path, nil, &backlog); err != nil {
+			return err
+		}
+		if len(backlog) > 0 {
+			after = backlog[len(backlog)-1].Seq
+		} else if after < 0 {
 			after = 0
-			for {
-				var recs []audit.Record
-				if err := c.call(cmd.Context(), "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after), nil, &recs); err != nil {
-					return err
-				}
-				if len(recs) == 0 {
-					break
-				}
-				backlog = append(backlog, recs...)
-				if len(backlog) > n {
-					backlog = backlog[len(backlog)-n:]
-				}
-				after = recs[len(recs)-1].Seq
-			}
 		}
 		for {
 			for _, r := range backlog {

@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 			if policies.Current() == nil {
 				return errors.New("no policy loaded")
 			}
-			_, err := trail.After(ctx, 1<<62, 1)
+			_, err := trail.Latest(ctx)
 			return err
 		}}
 	httpSrv := &http.Server{

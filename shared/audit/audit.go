@@ -84,6 +84,8 @@ type Sink interface {
 type Reader interface {
 	// After returns up to limit records with Seq greater than after.
 	After(ctx context.Context, after int64, limit int) ([]Record, error)
+	// Latest returns the Seq of the newest record, 0 for an empty trail.
+	Latest(ctx context.Context) (int64, error)
 }
 
 // ErrClosed is returned by a sink that no longer accepts records.

@@ -49,3 +49,10 @@ func (m *MemorySink) Records() []Record {
 	defer m.mu.Unlock()
 	return append([]Record(nil), m.records...)
 }
+
+// Latest implements Reader.
+func (m *MemorySink) Latest(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.records)), nil
+}

@@ -386,11 +386,20 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": "killed"})
 }
 
-// auditTail returns records after ?after=N, waiting up to ?wait= for the
-// first one to arrive (long polling), at most ?limit= (default 100, max 1000).
+// auditTail returns records after ?after=N (or the last ?last=N records),
+// waiting up to ?wait= for the first one to arrive (long polling), at most
+// ?limit= (default 100, max 1000).
 func (s *Server) auditTail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
+	if last, err := strconv.ParseInt(q.Get("last"), 10, 64); err == nil && last >= 0 {
+		latest, err := s.Trail.Latest(r.Context())
+		if err != nil {
+			s.failErr(w, "read audit", err)
+			return
+		}
+		after = max(latest-last, 0)
+	}
 	limit, err := strconv.Atoi(q.Get("limit"))
 	if err != nil || limit <= 0 || limit > 1000 {
 		limit = 100

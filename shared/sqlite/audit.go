@@ -250,3 +250,12 @@ func (l *AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.R
 	}
 	return out, nil
 }
+
+// Latest implements audit.Reader.
+func (l *AuditLog) Latest(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := l.db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the latest audit seq: %w", err)
+	}
+	return seq, nil
+}
