@@ -72,6 +72,12 @@ type Record struct {
 	// Outcome.
 	Status     string `json:"status,omitempty"`
 	DurationMS int64  `json:"duration_ms,omitempty"`
+
+	// Chain (see Link): the hashes of the previous record of the whole log
+	// and of the same session, and this record's own hash.
+	Prev        string `json:"prev,omitempty"`
+	SessionPrev string `json:"session_prev,omitempty"`
+	Hash        string `json:"hash,omitempty"`
 }
 
 // Sink stores records. Append returns only once the record is durable; an

@@ -26,6 +26,19 @@ func (m *MemorySink) Append(_ context.Context, r Record) (Record, error) {
 		return Record{}, m.Fail
 	}
 	r.Seq = int64(len(m.records)) + 1
+	prev, sessionPrev := "", ""
+	if n := len(m.records); n > 0 {
+		prev = m.records[n-1].Hash
+	}
+	for i := len(m.records) - 1; i >= 0 && r.Session != ""; i-- {
+		if m.records[i].Session == r.Session {
+			sessionPrev = m.records[i].Hash
+			break
+		}
+	}
+	if _, err := Link(&r, prev, sessionPrev); err != nil {
+		return Record{}, err
+	}
 	m.records = append(m.records, r)
 	return r, nil
 }

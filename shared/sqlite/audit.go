@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -149,8 +150,26 @@ func (l *AuditLog) write(maxBatch int) {
 	}
 }
 
-const insertAudit = `INSERT INTO audit (seq, time, code, project, agent, session, ref, record)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+const insertAudit = `INSERT INTO audit (seq, time, code, project, agent, session, ref, record, hash)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// sessionHead returns the hash of the newest record of session, from the
+// batch's own heads or the table; "" for a new session or no session.
+func (l *AuditLog) sessionHead(ctx context.Context, c *sql.Conn, heads map[string]string, session string) (string, error) {
+	if session == "" {
+		return "", nil
+	}
+	if h, ok := heads[session]; ok {
+		return h, nil
+	}
+	var h string
+	err := c.QueryRowContext(ctx, `SELECT hash FROM audit WHERE session = ? ORDER BY seq DESC LIMIT 1`, session).Scan(&h)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read the head of session %s: %w", session, err)
+	}
+	heads[session] = h
+	return h, nil
+}
 
 // commit writes one batch in one transaction and wakes its callers.
 func (l *AuditLog) commit(batch []*appendReq) {
@@ -171,26 +190,44 @@ func (l *AuditLog) commit(batch []*appendReq) {
 		// Seq continues from the table, read under the write lock, so that
 		// it stays gapless across restarts, failed batches and other
 		// processes writing the file.
+		// So do the chain heads: the log's, and each session's as it is
+		// met, both read in this transaction and carried through the batch.
 		var last int64
-		if err := c.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit`).Scan(&last); err != nil {
-			return fmt.Errorf("read last seq: %w", err)
+		var head string
+		err := c.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &head)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read the chain head: %w", err)
 		}
 		stmt, err := c.PrepareContext(ctx, insertAudit)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
+		sessions := map[string]string{}
 		for _, req := range live {
-			req.rec.Seq = last + 1
-			args, err := insertArgs(req.rec)
+			rec := req.rec
+			rec.Seq = last + 1
+			sessionHead, err := l.sessionHead(ctx, c, sessions, rec.Session)
 			if err != nil {
+				return err
+			}
+			if _, err := audit.Link(&rec, head, sessionHead); err != nil {
 				req.err = err // refused alone: the batch goes on without it
 				continue
 			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("insert seq %d: %w", req.rec.Seq, err)
+			args, err := insertArgs(rec)
+			if err != nil {
+				req.err = err
+				continue
 			}
-			last++
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("insert seq %d: %w", rec.Seq, err)
+			}
+			req.rec = rec
+			last, head = rec.Seq, rec.Hash
+			if rec.Session != "" {
+				sessions[rec.Session] = rec.Hash
+			}
 			n++
 		}
 		return nil
@@ -218,7 +255,7 @@ func insertArgs(r audit.Record) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	return []any{r.Seq, at, string(r.Code), r.Project, r.Agent, r.Session, r.Ref, string(data)}, nil
+	return []any{r.Seq, at, string(r.Code), r.Project, r.Agent, r.Session, r.Ref, string(data), r.Hash}, nil
 }
 
 // After implements audit.Reader.

@@ -66,7 +66,10 @@ func TestAppendConcurrent(t *testing.T) {
 					t.Errorf("Append: %v", err)
 					return
 				}
-				in.Seq = out.Seq
+				if out.Hash == "" || out.Prev == "" && out.Seq != 1 {
+					t.Errorf("record %d is not chained: %+v", out.Seq, out)
+				}
+				in.Seq, in.Prev, in.SessionPrev, in.Hash = out.Seq, out.Prev, out.SessionPrev, out.Hash
 				equal(t, "Append", out, in)
 				acked[g] = append(acked[g], out)
 			}
@@ -90,6 +93,13 @@ func TestAppendConcurrent(t *testing.T) {
 		}
 	}
 	equal(t, "After(0, all)", after(t, l, 0, 5000), all)
+	// The concurrent batches form one unbroken chain, and one per session.
+	var v audit.Verifier
+	for _, r := range all {
+		if b := v.Check(r); b != nil {
+			t.Fatalf("chain: %v", b)
+		}
+	}
 	equal(t, "After(1000, 10)", after(t, l, 1000, 10), all[1000:1010])
 	equal(t, "After(2000, 10)", after(t, l, 2000, 10), []audit.Record(nil))
 	equal(t, "After(0, 0)", after(t, l, 0, 0), []audit.Record(nil))
@@ -312,7 +322,7 @@ func TestAppendUnencodableRecord(t *testing.T) {
 	bad := record("bad")
 	bad.Args = json.RawMessage(`{"unterminated"`)
 	_, err := l.Append(t.Context(), bad)
-	want := "append audit record bad: encode: json: error calling MarshalJSON for type json.RawMessage: unexpected end of JSON input"
+	want := "append audit record bad: canonical args of record bad: unexpected end of JSON input"
 	if err == nil || err.Error() != want {
 		t.Errorf("Append: %v, want %q", err, want)
 	}

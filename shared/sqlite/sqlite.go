@@ -281,6 +281,11 @@ var migrations = []string{
 	`DROP INDEX audit_by_time;
 	DROP INDEX audit_by_code;
 	DROP INDEX audit_by_agent;`,
+	// 3: the hash chain. Each record's hash, as a column, so that the heads
+	// of the log and of a session are found without decoding records.
+	// Records written before this version have no hash, and verify as a
+	// break at the first of them.
+	`ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate applies the migrations the database has not seen, inside the
