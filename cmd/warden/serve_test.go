@@ -219,6 +219,29 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The trail verifies, on the server and as an export; an edited export
+	// does not, and verify names the record.
+	if code, out, e := l.cli(t, "", l.asAdmin("audit", "verify")...); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("audit verify: exit %d %s %s", code, out, e)
+	}
+	code, out, _ = l.cli(t, "", l.asAdmin("audit", "export")...)
+	export := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(export, []byte(out), 0o600); err != nil || code != 0 {
+		t.Fatalf("audit export: %d %v", code, err)
+	}
+	if code, out, e := l.cli(t, "", "audit", "verify", "--file", export); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("audit verify --file: exit %d %s %s", code, out, e)
+	}
+	data, _ := os.ReadFile(export)
+	tampered := strings.Replace(string(data), `"resource":"git push origin feature/x"`, `"resource":"git status"`, 1)
+	if tampered == string(data) {
+		t.Fatal("the export has no feature push to tamper with")
+	}
+	os.WriteFile(export, []byte(tampered), 0o600)
+	if code, _, e := l.cli(t, "", "audit", "verify", "--file", export); code != 1 || !strings.Contains(e, "BROKEN after") || !strings.Contains(e, "record hash") {
+		t.Errorf("verify of a tampered export: exit %d %s", code, e)
+	}
+
 	// Shutdown records the stop durably.
 	if err := l.stop(); err != nil {
 		t.Fatalf("serve returned %v", err)

@@ -97,11 +97,11 @@ func Link(r *Record, prev, sessionPrev string) ([]byte, error) {
 
 // Break is the first place where a trail does not verify.
 type Break struct {
-	Seq      int64
-	ID       string
-	Problem  string
-	Expected string
-	Found    string
+	Seq      int64  `json:"seq"`
+	ID       string `json:"id"`
+	Problem  string `json:"problem"`
+	Expected string `json:"expected"`
+	Found    string `json:"found"`
 }
 
 func (b *Break) Error() string {

@@ -56,6 +56,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /v1/admin/sessions/{id}", s.showSession)
 	admin.HandleFunc("POST /v1/admin/sessions/{id}/kill", s.killSession)
 	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
+	admin.HandleFunc("GET /v1/admin/audit/verify", s.auditVerify)
 	mux.Handle("/v1/admin/", s.requireAdmin(admin))
 	return mux
 }
@@ -425,5 +426,36 @@ func (s *Server) auditTail(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// VerifyReport is the answer of GET /v1/admin/audit/verify.
+type VerifyReport struct {
+	OK      bool         `json:"ok"`
+	Records int64        `json:"records"`
+	Break   *audit.Break `json:"break,omitempty"`
+}
+
+// auditVerify recomputes the whole trail's chains.
+func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
+	var v audit.Verifier
+	var after int64
+	for {
+		recs, err := s.Trail.After(r.Context(), after, 1000)
+		if err != nil {
+			s.failErr(w, "read audit", err)
+			return
+		}
+		for _, rec := range recs {
+			if b := v.Check(rec); b != nil {
+				writeJSON(w, http.StatusOK, VerifyReport{Records: v.Count, Break: b})
+				return
+			}
+		}
+		if len(recs) == 0 {
+			writeJSON(w, http.StatusOK, VerifyReport{OK: true, Records: v.Count})
+			return
+		}
+		after = recs[len(recs)-1].Seq
 	}
 }
