@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -111,7 +112,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		record(ctx, trail, log, audit.Record{Code: audit.ProjectCreated, Project: cfg.firstProject, Actor: "warden serve (first start)"})
 	}
 
-	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{}, Audit: trail, Log: log}
+	key, err := redactionKey(ctx, db.Identity())
+	if err != nil {
+		return err
+	}
+	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{},
+		Audit: trail, Log: log, Redactor: audit.NewRedactor(key)}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {
@@ -158,6 +164,27 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	}
 	record(shutdownCtx, trail, log, audit.Record{Code: audit.ServerStopped, Resource: endpoint})
 	return nil
+}
+
+// redactionKey is the key of the audit's keyed hashes of secrets, made at
+// first start and kept in the store (it never leaves the server).
+func redactionKey(ctx context.Context, store identity.Store) ([]byte, error) {
+	const name = "audit-redaction-key"
+	key, err := store.GetMeta(ctx, name)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return nil, fmt.Errorf("read the redaction key: %w", err)
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := store.PutMeta(ctx, name, key); err != nil {
+		return nil, fmt.Errorf("store the redaction key: %w", err)
+	}
+	return key, nil
 }
 
 func record(ctx context.Context, sink audit.Sink, log *slog.Logger, rec audit.Record) {

@@ -129,6 +129,10 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("main push: exit %d %s", code, msg)
 	}
 
+	// A secret in a command is recorded as a keyed hash, never in clear.
+	hook("curl -H 'Authorization: Bearer sekret-value-123456' https://api.example.com")
+	hook("curl -H 'Authorization: Bearer sekret-value-123456' https://api.example.com/again")
+
 	// Hot reload: a stricter policy takes effect; an invalid one is refused
 	// and the last good one stays.
 	strict := "version: 1\nrules:\n  - {id: only-status, effect: allow, action: tool:Bash, command: \"git status\"}\n"
@@ -228,6 +232,14 @@ func TestServeEndToEnd(t *testing.T) {
 	export := filepath.Join(t.TempDir(), "audit.jsonl")
 	if err := os.WriteFile(export, []byte(out), 0o600); err != nil || code != 0 {
 		t.Fatalf("audit export: %d %v", code, err)
+	}
+	if strings.Contains(out, "sekret-value") {
+		t.Error("a bearer token reached the audit trail")
+	}
+	// Two calls, each recording the command as resource and in its args.
+	tags := regexp.MustCompile(`Authorization: (\[REDACTED:[0-9a-f]{12}\])`).FindAllStringSubmatch(out, -1)
+	if len(tags) != 4 || tags[0][1] != tags[1][1] || tags[1][1] != tags[2][1] || tags[2][1] != tags[3][1] {
+		t.Errorf("the same token should get the same tag each time: %v", tags)
 	}
 	if code, out, e := l.cli(t, "", "audit", "verify", "--file", export); code != 0 || !strings.HasPrefix(out, "ok: ") {
 		t.Errorf("audit verify --file: exit %d %s %s", code, out, e)

@@ -116,13 +116,13 @@ func (h *Handler) PostToolUse(w http.ResponseWriter, r *http.Request) {
 	req, _, _ := in.Request()
 	rec := audit.Record{
 		ClientSession: in.SessionID, Ref: in.ToolUseID, Kind: "tool", Action: req.Action,
-		Resource: audit.RedactString(req.Resource), Status: outcomeStatus(in.ToolResponse),
+		Resource: h.Pipeline.Redactor.String(req.Resource), Status: outcomeStatus(in.ToolResponse),
 	}
 	if in.DurationMS != nil {
 		rec.DurationMS = *in.DurationMS
 	}
 	if len(in.ToolResponse) > 0 {
-		rec.Args = responseRecord(in.ToolResponse)
+		rec.Args = responseRecord(h.Pipeline.Redactor, in.ToolResponse)
 	}
 	if err := h.Pipeline.Outcome(r.Context(), sess, rec); err != nil {
 		h.log().Error("record tool outcome", "err", err)
@@ -159,15 +159,15 @@ func outcomeStatus(resp json.RawMessage) string {
 }
 
 // responseRecord keeps a redacted, bounded copy of a tool's response.
-func responseRecord(resp json.RawMessage) json.RawMessage {
+func responseRecord(rd *audit.Redactor, resp json.RawMessage) json.RawMessage {
 	var v any
 	if err := json.Unmarshal(resp, &v); err != nil {
 		return nil
 	}
-	out := audit.Redact(map[string]any{"response": v})
+	out := rd.JSON(map[string]any{"response": v})
 	if len(out) > maxRecordedResponse {
 		s := string(out[:maxRecordedResponse])
-		out = audit.Redact(map[string]any{"response_truncated": fmt.Sprintf("%s…", s)})
+		out = rd.JSON(map[string]any{"response_truncated": fmt.Sprintf("%s…", s)})
 	}
 	return out
 }

@@ -65,13 +65,15 @@ type NoBudget struct{}
 // Reserve implements Budget.
 func (NoBudget) Reserve(context.Context, identity.Session, *policy.Request) *Refusal { return nil }
 
-// Pipeline runs requests. All fields are required except Now and Log.
+// Pipeline runs requests. All fields are required except Now, Log and
+// Redactor (without one, secrets are still removed, but not correlated).
 type Pipeline struct {
 	Auth      Authenticator
 	Policy    PolicySource
 	Approvals ApprovalGate
 	Budget    Budget
 	Audit     audit.Sink
+	Redactor  *audit.Redactor
 	Now       func() time.Time
 	Log       *slog.Logger
 }
@@ -127,10 +129,10 @@ func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
 	req.Time = now
 	rec := audit.Record{
 		ID: audit.NewID(), Time: now, ClientSession: call.ClientSession, Ref: call.Ref,
-		Kind: policy.KindOf(req.Action).String(), Action: req.Action, Resource: audit.RedactString(req.Resource),
+		Kind: policy.KindOf(req.Action).String(), Action: req.Action, Resource: p.Redactor.String(req.Resource),
 	}
 	if call.Args != nil {
-		rec.Args = audit.Redact(call.Args)
+		rec.Args = p.Redactor.JSON(call.Args)
 	}
 
 	// 1. Authenticate.
@@ -195,7 +197,7 @@ func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
 // (malformed input), naming the session when the token is valid.
 func (p *Pipeline) Refuse(ctx context.Context, call Call, ref *Refusal) {
 	rec := audit.Record{ID: audit.NewID(), Time: p.now().UTC(), ClientSession: call.ClientSession, Ref: call.Ref,
-		Action: call.Request.Action, Resource: audit.RedactString(call.Request.Resource)}
+		Action: call.Request.Action, Resource: p.Redactor.String(call.Request.Resource)}
 	if sess, err := p.Auth.Authenticate(ctx, call.Token); err == nil || errors.Is(err, identity.ErrRevoked) {
 		rec.Project, rec.Agent, rec.Session = sess.Project, sess.Agent, sess.ID
 	}
