@@ -263,11 +263,15 @@ export (JSON Lines, as written by "warden audit export"), offline.`,
 				return err
 			}
 		}
-		if rep.Break != nil {
+		switch {
+		case rep.Break != nil:
 			fmt.Fprintf(cmd.ErrOrStderr(), "BROKEN after %d good records: %v\n", rep.Records, rep.Break)
 			return exitError{1}
+		case rep.DigestError != "":
+			fmt.Fprintf(cmd.ErrOrStderr(), "BROKEN: the trail contradicts a signed digest: %s\n", rep.DigestError)
+			return exitError{1}
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "ok: %d records, chains intact\n", rep.Records)
+		fmt.Fprintf(cmd.OutOrStdout(), "ok: %d records, chains intact, %d signed digests match\n", rep.Records, rep.Digests)
 		return nil
 	}
 	return cmd

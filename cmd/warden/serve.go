@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ type serveConfig struct {
 	shutdownGrace   time.Duration
 	reloadInterval  time.Duration
 	firstProject    string
+	digestInterval  time.Duration
 }
 
 func serveCommand() *cobra.Command {
@@ -57,6 +59,7 @@ func serveCommand() *cobra.Command {
 	f.BoolVar(&cfg.resetAdminToken, "reset-admin-token", false, "issue a new admin token and print it")
 	f.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
 	f.DurationVar(&cfg.reloadInterval, "reload-interval", time.Second, "how often the policy file is checked for changes")
+	f.DurationVar(&cfg.digestInterval, "digest-interval", time.Minute, "how often the audit trail's state is signed")
 	f.StringVar(&cfg.firstProject, "first-project", "project-a", "project created on first start, so that an agent can attach at once (empty: none)")
 	return cmd
 }
@@ -112,13 +115,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		record(ctx, trail, log, audit.Record{Code: audit.ProjectCreated, Project: cfg.firstProject, Actor: "warden serve (first start)"})
 	}
 
-	key, err := redactionKey(ctx, db.Identity())
+	key, err := metaKey(ctx, db.Identity(), "audit-redaction-key")
 	if err != nil {
 		return err
 	}
+	seed, err := metaKey(ctx, db.Identity(), "audit-signing-key")
+	if err != nil {
+		return err
+	}
+	signer := ed25519.NewKeyFromSeed(seed)
 	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{},
 		Audit: trail, Log: log, Redactor: audit.NewRedactor(key)}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Log: log,
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Digests: trail,
+		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {
 				return errors.New("no policy loaded")
@@ -144,6 +153,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	record(ctx, trail, log, audit.Record{Code: audit.ServerStarted, Resource: endpoint})
 
 	go policies.Watch(ctx, cfg.reloadInterval)
+	digester := &audit.Digester{Trail: trail, Store: trail, Key: signer}
+	digested := make(chan struct{})
+	go func() {
+		defer close(digested)
+		digester.Run(ctx, max(cfg.digestInterval, time.Second), func(err error) { log.Error("sign audit digest", "err", err) })
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	log.Info("listening", "endpoint", endpoint, "data", cfg.dataDir)
@@ -163,26 +178,32 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		log.Error("shutdown", "err", err)
 	}
 	record(shutdownCtx, trail, log, audit.Record{Code: audit.ServerStopped, Resource: endpoint})
+	<-digested // the digester signs what is left as ctx ends; before the store closes
+	if _, err := digester.Once(shutdownCtx); err != nil {
+		log.Error("sign the last audit digest", "err", err)
+	}
 	return nil
 }
 
-// redactionKey is the key of the audit's keyed hashes of secrets, made at
-// first start and kept in the store (it never leaves the server).
-func redactionKey(ctx context.Context, store identity.Store) ([]byte, error) {
-	const name = "audit-redaction-key"
+// metaKey returns a 32-byte server secret kept in the store, made at first
+// start: the audit's redaction key, the seed of its signing key. They never
+// leave the server.
+func metaKey(ctx context.Context, store identity.Store, name string) ([]byte, error) {
 	key, err := store.GetMeta(ctx, name)
-	if err == nil && len(key) >= 32 {
+	switch {
+	case err == nil && len(key) == 32:
 		return key, nil
-	}
-	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return nil, fmt.Errorf("read the redaction key: %w", err)
+	case err == nil:
+		return nil, fmt.Errorf("%s in the store is %d bytes, not 32: the store is damaged", name, len(key))
+	case !errors.Is(err, identity.ErrNotFound):
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	key = make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
 	if err := store.PutMeta(ctx, name, key); err != nil {
-		return nil, fmt.Errorf("store the redaction key: %w", err)
+		return nil, fmt.Errorf("store %s: %w", name, err)
 	}
 	return key, nil
 }

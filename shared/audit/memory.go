@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -10,6 +11,7 @@ import (
 type MemorySink struct {
 	mu      sync.Mutex
 	records []Record
+	digests []Digest
 	Fail    error
 }
 
@@ -68,4 +70,34 @@ func (m *MemorySink) Latest(context.Context) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return int64(len(m.records)), nil
+}
+
+var _ DigestStore = (*MemorySink)(nil)
+
+// AppendDigest implements DigestStore.
+func (m *MemorySink) AppendDigest(_ context.Context, d Digest) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d.Seq != int64(len(m.digests))+1 {
+		return fmt.Errorf("digest %d does not follow %d", d.Seq, len(m.digests))
+	}
+	m.digests = append(m.digests, d)
+	return nil
+}
+
+// LastDigest implements DigestStore.
+func (m *MemorySink) LastDigest(context.Context) (Digest, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.digests) == 0 {
+		return Digest{}, ErrNoDigest
+	}
+	return m.digests[len(m.digests)-1], nil
+}
+
+// Digests implements DigestStore.
+func (m *MemorySink) Digests(context.Context) ([]Digest, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Digest(nil), m.digests...), nil
 }

@@ -6,6 +6,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +32,10 @@ type Server struct {
 	Pipeline *pipeline.Pipeline
 	Audit    audit.Sink
 	Trail    audit.Reader
-	Log      *slog.Logger
+	Digests  audit.DigestStore
+	// PublicKey checks the trail's signed digests; it is published.
+	PublicKey ed25519.PublicKey
+	Log       *slog.Logger
 	// Ready reports whether the server can serve: store reachable, policy loaded.
 	Ready func(ctx context.Context) error
 }
@@ -44,6 +49,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/hooks/pre-tool-use", h.PreToolUse)
 	mux.HandleFunc("POST /v1/hooks/post-tool-use", h.PostToolUse)
 	mux.HandleFunc("POST /v1/agent/login", s.login)
+	mux.HandleFunc("GET /v1/audit/public-key", s.publicKey)
 
 	admin := http.NewServeMux()
 	admin.HandleFunc("POST /v1/admin/projects", s.createProject)
@@ -433,12 +439,23 @@ func (s *Server) auditTail(w http.ResponseWriter, r *http.Request) {
 type VerifyReport struct {
 	OK      bool         `json:"ok"`
 	Records int64        `json:"records"`
+	Digests int          `json:"digests"`
 	Break   *audit.Break `json:"break,omitempty"`
+	// DigestError says which signed digest the trail contradicts.
+	DigestError string `json:"digest_error,omitempty"`
 }
 
-// auditVerify recomputes the whole trail's chains.
+// auditVerify recomputes the whole trail's chains and checks it against
+// the signed digests.
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
+	digests, err := s.Digests.Digests(r.Context())
+	if err != nil {
+		s.failErr(w, "read digests", err)
+		return
+	}
+	rep := VerifyReport{Digests: len(digests)}
 	var v audit.Verifier
+	dc := audit.NewDigestChecker(s.PublicKey, digests)
 	var after int64
 	for {
 		recs, err := s.Trail.After(r.Context(), after, 1000)
@@ -448,14 +465,36 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, rec := range recs {
 			if b := v.Check(rec); b != nil {
-				writeJSON(w, http.StatusOK, VerifyReport{Records: v.Count, Break: b})
+				rep.Records, rep.Break = v.Count, b
+				writeJSON(w, http.StatusOK, rep)
+				return
+			}
+			if err := dc.Check(rec); err != nil {
+				rep.Records, rep.DigestError = v.Count, err.Error()
+				writeJSON(w, http.StatusOK, rep)
 				return
 			}
 		}
 		if len(recs) == 0 {
-			writeJSON(w, http.StatusOK, VerifyReport{OK: true, Records: v.Count})
-			return
+			break
 		}
 		after = recs[len(recs)-1].Seq
 	}
+	rep.Records = v.Count
+	if err := dc.Done(); err != nil {
+		rep.DigestError = err.Error()
+	} else {
+		rep.OK = true
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// PublicKeyView is the answer of GET /v1/audit/public-key.
+type PublicKeyView struct {
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"` // base64 Ed25519 public key
+}
+
+func (s *Server) publicKey(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, PublicKeyView{KeyID: audit.KeyID(s.PublicKey), PublicKey: base64.StdEncoding.EncodeToString(s.PublicKey)})
 }

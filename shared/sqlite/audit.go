@@ -41,8 +41,9 @@ type AuditLog struct {
 }
 
 var (
-	_ audit.Sink   = (*AuditLog)(nil)
-	_ audit.Reader = (*AuditLog)(nil)
+	_ audit.Sink        = (*AuditLog)(nil)
+	_ audit.Reader      = (*AuditLog)(nil)
+	_ audit.DigestStore = (*AuditLog)(nil)
 )
 
 // The states of an append request. The writer and the caller race to move
@@ -295,4 +296,62 @@ func (l *AuditLog) Latest(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read the latest audit seq: %w", err)
 	}
 	return seq, nil
+}
+
+// AppendDigest implements audit.DigestStore.
+func (l *AuditLog) AppendDigest(ctx context.Context, d audit.Digest) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode digest %d: %w", d.Seq, err)
+	}
+	return l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+		var last int64
+		if err := c.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_digests`).Scan(&last); err != nil {
+			return fmt.Errorf("read the last digest: %w", err)
+		}
+		if d.Seq != last+1 {
+			return fmt.Errorf("digest %d does not follow digest %d", d.Seq, last)
+		}
+		_, err := c.ExecContext(ctx, `INSERT INTO audit_digests (seq, digest) VALUES (?, ?)`, d.Seq, string(data))
+		return err
+	})
+}
+
+// LastDigest implements audit.DigestStore.
+func (l *AuditLog) LastDigest(ctx context.Context) (audit.Digest, error) {
+	var data string
+	err := l.db.r.QueryRowContext(ctx, `SELECT digest FROM audit_digests ORDER BY seq DESC LIMIT 1`).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Digest{}, audit.ErrNoDigest
+	}
+	if err != nil {
+		return audit.Digest{}, fmt.Errorf("read the last digest: %w", err)
+	}
+	var d audit.Digest
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		return audit.Digest{}, fmt.Errorf("decode the last digest: %w", err)
+	}
+	return d, nil
+}
+
+// Digests implements audit.DigestStore.
+func (l *AuditLog) Digests(ctx context.Context) ([]audit.Digest, error) {
+	rows, err := l.db.r.QueryContext(ctx, `SELECT digest FROM audit_digests ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("read digests: %w", err)
+	}
+	defer rows.Close()
+	var out []audit.Digest
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("read digests: %w", err)
+		}
+		var d audit.Digest
+		if err := json.Unmarshal([]byte(data), &d); err != nil {
+			return nil, fmt.Errorf("decode digest: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -330,5 +331,34 @@ func TestAppendUnencodableRecord(t *testing.T) {
 	must(t, err)
 	if r.Seq != 1 {
 		t.Errorf("Seq after a refused record = %d, want 1", r.Seq)
+	}
+}
+
+func TestDigestsStored(t *testing.T) {
+	t.Parallel()
+	l := openTest(t).Audit()
+	seed := make([]byte, ed25519.SeedSize)
+	key := ed25519.NewKeyFromSeed(seed)
+	g := &audit.Digester{Trail: l, Store: l, Key: key}
+	for i := range 3 {
+		for j := range 5 {
+			_, err := l.Append(t.Context(), record(fmt.Sprintf("r%d-%d", i, j)))
+			must(t, err)
+		}
+		if _, err := g.Once(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	digests, err := l.Digests(t.Context())
+	must(t, err)
+	if len(digests) != 3 || digests[2].ToSeq != 15 {
+		t.Fatalf("digests %+v", digests)
+	}
+	if err := l.AppendDigest(t.Context(), digests[1]); err == nil {
+		t.Error("a digest out of order was stored")
+	}
+	recs := after(t, l, 0, 100)
+	if err := audit.CheckDigests(key.Public().(ed25519.PublicKey), digests, recs); err != nil {
+		t.Errorf("stored digests do not check: %v", err)
 	}
 }

@@ -286,6 +286,11 @@ var migrations = []string{
 	// Records written before this version have no hash, and verify as a
 	// break at the first of them.
 	`ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';`,
+	// 4: signed digests of the trail.
+	`CREATE TABLE audit_digests (
+		seq    INTEGER PRIMARY KEY,
+		digest TEXT NOT NULL -- the whole audit.Digest as JSON
+	) STRICT;`,
 }
 
 // migrate applies the migrations the database has not seen, inside the
