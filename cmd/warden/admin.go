@@ -192,6 +192,10 @@ func auditCommand() *cobra.Command {
 	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many past records to show first (1 to 1000)")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep waiting for new records")
 	tail.Flags().StringVar(&format, "format", "text", "output format: text or json (one record a line)")
+	var session string
+	var denied bool
+	tail.Flags().StringVar(&session, "session", "", "only this session's records")
+	tail.Flags().BoolVar(&denied, "denied", false, "only refused requests (denied, awaiting approval, refused)")
 	newClient := adminClient(tail)
 	tail.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := newClient()
@@ -199,17 +203,50 @@ func auditCommand() *cobra.Command {
 			return err
 		}
 		out := cmd.OutOrStdout()
-		var backlog []audit.Record
-		path := fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after)
-		if after < 0 {
-			// At least one record, so that following starts after the newest.
-			path = fmt.Sprintf("/v1/admin/audit?last=%d&limit=1000", min(max(n, 1), 1000))
+		filter := url.Values{}
+		if session != "" {
+			filter.Set("session", session)
 		}
-		if err := c.call(cmd.Context(), "GET", path, nil, &backlog); err != nil {
-			return err
+		if denied {
+			filter.Set("effect", "denied")
+		}
+		var backlog []audit.Record
+		if len(filter) == 0 {
+			path := fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after)
+			if after < 0 {
+				// At least one record, so that following starts after the newest.
+				path = fmt.Sprintf("/v1/admin/audit?last=%d&limit=1000", min(max(n, 1), 1000))
+			}
+			if err := c.call(cmd.Context(), "GET", path, nil, &backlog); err != nil {
+				return err
+			}
+		} else {
+			// The last n matching records: page through the matches.
+			var latest []audit.Record
+			if err := c.call(cmd.Context(), "GET", "/v1/admin/audit?last=1", nil, &latest); err != nil {
+				return err
+			}
+			start := max(after, 0)
+			for {
+				var page []audit.Record
+				if err := c.call(cmd.Context(), "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000&%s", start, filter.Encode()), nil, &page); err != nil {
+					return err
+				}
+				if len(page) == 0 {
+					break
+				}
+				backlog = append(backlog, page...)
+				if after < 0 && len(backlog) > n {
+					backlog = backlog[len(backlog)-n:]
+				}
+				start = page[len(page)-1].Seq
+			}
+			if len(latest) > 0 {
+				after = latest[0].Seq
+			}
 		}
 		if len(backlog) > 0 {
-			after = backlog[len(backlog)-1].Seq
+			after = max(after, backlog[len(backlog)-1].Seq)
 		} else if after < 0 {
 			after = 0
 		}
@@ -223,7 +260,7 @@ func auditCommand() *cobra.Command {
 				return nil
 			}
 			backlog = nil
-			if err := c.call(cmd.Context(), "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000&wait=30s", after), nil, &backlog); err != nil {
+			if err := c.call(cmd.Context(), "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000&wait=30s&%s", after, filter.Encode()), nil, &backlog); err != nil {
 				return err
 			}
 			if len(backlog) > 0 {
@@ -231,7 +268,7 @@ func auditCommand() *cobra.Command {
 			}
 		}
 	}
-	cmd.AddCommand(tail, verifyCommand(), exportCommand())
+	cmd.AddCommand(tail, queryCommand(), replayCommand(), verifyCommand(), exportCommand())
 	return cmd
 }
 
@@ -335,6 +372,109 @@ func exportCommand() *cobra.Command {
 			}
 			after = recs[len(recs)-1].Seq
 		}
+	}
+	return cmd
+}
+
+func queryCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "query",
+		Short: "Find audit records by session, project, agent, action, decision, rule and time",
+		Example: `  warden audit query --session d97e2169 --format json
+  warden audit query --project project-a --action 'git:*' --decision deny --since 2026-11-26T00:00:00Z`,
+		Args: cobra.NoArgs,
+	}
+	var f struct{ session, project, agent, action, decision, rule, since, until, format string }
+	var limit int
+	fl := cmd.Flags()
+	fl.StringVar(&f.session, "session", "", "Warden session ID")
+	fl.StringVar(&f.project, "project", "", "project")
+	fl.StringVar(&f.agent, "agent", "", "agent")
+	fl.StringVar(&f.action, "action", "", "action glob, e.g. 'tool:*'")
+	fl.StringVar(&f.decision, "decision", "", "allow, deny, approve, or denied (every refusal)")
+	fl.StringVar(&f.rule, "rule", "", "deciding rule ID")
+	fl.StringVar(&f.since, "since", "", "from this time (RFC 3339)")
+	fl.StringVar(&f.until, "until", "", "before this time (RFC 3339)")
+	fl.StringVar(&f.format, "format", "table", "table or json (one record a line)")
+	fl.IntVar(&limit, "limit", 1000, "at most this many records")
+	newClient := adminClient(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		q := url.Values{}
+		for k, v := range map[string]string{"session": f.session, "project": f.project, "agent": f.agent, "action": f.action,
+			"effect": f.decision, "rule": f.rule, "since": f.since, "until": f.until} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		var recs []audit.Record
+		var after int64
+		for len(recs) < limit {
+			var page []audit.Record
+			path := fmt.Sprintf("/v1/admin/audit?after=%d&limit=%d&%s", after, min(limit-len(recs), 1000), q.Encode())
+			if err := c.call(cmd.Context(), "GET", path, nil, &page); err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				break
+			}
+			recs = append(recs, page...)
+			after = page[len(page)-1].Seq
+		}
+		out := cmd.OutOrStdout()
+		if f.format == "json" {
+			for _, r := range recs {
+				if err := printRecord(out, r, "json"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tTIME\tCODE\tPROJECT/AGENT\tSESSION\tACTION\tRESOURCE\tRULE")
+		for _, r := range recs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Code, r.Project, r.Agent,
+				r.Session, r.Action, truncate(r.Resource, 60), r.Rule)
+		}
+		return tw.Flush()
+	}
+	return cmd
+}
+
+func truncate(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+func replayCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "replay SESSION", Short: "Show a session as a timeline: tool calls, decisions, outcomes, the kill", Args: cobra.ExactArgs(1)}
+	var format string
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	newClient := adminClient(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		var rv server.ReplayView
+		if err := c.call(cmd.Context(), "GET", "/v1/admin/sessions/"+url.PathEscape(args[0])+"/replay", nil, &rv); err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		if format == "json" {
+			return writeJSON(out, rv)
+		}
+		s := rv.Session
+		fmt.Fprintf(out, "session %s  %s/%s  %s  created %s\n", s.ID, s.Project, s.Agent, s.State, s.CreatedAt.Format(time.RFC3339))
+		for _, e := range rv.Events {
+			fmt.Fprintln(out, e.String())
+		}
+		return nil
 	}
 	return cmd
 }

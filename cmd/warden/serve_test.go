@@ -223,6 +223,35 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Query, tail with filters, and replay.
+	code, out, _ = l.cli(t, "", l.asAdmin("audit", "query", "--session", sess.ID, "--format", "json")...)
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r audit.Record
+		if json.Unmarshal([]byte(line), &r) != nil || r.Session != sess.ID {
+			t.Errorf("query --session returned %q", line)
+		}
+		n++
+	}
+	if code != 0 || n < 8 {
+		t.Errorf("query --session: exit %d, %d records", code, n)
+	}
+	code, out, _ = l.cli(t, "", l.asAdmin("audit", "query", "--decision", "denied", "--action", "tool:*")...)
+	if code != 0 || !strings.Contains(out, "decision.approval_required") || strings.Contains(out, "decision.allow") {
+		t.Errorf("query --decision denied:\n%s", out)
+	}
+	code, out, _ = l.cli(t, "", l.asAdmin("audit", "tail", "--session", sess.ID, "--denied", "-n", "2")...)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || !strings.Contains(out, "request.refused") {
+		t.Errorf("tail --session --denied -n 2:\n%s", out)
+	}
+	code, out, _ = l.cli(t, "", l.asAdmin("audit", "replay", sess.ID)...)
+	for _, want := range []string{"session " + sess.ID + "  project-a/claude-code  killed", "login", `Bash "git push origin feature/x"  allowed (shell)`,
+		`needs approval (risky-shell-needs-approval)`, "kill", "by admin: runaway loop", "refused"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("replay lacks %q:\n%s", want, out)
+		}
+	}
+
 	// The trail verifies, on the server and as an export; an edited export
 	// does not, and verify names the record.
 	if code, out, e := l.cli(t, "", l.asAdmin("audit", "verify")...); code != 0 || !strings.HasPrefix(out, "ok: ") {

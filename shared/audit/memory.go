@@ -101,3 +101,19 @@ func (m *MemorySink) Digests(context.Context) ([]Digest, error) {
 	defer m.mu.Unlock()
 	return append([]Digest(nil), m.digests...), nil
 }
+
+var _ Querier = (*MemorySink)(nil)
+
+// Query implements Querier.
+func (m *MemorySink) Query(_ context.Context, f Filter, after int64, limit int) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for i := range m.records {
+		r := &m.records[i]
+		if r.Seq > after && f.Match(r) && len(out) < limit {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}

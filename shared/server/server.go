@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -32,6 +33,7 @@ type Server struct {
 	Pipeline *pipeline.Pipeline
 	Audit    audit.Sink
 	Trail    audit.Reader
+	Query    audit.Querier
 	Digests  audit.DigestStore
 	// PublicKey checks the trail's signed digests; it is published.
 	PublicKey ed25519.PublicKey
@@ -60,6 +62,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("POST /v1/admin/projects/{project}/agents/{agent}/kill", s.killAgent)
 	admin.HandleFunc("GET /v1/admin/sessions", s.listSessions)
 	admin.HandleFunc("GET /v1/admin/sessions/{id}", s.showSession)
+	admin.HandleFunc("GET /v1/admin/sessions/{id}/replay", s.replay)
 	admin.HandleFunc("POST /v1/admin/sessions/{id}/kill", s.killSession)
 	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
 	admin.HandleFunc("GET /v1/admin/audit/verify", s.auditVerify)
@@ -413,9 +416,20 @@ func (s *Server) auditTail(w http.ResponseWriter, r *http.Request) {
 	}
 	wait, _ := time.ParseDuration(q.Get("wait"))
 	wait = min(max(wait, 0), 60*time.Second)
+	f, err := filterOf(q)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "invalid", "%v", err)
+		return
+	}
 	deadline := time.Now().Add(wait)
 	for {
-		recs, err := s.Trail.After(r.Context(), after, limit)
+		var recs []audit.Record
+		var err error
+		if f == (audit.Filter{}) {
+			recs, err = s.Trail.After(r.Context(), after, limit)
+		} else {
+			recs, err = s.Query.Query(r.Context(), f, after, limit)
+		}
 		if err != nil {
 			s.failErr(w, "read audit", err)
 			return
@@ -497,4 +511,69 @@ type PublicKeyView struct {
 
 func (s *Server) publicKey(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, PublicKeyView{KeyID: audit.KeyID(s.PublicKey), PublicKey: base64.StdEncoding.EncodeToString(s.PublicKey)})
+}
+
+// filterOf reads an audit filter from query parameters: session, project,
+// agent, action (glob), effect (allow, deny, approve, denied), rule, code,
+// since and until (RFC 3339).
+func filterOf(q url.Values) (audit.Filter, error) {
+	f := audit.Filter{Session: q.Get("session"), Project: q.Get("project"), Agent: q.Get("agent"),
+		Action: q.Get("action"), Effect: q.Get("effect"), Rule: q.Get("rule"), Code: audit.Code(q.Get("code"))}
+	switch f.Effect {
+	case "", "allow", "deny", "approve", "denied":
+	default:
+		return f, fmt.Errorf("effect %q: allow, deny, approve or denied", f.Effect)
+	}
+	for _, t := range []struct {
+		name string
+		at   *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(t.name); v != "" {
+			at, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, fmt.Errorf("%s %q is not an RFC 3339 time", t.name, v)
+			}
+			*t.at = at
+		}
+	}
+	return f, nil
+}
+
+// ReplayView is the answer of GET /v1/admin/sessions/{id}/replay.
+type ReplayView struct {
+	Session SessionView   `json:"session"`
+	Events  []audit.Event `json:"events"`
+}
+
+// replay returns a session's timeline.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.Identity.Session(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, "replay session", err)
+		return
+	}
+	var recs []audit.Record
+	var after int64
+	for {
+		page, err := s.Query.Query(r.Context(), audit.Filter{Session: sess.ID}, after, 1000)
+		if err != nil {
+			s.failErr(w, "replay session", err)
+			return
+		}
+		if len(page) == 0 {
+			break
+		}
+		recs = append(recs, page...)
+		after = page[len(page)-1].Seq
+	}
+	v, err := s.effectiveView(r.Context(), sess)
+	if err != nil {
+		s.failErr(w, "replay session", err)
+		return
+	}
+	events := audit.Replay(recs)
+	if events == nil {
+		events = []audit.Event{}
+	}
+	writeJSON(w, http.StatusOK, ReplayView{Session: v, Events: events})
 }

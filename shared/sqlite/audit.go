@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wardenhq/warden/shared/audit"
 )
@@ -352,6 +354,78 @@ func (l *AuditLog) Digests(ctx context.Context) ([]audit.Digest, error) {
 			return nil, fmt.Errorf("decode digest: %w", err)
 		}
 		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+var _ audit.Querier = (*AuditLog)(nil)
+
+// Query implements audit.Querier. The indexed columns narrow the scan (a
+// session's records come from its index); the rest of the filter runs on
+// the decoded records.
+func (l *AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit int) ([]audit.Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	where, args := []string{"seq > ?"}, []any{after}
+	for _, c := range []struct{ col, val string }{{"session", f.Session}, {"project", f.Project}, {"agent", f.Agent}, {"code", string(f.Code)}} {
+		if c.val != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.val)
+		}
+	}
+	for _, c := range []struct {
+		op string
+		at time.Time
+	}{{">=", f.Since}, {"<", f.Until}} {
+		if !c.at.IsZero() {
+			at, err := formatTime(c.at)
+			if err != nil {
+				return nil, err
+			}
+			where, args = append(where, "time "+c.op+" ?"), append(args, at)
+		}
+	}
+	var out []audit.Record
+	for len(out) < limit {
+		args[0] = after
+		page, err := l.query(ctx, strings.Join(where, " AND "), args, 500)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for i := range page {
+			if f.Match(&page[i]) && len(out) < limit {
+				out = append(out, page[i])
+			}
+		}
+		after = page[len(page)-1].Seq
+	}
+	return out, nil
+}
+
+// query reads one page of records by a WHERE clause whose first argument
+// is the seq to start after.
+func (l *AuditLog) query(ctx context.Context, where string, args []any, limit int) ([]audit.Record, error) {
+	rows, err := l.db.r.QueryContext(ctx, `SELECT seq, record FROM audit WHERE `+where+` ORDER BY seq LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
+	defer rows.Close()
+	var out []audit.Record
+	for rows.Next() {
+		var seq int64
+		var data []byte
+		if err := rows.Scan(&seq, &data); err != nil {
+			return nil, fmt.Errorf("query audit: %w", err)
+		}
+		var r audit.Record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("decode audit record %d: %w", seq, err)
+		}
+		r.Seq = seq
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }

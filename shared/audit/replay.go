@@ -1,0 +1,112 @@
+package audit
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event is one step of a session's timeline, for `warden audit replay`
+// and the dashboard.
+type Event struct {
+	Seq    int64         `json:"seq"`
+	Time   time.Time     `json:"time"`
+	Offset time.Duration `json:"offset_ns"` // since the session's first record
+	// Kind is login, tool, llm, refused, kill, approval, budget or watchdog.
+	Kind     string `json:"kind"`
+	Action   string `json:"action,omitempty"`
+	Resource string `json:"resource,omitempty"`
+	// Decision is allow, deny or approve, for requests.
+	Decision string `json:"decision,omitempty"`
+	Rule     string `json:"rule,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Status and DurationMS are the outcome of an allowed tool call.
+	Status     string `json:"status,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	Actor      string `json:"actor,omitempty"`
+	Ref        string `json:"ref,omitempty"`
+	// ClientSession is the agent's own session ID.
+	ClientSession string `json:"client_session,omitempty"`
+}
+
+// Replay turns a session's records, in order, into its timeline: each
+// tool call once, with its decision and, when it ran, its outcome.
+func Replay(records []Record) []Event {
+	var out []Event
+	byRef := map[string]int{} // tool_use_id -> index in out
+	var start time.Time
+	for _, r := range records {
+		if start.IsZero() {
+			start = r.Time
+		}
+		if r.Code == ToolOutcome {
+			if i, ok := byRef[r.Ref]; ok && r.Ref != "" {
+				out[i].Status, out[i].DurationMS = r.Status, r.DurationMS
+				continue
+			}
+		}
+		e := Event{Seq: r.Seq, Time: r.Time, Offset: r.Time.Sub(start), Action: r.Action, Resource: r.Resource,
+			Rule: r.Rule, Reason: r.Reason, Actor: r.Actor, Ref: r.Ref, ClientSession: r.ClientSession,
+			Status: r.Status, DurationMS: r.DurationMS}
+		switch {
+		case r.Code == SessionLogin:
+			e.Kind = "login"
+		case r.Code == SessionKilled || r.Code == AgentKilled || r.Code == ProjectFrozen:
+			e.Kind = "kill"
+		case r.Code == RequestRefused:
+			e.Kind, e.Decision = "refused", "deny"
+		case strings.HasPrefix(string(r.Code), "decision."):
+			e.Kind, e.Decision = kindOfAction(r.Action), r.Effect
+		case r.Code == ToolOutcome:
+			e.Kind = "tool"
+		default:
+			e.Kind = strings.SplitN(string(r.Code), ".", 2)[0]
+		}
+		if r.Ref != "" && r.Code != ToolOutcome {
+			byRef[r.Ref] = len(out)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func kindOfAction(action string) string {
+	switch {
+	case strings.HasPrefix(action, "tool:"):
+		return "tool"
+	case strings.HasPrefix(action, "llm:"):
+		return "llm"
+	}
+	return "request"
+}
+
+// String renders the event as one line of a terminal timeline.
+func (e Event) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%+9.3fs  %-7s", e.Offset.Seconds(), e.Kind)
+	if e.Action != "" {
+		fmt.Fprintf(&b, " %s", strings.TrimPrefix(e.Action, "tool:"))
+	}
+	if e.Resource != "" {
+		fmt.Fprintf(&b, " %q", e.Resource)
+	}
+	switch e.Decision {
+	case "allow":
+		fmt.Fprintf(&b, "  allowed (%s)", e.Rule)
+	case "approve":
+		fmt.Fprintf(&b, "  needs approval (%s)", e.Rule)
+	case "deny":
+		if e.Rule != "" {
+			fmt.Fprintf(&b, "  denied (%s)", e.Rule)
+		} else {
+			fmt.Fprintf(&b, "  refused: %s", e.Reason)
+		}
+	}
+	if e.Status != "" {
+		fmt.Fprintf(&b, "  → %s in %dms", e.Status, e.DurationMS)
+	}
+	if e.Kind == "kill" {
+		fmt.Fprintf(&b, " by %s: %s", e.Actor, e.Reason)
+	}
+	return b.String()
+}
