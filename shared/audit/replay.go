@@ -108,5 +108,5 @@ func (e Event) String() string {
 	if e.Kind == "kill" {
 		fmt.Fprintf(&b, " by %s: %s", e.Actor, e.Reason)
 	}
-	return b.String()
+	return strings.TrimRight(b.String(), " ")
 }
