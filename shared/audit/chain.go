@@ -6,68 +6,129 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // ChainVersion names the canonical encoding that record hashes are computed
 // over. A change to the encoding gets a new version; verifiers keep the old.
 const ChainVersion = "warden.audit.v1"
 
-// canonicalV1 fixes the field order and spelling of the canonical encoding,
-// version 1: a JSON object with exactly these keys in this order, every key
-// present, no insignificant white space, strings escaped as encoding/json
-// does without HTML escaping, time in RFC 3339 with nanoseconds in UTC, and
-// args as compact JSON (null when absent). The record's own hash is not in
-// it; the hashes of the records it follows are.
-type canonicalV1 struct {
-	V             int             `json:"v"`
-	Prev          string          `json:"prev"`
-	SessionPrev   string          `json:"session_prev"`
-	Seq           int64           `json:"seq"`
-	ID            string          `json:"id"`
-	Time          string          `json:"time"`
-	Code          Code            `json:"code"`
-	Project       string          `json:"project"`
-	Agent         string          `json:"agent"`
-	Session       string          `json:"session"`
-	ClientSession string          `json:"client_session"`
-	Actor         string          `json:"actor"`
-	Kind          string          `json:"kind"`
-	Action        string          `json:"action"`
-	Resource      string          `json:"resource"`
-	Args          json.RawMessage `json:"args"`
-	Ref           string          `json:"ref"`
-	Effect        string          `json:"effect"`
-	Rule          string          `json:"rule"`
-	Reason        string          `json:"reason"`
-	PolicyVersion string          `json:"policy_version"`
-	Status        string          `json:"status"`
-	DurationMS    int64           `json:"duration_ms"`
+// Canonical returns the canonical encoding of r, version 1: a JSON object
+// with exactly these keys in this order, every key present —
+//
+//	v, prev, session_prev, seq, session, id, time, code, project, agent,
+//	client_session, actor, kind, action, resource, args, ref, effect, rule,
+//	reason, policy_version, status, duration_ms
+//
+// — with no insignificant white space, strings escaped as encoding/json
+// escapes them without HTML escaping, time in RFC 3339 with nanoseconds in
+// UTC, and args as compact JSON (null when absent). The record's own hash
+// is not in it; the hashes of the records it follows are. The stores keep
+// this encoding as the record, so verification hashes stored bytes.
+func Canonical(r Record) ([]byte, error) {
+	return appendCanonical(make([]byte, 0, 512), &r)
 }
 
-// Canonical returns the canonical encoding of r (version 1).
-func Canonical(r Record) ([]byte, error) {
-	c := canonicalV1{
-		V: 1, Prev: r.Prev, SessionPrev: r.SessionPrev, Seq: r.Seq, ID: r.ID,
-		Time: r.Time.UTC().Format(time.RFC3339Nano), Code: r.Code, Project: r.Project, Agent: r.Agent,
-		Session: r.Session, ClientSession: r.ClientSession, Actor: r.Actor, Kind: r.Kind, Action: r.Action,
-		Resource: r.Resource, Ref: r.Ref, Effect: r.Effect, Rule: r.Rule, Reason: r.Reason,
-		PolicyVersion: r.PolicyVersion, Status: r.Status, DurationMS: r.DurationMS,
+func appendCanonical(b []byte, r *Record) ([]byte, error) {
+	str := func(key, val string) {
+		b = append(b, ',', '"')
+		b = append(b, key...)
+		b = append(b, '"', ':')
+		b = appendString(b, val)
 	}
-	if len(r.Args) > 0 {
-		var b bytes.Buffer
-		if err := json.Compact(&b, r.Args); err != nil {
+	b = append(b, `{"v":1`...)
+	str("prev", r.Prev)
+	str("session_prev", r.SessionPrev)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	str("session", r.Session)
+	str("id", r.ID)
+	b = append(b, `,"time":"`...)
+	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	str("code", string(r.Code))
+	str("project", r.Project)
+	str("agent", r.Agent)
+	str("client_session", r.ClientSession)
+	str("actor", r.Actor)
+	str("kind", r.Kind)
+	str("action", r.Action)
+	str("resource", r.Resource)
+	b = append(b, `,"args":`...)
+	if len(r.Args) == 0 {
+		b = append(b, "null"...)
+	} else {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, r.Args); err != nil {
 			return nil, fmt.Errorf("canonical args of record %s: %w", r.ID, err)
 		}
-		c.Args = b.Bytes()
+		b = append(b, buf.Bytes()...)
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(c); err != nil {
-		return nil, fmt.Errorf("canonical encoding of record %s: %w", r.ID, err)
+	str("ref", r.Ref)
+	str("effect", r.Effect)
+	str("rule", r.Rule)
+	str("reason", r.Reason)
+	str("policy_version", r.PolicyVersion)
+	str("status", r.Status)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendInt(b, r.DurationMS, 10)
+	return append(b, '}'), nil
+}
+
+// appendString appends s as a JSON string, escaped exactly as encoding/json
+// escapes it with HTML escaping off (a test holds the two equal).
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // HashCanonical is the record hash: the hex SHA-256 of the chain version, a
