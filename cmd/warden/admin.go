@@ -285,7 +285,7 @@ export (JSON Lines, as written by "warden audit export"), offline.`,
 	cmd.Flags().StringVar(&file, "file", "", "verify this JSON Lines export instead of the server's trail")
 	newClient := adminClient(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		var rep server.VerifyReport
+		var rep audit.Report
 		if file != "" {
 			var err error
 			if rep, err = verifyFile(file); err != nil {
@@ -316,10 +316,10 @@ export (JSON Lines, as written by "warden audit export"), offline.`,
 
 // verifyFile verifies an export. An export that starts mid-log is
 // verified from its first record's predecessor.
-func verifyFile(name string) (server.VerifyReport, error) {
+func verifyFile(name string) (audit.Report, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return server.VerifyReport{}, err
+		return audit.Report{}, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -330,19 +330,19 @@ func verifyFile(name string) (server.VerifyReport, error) {
 		line++
 		var r audit.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return server.VerifyReport{}, fmt.Errorf("%s:%d: not an audit record: %v", name, line, err)
+			return audit.Report{}, fmt.Errorf("%s:%d: not an audit record: %v", name, line, err)
 		}
 		if line == 1 && r.Seq > 1 {
 			v.Start(r.Seq-1, r.Prev)
 		}
 		if b := v.Check(r); b != nil {
-			return server.VerifyReport{Records: v.Count, Break: b}, nil
+			return audit.Report{Records: v.Count, Break: b}, nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return server.VerifyReport{}, fmt.Errorf("read %s: %w", name, err)
+		return audit.Report{}, fmt.Errorf("read %s: %w", name, err)
 	}
-	return server.VerifyReport{OK: true, Records: v.Count}, nil
+	return audit.Report{OK: true, Records: v.Count}, nil
 }
 
 func exportCommand() *cobra.Command {

@@ -236,9 +236,9 @@ func decided(status int, out hooks.Output) bool {
 
 // verifyOnServer runs GET /v1/admin/audit/verify and fails unless the
 // trail verifies.
-func verifyOnServer(t *testing.T, c *http.Client, endpoint, admin string) server.VerifyReport {
+func verifyOnServer(t *testing.T, c *http.Client, endpoint, admin string) audit.Report {
 	t.Helper()
-	var rep server.VerifyReport
+	var rep audit.Report
 	status, err := apiCall(c, "GET", endpoint+"/v1/admin/audit/verify", admin, nil, &rep)
 	if err != nil || status != http.StatusOK || !rep.OK {
 		t.Fatalf("audit verify: HTTP %d, %+v, %v", status, rep, err)

@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	signer := ed25519.NewKeyFromSeed(seed)
 	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{},
 		Audit: trail, Log: log, Redactor: audit.NewRedactor(key)}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Digests: trail,
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {

@@ -198,35 +198,129 @@ func (v *Verifier) Start(seq int64, hash string) {
 
 // Check verifies the next record.
 func (v *Verifier) Check(r Record) *Break {
+	c, err := Canonical(r)
+	if err != nil {
+		return &Break{Seq: r.Seq, ID: r.ID, Problem: "unencodable record: " + err.Error()}
+	}
+	return v.check(chainFields{seq: r.Seq, id: r.ID, session: r.Session, prev: r.Prev, sessionPrev: r.SessionPrev}, HashCanonical(c), r.Hash)
+}
+
+// CheckStored verifies the next record as a store keeps it: its canonical
+// encoding and the hash stored beside it. It hashes the stored bytes and
+// reads only the chain fields from them, without decoding the record.
+func (v *Verifier) CheckStored(canonical []byte, hash string) *Break {
+	f, err := readChainFields(canonical)
+	if err != nil {
+		return &Break{Seq: v.lastSeq + 1, Problem: "unreadable record: " + err.Error()}
+	}
+	return v.check(f, HashCanonical(canonical), hash)
+}
+
+// chainFields are the fields the chain links by.
+type chainFields struct {
+	seq                            int64
+	id, session, prev, sessionPrev string
+}
+
+func (v *Verifier) check(f chainFields, computed, stored string) *Break {
 	if v.sessions == nil {
 		v.sessions = map[string]string{}
 	}
 	brk := func(problem, expected, found string) *Break {
-		return &Break{Seq: r.Seq, ID: r.ID, Problem: problem, Expected: expected, Found: found}
+		return &Break{Seq: f.seq, ID: f.id, Problem: problem, Expected: expected, Found: found}
 	}
-	if r.Seq != v.lastSeq+1 {
-		return brk("sequence", fmt.Sprint(v.lastSeq+1), fmt.Sprint(r.Seq))
+	if f.seq != v.lastSeq+1 {
+		return brk("sequence", fmt.Sprint(v.lastSeq+1), fmt.Sprint(f.seq))
 	}
-	c, err := Canonical(r)
-	if err != nil {
-		return brk("unencodable record: "+err.Error(), "", "")
+	if computed != stored {
+		return brk("record hash", computed, stored)
 	}
-	if h := HashCanonical(c); h != r.Hash {
-		return brk("record hash", h, r.Hash)
+	if f.prev != v.last {
+		return brk("link to the previous record", v.last, f.prev)
 	}
-	if r.Prev != v.last {
-		return brk("link to the previous record", v.last, r.Prev)
-	}
-	if r.Session != "" {
-		want, seen := v.sessions[r.Session]
-		if (seen || !v.suffix) && r.SessionPrev != want {
-			return brk("link to the previous record of session "+r.Session, want, r.SessionPrev)
+	if f.session != "" {
+		want, seen := v.sessions[f.session]
+		if (seen || !v.suffix) && f.sessionPrev != want {
+			return brk("link to the previous record of session "+f.session, want, f.sessionPrev)
 		}
-		v.sessions[r.Session] = r.Hash
-	} else if r.SessionPrev != "" {
-		return brk("session link on a record without a session", "", r.SessionPrev)
+		v.sessions[f.session] = stored
+	} else if f.sessionPrev != "" {
+		return brk("session link on a record without a session", "", f.sessionPrev)
 	}
-	v.lastSeq, v.last = r.Seq, r.Hash
+	v.lastSeq, v.last = f.seq, stored
 	v.Count++
 	return nil
+}
+
+// readChainFields reads v, prev, session_prev, seq, session and id from the
+// start of a canonical encoding, where version 1 puts them.
+func readChainFields(c []byte) (chainFields, error) {
+	var f chainFields
+	p := &prefixReader{b: c}
+	p.lit(`{"v":1,"prev":`)
+	f.prev = p.str()
+	p.lit(`,"session_prev":`)
+	f.sessionPrev = p.str()
+	p.lit(`,"seq":`)
+	f.seq = p.int()
+	p.lit(`,"session":`)
+	f.session = p.str()
+	p.lit(`,"id":`)
+	f.id = p.str()
+	return f, p.err
+}
+
+// prefixReader reads the fixed start of a canonical encoding.
+type prefixReader struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (p *prefixReader) lit(s string) {
+	if p.err == nil && !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		p.err = fmt.Errorf("not a %s encoding at byte %d", ChainVersion, p.i)
+	}
+	p.i += len(s)
+}
+
+func (p *prefixReader) str() string {
+	if p.err != nil || p.i >= len(p.b) || p.b[p.i] != '"' {
+		p.err = fmt.Errorf("expected a string at byte %d", p.i)
+		return ""
+	}
+	j, escaped := p.i+1, false
+	for ; j < len(p.b) && p.b[j] != '"'; j++ {
+		if p.b[j] == '\\' {
+			escaped = true
+			j++
+		}
+	}
+	if j >= len(p.b) {
+		p.err = fmt.Errorf("unterminated string at byte %d", p.i)
+		return ""
+	}
+	raw := p.b[p.i : j+1]
+	p.i = j + 1
+	if !escaped {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		p.err = err
+	}
+	return s
+}
+
+func (p *prefixReader) int() int64 {
+	j := p.i
+	for j < len(p.b) && (p.b[j] == '-' || p.b[j] >= '0' && p.b[j] <= '9') {
+		j++
+	}
+	n, err := strconv.ParseInt(string(p.b[p.i:j]), 10, 64)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("expected a number at byte %d", p.i)
+	}
+	p.i = j
+	return n
 }

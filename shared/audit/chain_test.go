@@ -134,3 +134,41 @@ func TestBreakReport(t *testing.T) {
 		t.Errorf("expected hash %q", b.Expected)
 	}
 }
+
+// TestCheckStored verifies records as stores keep them (canonical bytes
+// and a hash), and catches any changed byte.
+func TestCheckStored(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(11, 12))
+	recs := trail(t, rng, 100)
+	stored := make([][]byte, len(recs))
+	for i, r := range recs {
+		c, err := Canonical(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[i] = c
+	}
+	check := func() *Break {
+		var v Verifier
+		for i := range recs {
+			if b := v.CheckStored(stored[i], recs[i].Hash); b != nil {
+				return b
+			}
+		}
+		return nil
+	}
+	if b := check(); b != nil {
+		t.Fatalf("untouched: %v", b)
+	}
+	for round := 0; round < 200; round++ {
+		i := rng.IntN(len(stored))
+		j := rng.IntN(len(stored[i]))
+		old := stored[i][j]
+		stored[i][j] ^= byte(1 + rng.IntN(255))
+		if b := check(); b == nil || b.Seq != int64(i+1) {
+			t.Fatalf("round %d: byte %d of record %d changed: break %v", round, j, i+1, b)
+		}
+		stored[i][j] = old
+	}
+}

@@ -206,6 +206,15 @@ func (c *DigestChecker) checkChain() error {
 
 // Check takes the next record of the trail.
 func (c *DigestChecker) Check(r Record) error {
+	return c.CheckStored(r.Seq, r.Session, r.Hash)
+}
+
+// CheckStored takes the next record of the trail by its seq, session and hash.
+func (c *DigestChecker) CheckStored(seq int64, session, hash string) error {
+	r := struct {
+		Seq           int64
+		Session, Hash string
+	}{seq, session, hash}
 	if !c.checked {
 		if err := c.checkChain(); err != nil {
 			return err

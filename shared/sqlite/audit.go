@@ -214,11 +214,12 @@ func (l *AuditLog) commit(batch []*appendReq) {
 			if err != nil {
 				return err
 			}
-			if _, err := audit.Link(&rec, head, sessionHead); err != nil {
+			canonical, err := audit.Link(&rec, head, sessionHead)
+			if err != nil {
 				req.err = err // refused alone: the batch goes on without it
 				continue
 			}
-			args, err := insertArgs(rec)
+			args, err := insertArgs(rec, canonical)
 			if err != nil {
 				req.err = err
 				continue
@@ -247,18 +248,63 @@ func (l *AuditLog) commit(batch []*appendReq) {
 	}
 }
 
-// insertArgs encodes r as the arguments of insertAudit. It fails only on a
-// record that could never be stored, such as one whose Args is not JSON.
-func insertArgs(r audit.Record) ([]any, error) {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
-	}
+// insertArgs makes the arguments of insertAudit: the indexed columns, the
+// record as its canonical encoding (which is JSON, and what its hash is
+// computed over), and the hash.
+func insertArgs(r audit.Record, canonical []byte) ([]any, error) {
 	at, err := formatTime(r.Time)
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	return []any{r.Seq, at, string(r.Code), r.Project, r.Agent, r.Session, r.Ref, string(data), r.Hash}, nil
+	return []any{r.Seq, at, string(r.Code), r.Project, r.Agent, r.Session, r.Ref, string(canonical), r.Hash}, nil
+}
+
+// decodeRow turns a stored record back into an audit.Record.
+func decodeRow(seq int64, data []byte, hash string) (audit.Record, error) {
+	var r audit.Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("decode audit record %d: %w", seq, err)
+	}
+	r.Seq = seq
+	if hash != "" {
+		r.Hash = hash
+	}
+	return r, nil
+}
+
+var _ audit.StoredReader = (*AuditLog)(nil)
+
+// EachStored implements audit.StoredReader: the records after seq after,
+// in order, as stored, without decoding them.
+func (l *AuditLog) EachStored(ctx context.Context, after int64, fn func(audit.StoredRecord) error) error {
+	for {
+		rows, err := l.db.r.QueryContext(ctx, `SELECT seq, session, record, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT 5000`, after)
+		if err != nil {
+			return fmt.Errorf("read audit after %d: %w", after, err)
+		}
+		n := 0
+		for rows.Next() {
+			var s audit.StoredRecord
+			if err := rows.Scan(&s.Seq, &s.Session, &s.Canonical, &s.Hash); err != nil {
+				rows.Close()
+				return fmt.Errorf("read audit after %d: %w", after, err)
+			}
+			if err := fn(s); err != nil {
+				rows.Close()
+				return err
+			}
+			after, n = s.Seq, n+1
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read audit: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
 }
 
 // After implements audit.Reader.
@@ -266,7 +312,7 @@ func (l *AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.R
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := l.db.r.QueryContext(ctx, `SELECT seq, record FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := l.db.r.QueryContext(ctx, `SELECT seq, record, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read audit after %d: %w", after, err)
 	}
@@ -275,14 +321,14 @@ func (l *AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.R
 	for rows.Next() {
 		var seq int64
 		var data []byte
-		if err := rows.Scan(&seq, &data); err != nil {
+		var hash string
+		if err := rows.Scan(&seq, &data, &hash); err != nil {
 			return nil, fmt.Errorf("read audit after %d: %w", after, err)
 		}
-		var r audit.Record
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("decode audit record %d: %w", seq, err)
+		r, err := decodeRow(seq, data, hash)
+		if err != nil {
+			return nil, err
 		}
-		r.Seq = seq
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -408,7 +454,7 @@ func (l *AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit
 // query reads one page of records by a WHERE clause whose first argument
 // is the seq to start after.
 func (l *AuditLog) query(ctx context.Context, where string, args []any, limit int) ([]audit.Record, error) {
-	rows, err := l.db.r.QueryContext(ctx, `SELECT seq, record FROM audit WHERE `+where+` ORDER BY seq LIMIT ?`, append(args, limit)...)
+	rows, err := l.db.r.QueryContext(ctx, `SELECT seq, record, hash FROM audit WHERE `+where+` ORDER BY seq LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("query audit: %w", err)
 	}
@@ -417,14 +463,14 @@ func (l *AuditLog) query(ctx context.Context, where string, args []any, limit in
 	for rows.Next() {
 		var seq int64
 		var data []byte
-		if err := rows.Scan(&seq, &data); err != nil {
+		var hash string
+		if err := rows.Scan(&seq, &data, &hash); err != nil {
 			return nil, fmt.Errorf("query audit: %w", err)
 		}
-		var r audit.Record
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("decode audit record %d: %w", seq, err)
+		r, err := decodeRow(seq, data, hash)
+		if err != nil {
+			return nil, err
 		}
-		r.Seq = seq
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -113,15 +113,17 @@ func TestAuditStoredColumns(t *testing.T) {
 	r, err := db.Audit().Append(t.Context(), record("r1"))
 	must(t, err)
 	var seq int64
-	var at, code, project, agent, session, ref, data string
-	must(t, db.r.QueryRowContext(t.Context(), `SELECT seq, time, code, project, agent, session, ref, record FROM audit`).
-		Scan(&seq, &at, &code, &project, &agent, &session, &ref, &data))
-	got := []any{seq, at, code, project, agent, session, ref}
-	want := []any{int64(1), "2025-03-14T15:09:26.535897932Z", "decision.allow", "web", "claude", "d97e2169", "toolu_r1"}
+	var at, code, project, agent, session, ref, data, hash string
+	must(t, db.r.QueryRowContext(t.Context(), `SELECT seq, time, code, project, agent, session, ref, record, hash FROM audit`).
+		Scan(&seq, &at, &code, &project, &agent, &session, &ref, &data, &hash))
+	got := []any{seq, at, code, project, agent, session, ref, hash}
+	want := []any{int64(1), "2025-03-14T15:09:26.535897932Z", "decision.allow", "web", "claude", "d97e2169", "toolu_r1", r.Hash}
 	equal(t, "columns", got, want)
-	wantJSON, _ := json.Marshal(r)
-	if data != string(wantJSON) {
-		t.Errorf("record column = %s, want %s", data, wantJSON)
+	// The record is kept as its canonical encoding, which its hash covers.
+	canonical, err := audit.Canonical(r)
+	must(t, err)
+	if data != string(canonical) || audit.HashCanonical([]byte(data)) != hash {
+		t.Errorf("record column = %s, want %s", data, canonical)
 	}
 }
 
@@ -360,5 +362,39 @@ func TestDigestsStored(t *testing.T) {
 	recs := after(t, l, 0, 100)
 	if err := audit.CheckDigests(key.Public().(ed25519.PublicKey), digests, recs); err != nil {
 		t.Errorf("stored digests do not check: %v", err)
+	}
+}
+
+// TestVerifyStoredCatchesTampering edits the database behind the log's back.
+func TestVerifyStoredCatchesTampering(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, sql string
+		seq       int64
+		problem   string
+	}{
+		{"edited record", `UPDATE audit SET record = replace(record, 'git status', 'git push') WHERE seq = 7`, 7, "record hash"},
+		{"edited hash column", `UPDATE audit SET hash = 'ff' WHERE seq = 7`, 7, "record hash"},
+		{"deleted record", `DELETE FROM audit WHERE seq = 7`, 8, "sequence"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := openTest(t)
+			l := db.Audit()
+			for i := range 12 {
+				_, err := l.Append(t.Context(), record(fmt.Sprintf("r%d", i)))
+				must(t, err)
+			}
+			rep, err := audit.VerifyStored(t.Context(), l, nil, nil)
+			if err != nil || !rep.OK || rep.Records != 12 {
+				t.Fatalf("untouched: %+v %v", rep, err)
+			}
+			_, err = db.w.ExecContext(t.Context(), tc.sql)
+			must(t, err)
+			rep, err = audit.VerifyStored(t.Context(), l, nil, nil)
+			if err != nil || rep.OK || rep.Break == nil || rep.Break.Seq != tc.seq || rep.Break.Problem != tc.problem {
+				t.Errorf("after %s: %+v %v", tc.sql, rep.Break, err)
+			}
+		})
 	}
 }

@@ -2,10 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wardenhq/warden/shared/audit"
 )
 
 // Audit append benchmarks. Measured with
@@ -115,4 +119,42 @@ func reportP99(b *testing.B, latencies []time.Duration) {
 	}
 	slices.Sort(latencies)
 	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkVerifyStored measures verifying a trail from the database, as
+// `warden audit verify` does. Target (issue 4): at least 500,000 records/s.
+func BenchmarkVerifyStored(b *testing.B) {
+	db, err := Open(b.Context(), filepath.Join(b.TempDir(), "w.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	l := db.Audit()
+	const n = 50_000
+	var wg sync.WaitGroup
+	for g := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n / 50 {
+				r := audit.Record{ID: fmt.Sprintf("g%d-%d", g, i), Time: time.Now(), Code: audit.DecisionAllow, Project: "p", Agent: "a",
+					Session: fmt.Sprintf("s%d", g%8), Action: "tool:Bash", Resource: "git push origin feature/x", Effect: "allow", Rule: "shell"}
+				if _, err := l.Append(b.Context(), r); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ResetTimer()
+	total := int64(0)
+	for b.Loop() {
+		rep, err := audit.VerifyStored(b.Context(), l, nil, nil)
+		if err != nil || !rep.OK {
+			b.Fatalf("%+v %v", rep, err)
+		}
+		total += rep.Records
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
 }
