@@ -211,10 +211,6 @@ func (c *DigestChecker) Check(r Record) error {
 
 // CheckStored takes the next record of the trail by its seq, session and hash.
 func (c *DigestChecker) CheckStored(seq int64, session, hash string) error {
-	r := struct {
-		Seq           int64
-		Session, Hash string
-	}{seq, session, hash}
 	if !c.checked {
 		if err := c.checkChain(); err != nil {
 			return err
@@ -224,17 +220,17 @@ func (c *DigestChecker) CheckStored(seq int64, session, hash string) error {
 		return nil // after the last digest: covered by the chain alone
 	}
 	d := c.digests[c.next]
-	if r.Seq < d.FromSeq || r.Seq > d.ToSeq {
+	if seq < d.FromSeq || seq > d.ToSeq {
 		return fmt.Errorf("digest %d: record %d is missing or changed (signed range %d..%d)", d.Seq, d.FromSeq, d.FromSeq, d.ToSeq)
 	}
-	if r.Session != "" {
-		c.sessions[r.Session] = r.Hash
+	if session != "" {
+		c.sessions[session] = hash
 	}
-	if r.Seq < d.ToSeq {
+	if seq < d.ToSeq {
 		return nil
 	}
-	if r.Hash != d.Head {
-		return fmt.Errorf("digest %d: record %d is missing or changed (signed head %s, found %s)", d.Seq, d.ToSeq, d.Head, r.Hash)
+	if hash != d.Head {
+		return fmt.Errorf("digest %d: record %d is missing or changed (signed head %s, found %s)", d.Seq, d.ToSeq, d.Head, hash)
 	}
 	if len(c.sessions) != len(d.Sessions) {
 		return fmt.Errorf("digest %d: %d sessions signed, %d found", d.Seq, len(d.Sessions), len(c.sessions))
