@@ -312,29 +312,7 @@ func (l *AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.R
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := l.db.r.QueryContext(ctx, `SELECT seq, record, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read audit after %d: %w", after, err)
-	}
-	defer rows.Close()
-	var out []audit.Record
-	for rows.Next() {
-		var seq int64
-		var data []byte
-		var hash string
-		if err := rows.Scan(&seq, &data, &hash); err != nil {
-			return nil, fmt.Errorf("read audit after %d: %w", after, err)
-		}
-		r, err := decodeRow(seq, data, hash)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read audit after %d: %w", after, err)
-	}
-	return out, nil
+	return l.query(ctx, "seq > ?", []any{after}, limit)
 }
 
 // Latest implements audit.Reader.
