@@ -166,7 +166,8 @@ func (l *AuditLog) sessionHead(ctx context.Context, c *sql.Conn, heads map[strin
 		return h, nil
 	}
 	var h string
-	err := c.QueryRowContext(ctx, `SELECT hash FROM audit WHERE session = ? ORDER BY seq DESC LIMIT 1`, session).Scan(&h)
+	// "session <> ''" lets SQLite use the partial index audit_by_session.
+	err := c.QueryRowContext(ctx, `SELECT hash FROM audit WHERE session = ? AND session <> '' ORDER BY seq DESC LIMIT 1`, session).Scan(&h)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("read the head of session %s: %w", session, err)
 	}
@@ -396,6 +397,9 @@ func (l *AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit
 		if c.val != "" {
 			where, args = append(where, c.col+" = ?"), append(args, c.val)
 		}
+	}
+	if f.Session != "" {
+		where = append(where, "session <> ''") // lets SQLite use the partial index audit_by_session
 	}
 	for _, c := range []struct {
 		op string

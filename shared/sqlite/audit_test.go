@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -396,5 +397,30 @@ func TestVerifyStoredCatchesTampering(t *testing.T) {
 				t.Errorf("after %s: %+v %v", tc.sql, rep.Break, err)
 			}
 		})
+	}
+}
+
+// TestSessionLookupsUseTheIndex holds the two per-session queries to the
+// session index: without it they scan the whole trail.
+func TestSessionLookupsUseTheIndex(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	for _, q := range []string{
+		`SELECT hash FROM audit WHERE session = 's' AND session <> '' ORDER BY seq DESC LIMIT 1`,
+		`SELECT seq, record, hash FROM audit WHERE seq > 0 AND session = 's' AND session <> '' ORDER BY seq LIMIT 10`,
+	} {
+		rows, err := db.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q)
+		must(t, err)
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			must(t, rows.Scan(&id, &parent, &notused, &detail))
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if !strings.Contains(strings.Join(plan, "; "), "USING INDEX audit_by_session") {
+			t.Errorf("%s\nplan: %v", q, plan)
+		}
 	}
 }

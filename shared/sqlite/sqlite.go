@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,13 +45,18 @@ type DB struct {
 	w    *sql.DB // the writer: one connection, every write goes through it
 	r    *sql.DB // read-only connections
 	ck   *sql.DB // the checkpointer's connection
+	path string  // the database file
 	stop chan struct{}
 	done chan struct{}
 	log  *AuditLog
 }
 
-// checkpointEvery is how often the background checkpoint runs.
-const checkpointEvery = time.Second
+// checkpointEvery is how often the background checkpoint runs, and
+// walRestartBytes the WAL size past which it restarts the WAL.
+const (
+	checkpointEvery = time.Second
+	walRestartBytes = 64 << 20
+)
 
 type config struct {
 	maxBatch    int
@@ -126,7 +132,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	db.ck, db.stop, db.done = ck, make(chan struct{}), make(chan struct{})
+	db.ck, db.stop, db.done, db.path = ck, make(chan struct{}), make(chan struct{}), abs
 	go db.checkpoints()
 	db.log = newAuditLog(db, cfg.maxBatch)
 	return db, nil
@@ -144,7 +150,16 @@ func (db *DB) checkpoints() {
 		case <-db.stop:
 			return
 		case <-t.C:
-			_, _ = db.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			// PASSIVE never blocks the writer, but under a steady stream of
+			// commits it never finishes either, and the WAL grows. Past a
+			// limit, RESTART waits for the writer's current transaction,
+			// copies everything and makes the next commit start the WAL
+			// over: a short pause once in a while, not an unbounded file.
+			mode := "PASSIVE"
+			if fi, err := os.Stat(db.path + "-wal"); err == nil && fi.Size() > walRestartBytes {
+				mode = "RESTART"
+			}
+			_, _ = db.ck.Exec("PRAGMA wal_checkpoint(" + mode + ")")
 		}
 	}
 }
@@ -291,6 +306,10 @@ var migrations = []string{
 		seq    INTEGER PRIMARY KEY,
 		digest TEXT NOT NULL -- the whole audit.Digest as JSON
 	) STRICT;`,
+	// 5: no index by ref: nothing looks records up by it (replay pairs a
+	// decision with its outcome in memory), and its random keys cost a page
+	// written per record.
+	`DROP INDEX audit_by_ref;`,
 }
 
 // migrate applies the migrations the database has not seen, inside the

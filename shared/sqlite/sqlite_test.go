@@ -68,7 +68,7 @@ func TestOpenSettings(t *testing.T) {
 		{db.w, "journal_mode", "wal"},
 		{db.w, "synchronous", "2"}, // FULL
 		{db.w, "busy_timeout", "5000"},
-		{db.w, "user_version", "4"},
+		{db.w, "user_version", "5"},
 		{db.w, "wal_autocheckpoint", "0"}, // checkpoints run in the background
 		{db.r, "busy_timeout", "5000"},
 		{db.r, "journal_mode", "wal"},
@@ -116,7 +116,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Open(t.Context(), path)
-	want := `open database "` + path + `": schema version 99 is newer than this build knows (4)`
+	want := `open database "` + path + `": schema version 99 is newer than this build knows (5)`
 	if err == nil || err.Error() != want {
 		t.Errorf("Open: %v, want %q", err, want)
 	}
