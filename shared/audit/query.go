@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"path"
 	"strings"
 	"time"
@@ -82,32 +81,65 @@ type Report struct {
 	DigestError string `json:"digest_error,omitempty"`
 }
 
-// errStop ends a walk early.
-var errStop = errors.New("stop")
-
 // VerifyStored verifies a stored trail's chains and checks it against the
-// signed digests: the first break or contradiction is reported.
+// signed digests: the first break or contradiction is reported. Reading
+// the store and hashing overlap: one goroutine reads batches of records,
+// this one checks them in order.
 func VerifyStored(ctx context.Context, src StoredReader, pub ed25519.PublicKey, digests []Digest) (Report, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const batchSize = 256
+	batches := make(chan []StoredRecord, 8)
+	var readErr error
+	go func() {
+		defer close(batches)
+		batch := make([]StoredRecord, 0, batchSize)
+		send := func() error {
+			select {
+			case batches <- batch:
+				batch = make([]StoredRecord, 0, batchSize)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		readErr = src.EachStored(ctx, 0, func(s StoredRecord) error {
+			batch = append(batch, s)
+			if len(batch) == batchSize {
+				return send()
+			}
+			return nil
+		})
+		if readErr == nil && len(batch) > 0 {
+			readErr = send()
+		}
+	}()
+
 	rep := Report{Digests: len(digests)}
 	var v Verifier
 	dc := NewDigestChecker(pub, digests)
-	err := src.EachStored(ctx, 0, func(s StoredRecord) error {
-		if b := v.CheckStored(s.Canonical, s.Hash); b != nil {
-			rep.Break = b
-			return errStop
+	stop := func() (Report, error) {
+		rep.Records = v.Count
+		cancel()
+		for range batches { // let the reader finish
 		}
-		if err := dc.CheckStored(s.Seq, s.Session, s.Hash); err != nil {
-			rep.DigestError = err.Error()
-			return errStop
-		}
-		return nil
-	})
-	rep.Records = v.Count
-	switch {
-	case errors.Is(err, errStop):
 		return rep, nil
-	case err != nil:
-		return rep, err
+	}
+	for batch := range batches {
+		for _, s := range batch {
+			if b := v.CheckStored(s.Canonical, s.Hash); b != nil {
+				rep.Break = b
+				return stop()
+			}
+			if err := dc.CheckStored(s.Seq, s.Session, s.Hash); err != nil {
+				rep.DigestError = err.Error()
+				return stop()
+			}
+		}
+	}
+	rep.Records = v.Count
+	if readErr != nil {
+		return rep, readErr
 	}
 	if err := dc.Done(); err != nil {
 		rep.DigestError = err.Error()
