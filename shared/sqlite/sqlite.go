@@ -150,14 +150,13 @@ func (db *DB) checkpoints() {
 		case <-db.stop:
 			return
 		case <-t.C:
-			// PASSIVE never blocks the writer, but under a steady stream of
-			// commits it never finishes either, and the WAL grows. Past a
-			// limit, RESTART waits for the writer's current transaction,
-			// copies everything and makes the next commit start the WAL
-			// over: a short pause once in a while, not an unbounded file.
+			// PASSIVE never blocks the writer; the next commit after a
+			// complete one starts the WAL over, but the file keeps its
+			// largest size. Past a limit, TRUNCATE waits for the writer's
+			// current transaction, copies everything and empties the file.
 			mode := "PASSIVE"
 			if fi, err := os.Stat(db.path + "-wal"); err == nil && fi.Size() > walRestartBytes {
-				mode = "RESTART"
+				mode = "TRUNCATE"
 			}
 			_, _ = db.ck.Exec("PRAGMA wal_checkpoint(" + mode + ")")
 		}
