@@ -138,7 +138,7 @@ func verify(ctx context.Context, src audit.StoredReader, progress io.Writer) (*v
 
 // Statements of package sqlite, copied to show their query plans: the page
 // query of AuditLog.Query with a session filter, and the session head read
-// of each batch's commit. Both carry "session <> ''", which lets SQLite use
+// of each batch's commit. Both carry "session <> ”", which lets SQLite use
 // the partial index audit_by_session; without it both scanned the trail
 // (a test in shared/sqlite now holds them to the index).
 const (
