@@ -2,10 +2,16 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -281,17 +287,28 @@ the log and of its session. It checks the server's trail, or with --file an
 export (JSON Lines, as written by "warden audit export"), offline.`,
 		Args: cobra.NoArgs,
 	}
-	var file string
-	cmd.Flags().StringVar(&file, "file", "", "verify this JSON Lines export instead of the server's trail")
+	var file, dir string
+	cmd.Flags().StringVar(&file, "file", "", "verify this JSON Lines export (chains only) instead of the server's trail")
+	cmd.Flags().StringVar(&dir, "dir", "", "verify a directory written by export --dir: chains and signed digests")
 	newClient := adminClient(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var rep audit.Report
-		if file != "" {
-			var err error
-			if rep, err = verifyFile(file); err != nil {
+		switch {
+		case dir != "":
+			pub, digests, err := readExportDir(dir)
+			if err != nil {
 				return err
 			}
-		} else {
+			if rep, err = verifyFile(filepath.Join(dir, "audit.jsonl"), audit.NewDigestChecker(pub, digests)); err != nil {
+				return err
+			}
+			rep.Digests = len(digests)
+		case file != "":
+			var err error
+			if rep, err = verifyFile(file, nil); err != nil {
+				return err
+			}
+		default:
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -314,9 +331,10 @@ export (JSON Lines, as written by "warden audit export"), offline.`,
 	return cmd
 }
 
-// verifyFile verifies an export. An export that starts mid-log is
-// verified from its first record's predecessor.
-func verifyFile(name string) (audit.Report, error) {
+// verifyFile verifies an export, and checks it against signed digests when
+// dc is not nil. An export that starts mid-log is verified from its first
+// record's predecessor.
+func verifyFile(name string, dc *audit.DigestChecker) (audit.Report, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return audit.Report{}, err
@@ -338,42 +356,147 @@ func verifyFile(name string) (audit.Report, error) {
 		if b := v.Check(r); b != nil {
 			return audit.Report{Records: v.Count, Break: b}, nil
 		}
+		if dc != nil {
+			if err := dc.Check(r); err != nil {
+				return audit.Report{Records: v.Count, DigestError: err.Error()}, nil
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return audit.Report{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	if dc != nil {
+		if err := dc.Done(); err != nil {
+			return audit.Report{Records: v.Count, DigestError: err.Error()}, nil
+		}
 	}
 	return audit.Report{OK: true, Records: v.Count}, nil
 }
 
 func exportCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "export", Short: "Write the audit trail as JSON Lines to stdout", Args: cobra.NoArgs}
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write the audit trail as JSON Lines, or with --dir a verifiable export",
+		Long: `export writes the audit trail as JSON Lines to stdout. With --dir it writes a
+directory that "warden audit verify --dir" checks offline: audit.jsonl (the
+records), digests.jsonl (the signed digests) and public-key.json (the key
+that signed them).`,
+		Args: cobra.NoArgs,
+	}
 	var after int64
+	var dir string
 	cmd.Flags().Int64Var(&after, "after", 0, "start after this sequence number")
+	cmd.Flags().StringVar(&dir, "dir", "", "write a verifiable export into this directory")
 	newClient := adminClient(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := newClient()
 		if err != nil {
 			return err
 		}
-		out := bufio.NewWriter(cmd.OutOrStdout())
-		defer out.Flush()
-		for {
-			var recs []audit.Record
-			if err := c.call(cmd.Context(), "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after), nil, &recs); err != nil {
-				return err
-			}
-			if len(recs) == 0 {
-				return nil
-			}
-			for _, r := range recs {
-				if err := printRecord(out, r, "json"); err != nil {
-					return err
-				}
-			}
-			after = recs[len(recs)-1].Seq
+		if dir == "" {
+			out := bufio.NewWriter(cmd.OutOrStdout())
+			defer out.Flush()
+			_, err := exportRecords(cmd.Context(), c, after, out)
+			return err
 		}
+		if after != 0 {
+			return errors.New("--dir exports the whole trail, which its digests cover; --after is for stdout")
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		var key server.PublicKeyView
+		if err := c.call(cmd.Context(), "GET", "/v1/audit/public-key", nil, &key); err != nil {
+			return err
+		}
+		var digests []audit.Digest
+		if err := c.call(cmd.Context(), "GET", "/v1/admin/audit/digests", nil, &digests); err != nil {
+			return err
+		}
+		keyJSON, _ := json.MarshalIndent(key, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, "public-key.json"), append(keyJSON, '\n'), 0o600); err != nil {
+			return err
+		}
+		var d strings.Builder
+		for _, dg := range digests {
+			b, _ := json.Marshal(dg)
+			d.Write(append(b, '\n'))
+		}
+		if err := os.WriteFile(filepath.Join(dir, "digests.jsonl"), []byte(d.String()), 0o600); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(filepath.Join(dir, "audit.jsonl"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(f)
+		n, err := exportRecords(cmd.Context(), c, after, w)
+		if err == nil {
+			err = w.Flush()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "exported %d records and %d signed digests to %s (key %s)\n", n, len(digests), dir, key.KeyID)
+		return nil
 	}
 	return cmd
+}
+
+// exportRecords writes the records after seq after as JSON Lines.
+func exportRecords(ctx context.Context, c *apiClient, after int64, w io.Writer) (int, error) {
+	n := 0
+	for {
+		var recs []audit.Record
+		if err := c.call(ctx, "GET", fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after), nil, &recs); err != nil {
+			return n, err
+		}
+		if len(recs) == 0 {
+			return n, nil
+		}
+		for _, r := range recs {
+			if err := printRecord(w, r, "json"); err != nil {
+				return n, err
+			}
+			n++
+		}
+		after = recs[len(recs)-1].Seq
+	}
+}
+
+// readExportDir reads the public key and digests of a verifiable export.
+func readExportDir(dir string) (ed25519.PublicKey, []audit.Digest, error) {
+	var key server.PublicKeyView
+	data, err := os.ReadFile(filepath.Join(dir, "public-key.json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := json.Unmarshal(data, &key); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, "public-key.json"), err)
+	}
+	pub, err := base64.StdEncoding.DecodeString(key.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, nil, fmt.Errorf("%s: not an Ed25519 public key", filepath.Join(dir, "public-key.json"))
+	}
+	data, err = os.ReadFile(filepath.Join(dir, "digests.jsonl"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var digests []audit.Digest
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if line == "" {
+			continue
+		}
+		var d audit.Digest
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			return nil, nil, fmt.Errorf("digests.jsonl:%d: %w", i+1, err)
+		}
+		digests = append(digests, d)
+	}
+	return ed25519.PublicKey(pub), digests, nil
 }
 
 func queryCommand() *cobra.Command {

@@ -283,6 +283,24 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("verify of a tampered export: exit %d %s", code, e)
 	}
 
+	// A verifiable export: records, signed digests and the public key.
+	time.Sleep(1200 * time.Millisecond) // at least one digest (signed every second here)
+	exportDir := t.TempDir()
+	if code, out, e := l.cli(t, "", l.asAdmin("audit", "export", "--dir", exportDir)...); code != 0 || !strings.Contains(out, "signed digests") {
+		t.Fatalf("audit export --dir: exit %d %s %s", code, out, e)
+	}
+	code, out, e := l.cli(t, "", "audit", "verify", "--dir", exportDir)
+	if m := regexp.MustCompile(`^ok: \d+ records, chains intact, (\d+) signed digests match`).FindStringSubmatch(out); code != 0 || m == nil || m[1] == "0" {
+		t.Errorf("audit verify --dir: exit %d %s %s", code, out, e)
+	}
+	// Truncated: the chain of what is left is intact, the digests are not.
+	records, _ := os.ReadFile(filepath.Join(exportDir, "audit.jsonl"))
+	lines := strings.SplitAfter(string(records), "\n")
+	os.WriteFile(filepath.Join(exportDir, "audit.jsonl"), []byte(strings.Join(lines[:len(lines)/2], "")), 0o600)
+	if code, _, e := l.cli(t, "", "audit", "verify", "--dir", exportDir); code != 1 || !strings.Contains(e, "contradicts a signed digest") {
+		t.Errorf("verify of a truncated export: exit %d %s", code, e)
+	}
+
 	// Shutdown records the stop durably.
 	if err := l.stop(); err != nil {
 		t.Fatalf("serve returned %v", err)

@@ -67,6 +67,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("POST /v1/admin/sessions/{id}/kill", s.killSession)
 	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
 	admin.HandleFunc("GET /v1/admin/audit/verify", s.auditVerify)
+	admin.HandleFunc("GET /v1/admin/audit/digests", s.auditDigests)
 	mux.Handle("/v1/admin/", s.requireAdmin(admin))
 	return mux
 }
@@ -539,4 +540,17 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		events = []audit.Event{}
 	}
 	writeJSON(w, http.StatusOK, ReplayView{Session: v, Events: events})
+}
+
+// auditDigests returns the signed digests, in order.
+func (s *Server) auditDigests(w http.ResponseWriter, r *http.Request) {
+	digests, err := s.Digests.Digests(r.Context())
+	if err != nil {
+		s.failErr(w, "read digests", err)
+		return
+	}
+	if digests == nil {
+		digests = []audit.Digest{}
+	}
+	writeJSON(w, http.StatusOK, digests)
 }
