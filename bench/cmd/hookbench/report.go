@@ -9,11 +9,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wardenhq/warden/bench/hookbench"
+
+	"github.com/wardenhq/warden/bench/internal/numfmt"
 )
 
 // The aims.
@@ -271,22 +272,7 @@ func cpuRatio(a, b *measured) string {
 }
 
 // group writes n with thousands separators.
-func group(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func group(n int) string { return numfmt.Thousands(int64(n)) }
 
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")

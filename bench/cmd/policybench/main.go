@@ -15,11 +15,12 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden/bench/scenario"
+
+	"github.com/wardenhq/warden/bench/internal/numfmt"
 )
 
 func main() {
@@ -208,15 +209,7 @@ func formatNs(ns float64) string {
 	if ns < 100 {
 		return strconv.FormatFloat(ns, 'f', 1, 64)
 	}
-	s := strconv.FormatInt(int64(ns+0.5), 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return numfmt.Thousands(int64(ns + 0.5))
 }
 
 // environment describes where and with what the numbers were measured.
