@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/bench/hookbench"
-
 	"github.com/wardenhq/warden/bench/internal/numfmt"
 )
 
