@@ -283,22 +283,33 @@ type reasonBody struct {
 	Reason string `json:"reason"`
 }
 
+// readReason reads the reason of an administrative change. Kills and
+// freezes must say why: the reason goes to the audit trail and to the
+// agents they stop.
+func readReason(w http.ResponseWriter, r *http.Request, what string, required bool) (string, bool) {
+	var req reasonBody
+	if !decode(w, r, &req) {
+		return "", false
+	}
+	if required && req.Reason == "" {
+		fail(w, http.StatusBadRequest, "invalid", "give a reason for %s", what)
+		return "", false
+	}
+	return req.Reason, true
+}
+
 func (s *Server) freezeProject(freeze bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req reasonBody
-		if !decode(w, r, &req) {
+		reason, ok := readReason(w, r, "freezing the project", freeze)
+		if !ok {
 			return
 		}
 		name := r.PathValue("project")
 		var err error
 		code := audit.ProjectUnfrozen
 		if freeze {
-			if req.Reason == "" {
-				fail(w, http.StatusBadRequest, "invalid", "give a reason for freezing the project")
-				return
-			}
 			code = audit.ProjectFrozen
-			err = s.Identity.FreezeProject(r.Context(), name, actor(r), req.Reason)
+			err = s.Identity.FreezeProject(r.Context(), name, actor(r), reason)
 		} else {
 			err = s.Identity.UnfreezeProject(r.Context(), name, actor(r))
 		}
@@ -306,26 +317,22 @@ func (s *Server) freezeProject(freeze bool) http.HandlerFunc {
 			s.failErr(w, "freeze project "+strconv.Quote(name), err)
 			return
 		}
-		s.record(r.Context(), audit.Record{Code: code, Project: name, Actor: actor(r), Reason: req.Reason})
+		s.record(r.Context(), audit.Record{Code: code, Project: name, Actor: actor(r), Reason: reason})
 		writeJSON(w, http.StatusOK, map[string]string{"name": name, "state": map[bool]string{true: "frozen", false: "active"}[freeze]})
 	}
 }
 
 func (s *Server) killAgent(w http.ResponseWriter, r *http.Request) {
-	var req reasonBody
-	if !decode(w, r, &req) {
-		return
-	}
-	if req.Reason == "" {
-		fail(w, http.StatusBadRequest, "invalid", "give a reason for killing the agent")
+	reason, ok := readReason(w, r, "killing the agent", true)
+	if !ok {
 		return
 	}
 	project, agent := r.PathValue("project"), r.PathValue("agent")
-	if err := s.Identity.KillAgent(r.Context(), project, agent, actor(r), req.Reason); err != nil {
+	if err := s.Identity.KillAgent(r.Context(), project, agent, actor(r), reason); err != nil {
 		s.failErr(w, "kill agent "+project+"/"+agent, err)
 		return
 	}
-	s.record(r.Context(), audit.Record{Code: audit.AgentKilled, Project: project, Agent: agent, Actor: actor(r), Reason: req.Reason})
+	s.record(r.Context(), audit.Record{Code: audit.AgentKilled, Project: project, Agent: agent, Actor: actor(r), Reason: reason})
 	writeJSON(w, http.StatusOK, map[string]string{"project": project, "agent": agent, "state": "killed"})
 }
 
@@ -377,24 +384,20 @@ func (s *Server) effectiveView(ctx context.Context, sess identity.Session) (Sess
 }
 
 func (s *Server) killSession(w http.ResponseWriter, r *http.Request) {
-	var req reasonBody
-	if !decode(w, r, &req) {
-		return
-	}
-	if req.Reason == "" {
-		fail(w, http.StatusBadRequest, "invalid", "give a reason for killing the session")
+	reason, ok := readReason(w, r, "killing the session", true)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
 	sess, err := s.Identity.Session(r.Context(), id)
 	if err == nil {
-		err = s.Identity.KillSession(r.Context(), id, actor(r), req.Reason)
+		err = s.Identity.KillSession(r.Context(), id, actor(r), reason)
 	}
 	if err != nil {
 		s.failErr(w, "kill session "+id, err)
 		return
 	}
-	s.record(r.Context(), audit.Record{Code: audit.SessionKilled, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: req.Reason})
+	s.record(r.Context(), audit.Record{Code: audit.SessionKilled, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: reason})
 	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": "killed"})
 }
 
