@@ -121,33 +121,39 @@ func reportP99(b *testing.B, latencies []time.Duration) {
 	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkVerifyStored measures verifying a trail from the database, as
-// `warden audit verify` does. Target (issue 4): at least 500,000 records/s.
-// Measured 2026-11-26, 2 cores: 509,000 records/s (50,000 records).
-func BenchmarkVerifyStored(b *testing.B) {
+// benchTrail appends goroutines × each allowed Bash decisions, goroutine g
+// writing to session s<g mod sessions>, and returns the log.
+func benchTrail(b *testing.B, goroutines, each, sessions int) *AuditLog {
+	b.Helper()
 	db, err := Open(b.Context(), filepath.Join(b.TempDir(), "w.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	l := db.Audit()
-	const n = 50_000
 	var wg sync.WaitGroup
-	for g := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range n / 50 {
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
 				r := audit.Record{ID: fmt.Sprintf("g%d-%d", g, i), Time: time.Now(), Code: audit.DecisionAllow, Project: "p", Agent: "a",
-					Session: fmt.Sprintf("s%d", g%8), Action: "tool:Bash", Resource: "git push origin feature/x", Effect: "allow", Rule: "shell"}
+					Session: fmt.Sprintf("s%d", g%sessions), Action: "tool:Bash", Resource: "git push origin feature/x", Effect: "allow", Rule: "shell",
+					Ref: fmt.Sprintf("t%d-%d", g, i)}
 				if _, err := l.Append(b.Context(), r); err != nil {
 					b.Error(err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
+	return l
+}
+
+// BenchmarkVerifyStored measures verifying a trail from the database, as
+// `warden audit verify` does. Target (issue 4): at least 500,000 records/s.
+// Measured 2026-11-26, 2 cores: 509,000 records/s (50,000 records).
+func BenchmarkVerifyStored(b *testing.B) {
+	l := benchTrail(b, 50, 1000, 8)
 	b.ResetTimer()
 	total := int64(0)
 	for b.Loop() {
@@ -164,29 +170,7 @@ func BenchmarkVerifyStored(b *testing.B) {
 // 40,000-record trail and building its timeline, as `warden audit replay`
 // does. Target (issue 4): at most 1 s. Measured 2026-11-26, 2 cores: 121 ms.
 func BenchmarkReplaySession(b *testing.B) {
-	db, err := Open(b.Context(), filepath.Join(b.TempDir(), "w.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	l := db.Audit()
-	var wg sync.WaitGroup
-	for g := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 1000 {
-				r := audit.Record{ID: fmt.Sprintf("g%d-%d", g, i), Time: time.Now(), Code: audit.DecisionAllow, Project: "p", Agent: "a",
-					Session: fmt.Sprintf("s%d", g%4), Action: "tool:Bash", Resource: "git push origin feature/x", Effect: "allow", Rule: "shell",
-					Ref: fmt.Sprintf("t%d-%d", g, i)}
-				if _, err := l.Append(b.Context(), r); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	l := benchTrail(b, 40, 1000, 4)
 	b.ResetTimer()
 	for b.Loop() {
 		var recs []audit.Record
