@@ -33,6 +33,12 @@ type Policy struct {
 	Notifications map[string]ChannelDecl
 }
 
+// ValidName reports whether s can name a project, an agent, a label, a rule
+// or a group: letters, digits, '.', '_' and '-', at most 64, not starting
+// with punctuation. Identities use the same rule, so every name a session
+// carries can be written in a policy.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
 // RuleCount is the number of rules in the policy.
 func (p *Policy) RuleCount() int { return len(p.rules) }
 

@@ -12,9 +12,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/wardenhq/warden/policy"
 )
 
 // Errors returned by the service. Front ends map them to HTTP statuses:
@@ -111,11 +112,9 @@ const (
 	DefaultSessionTTL = 12 * time.Hour
 )
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidName reports whether s can name a project or an agent; the rule is
-// the policy language's.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+// ValidName reports whether s can name a project or an agent: the policy
+// language's rule, so that every principal can be named in a policy.
+func ValidName(s string) bool { return policy.ValidName(s) }
 
 // Service is the identity core: enrollment, login, authentication and the
 // kill switch.
