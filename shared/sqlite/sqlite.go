@@ -309,6 +309,16 @@ var migrations = []string{
 	// decision with its outcome in memory), and its random keys cost a page
 	// written per record.
 	`DROP INDEX audit_by_ref;`,
+	// 6: retention. Records that are archived and older than the retention
+	// period are deleted from the front of the trail. What the chains need
+	// to go on is kept: the last deleted record (meta key
+	// audit-pruned-through) and, for each session whose newest record was
+	// deleted, that record's hash, to which the session's next record links.
+	`CREATE TABLE audit_session_heads (
+		session TEXT PRIMARY KEY,
+		seq     INTEGER NOT NULL,
+		hash    TEXT NOT NULL
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate applies the migrations the database has not seen, inside the
