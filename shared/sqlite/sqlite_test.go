@@ -1,9 +1,9 @@
 package sqlite
 
 import (
-	"fmt"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
