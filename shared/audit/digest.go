@@ -28,7 +28,10 @@ type Digest struct {
 	Head     string            `json:"head"`     // hash of record ToSeq
 	Sessions map[string]string `json:"sessions"` // session -> hash of its last record up to ToSeq, for sessions with records in range
 	Prev     string            `json:"prev"`     // hash of the previous digest
-	KeyID    string            `json:"key_id"`   // first 16 hex of SHA-256 of the public key
+	// Object is the archive object of a batch digest (see ArchiveObject);
+	// nil in the server's periodic digests.
+	Object *ArchiveObject `json:"object,omitempty"`
+	KeyID  string         `json:"key_id"` // first 16 hex of SHA-256 of the public key
 	// Signature is the Ed25519 signature, base64, over the canonical
 	// encoding of the digest without it.
 	Signature string `json:"signature,omitempty"`

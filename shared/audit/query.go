@@ -118,6 +118,17 @@ func VerifyStored(ctx context.Context, src StoredReader, pub ed25519.PublicKey, 
 	rep := Report{Digests: len(digests)}
 	var v Verifier
 	dc := NewDigestChecker(pub, digests)
+	if p, ok := src.(PrunableTrail); ok { // retention may have cut the front
+		a, err := p.Pruned(ctx)
+		if err != nil {
+			return rep, err
+		}
+		v.Resume(a)
+		if err := dc.Skip(a.Seq); err != nil {
+			rep.DigestError = err.Error()
+			return rep, nil
+		}
+	}
 	stop := func() (Report, error) {
 		rep.Records = v.Count
 		cancel()

@@ -168,6 +168,10 @@ func (l *AuditLog) sessionHead(ctx context.Context, c *sql.Conn, heads map[strin
 	var h string
 	// "session <> ''" lets SQLite use the partial index audit_by_session.
 	err := c.QueryRowContext(ctx, `SELECT hash FROM audit WHERE session = ? AND session <> '' ORDER BY seq DESC LIMIT 1`, session).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A session whose records retention deleted goes on from its head.
+		err = c.QueryRowContext(ctx, `SELECT hash FROM audit_session_heads WHERE session = ?`, session).Scan(&h)
+	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("read the head of session %s: %w", session, err)
 	}
@@ -196,11 +200,9 @@ func (l *AuditLog) commit(batch []*appendReq) {
 		// processes writing the file.
 		// So do the chain heads: the log's, and each session's as it is
 		// met, both read in this transaction and carried through the batch.
-		var last int64
-		var head string
-		err := c.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &head)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("read the chain head: %w", err)
+		last, head, err := chainHead(ctx, c)
+		if err != nil {
+			return err
 		}
 		stmt, err := c.PrepareContext(ctx, insertAudit)
 		if err != nil {
@@ -318,11 +320,24 @@ func (l *AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.R
 
 // Latest implements audit.Reader.
 func (l *AuditLog) Latest(ctx context.Context) (int64, error) {
+	seq, _, err := chainHead(ctx, l.db.r)
+	return seq, err
+}
+
+// chainHead returns the Seq and hash of the newest record: the last in the
+// table or, when retention has deleted every record, the anchor.
+func chainHead(ctx context.Context, c queryRower) (int64, string, error) {
 	var seq int64
-	if err := l.db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("read the latest audit seq: %w", err)
+	var hash string
+	err := c.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		a, err := readAnchor(ctx, c)
+		return a.Seq, a.Hash, err
 	}
-	return seq, nil
+	if err != nil {
+		return 0, "", fmt.Errorf("read the chain head: %w", err)
+	}
+	return seq, hash, nil
 }
 
 // AppendDigest implements audit.DigestStore.
@@ -339,7 +354,7 @@ func (l *AuditLog) AppendDigest(ctx context.Context, d audit.Digest) error {
 		if d.Seq != last+1 {
 			return fmt.Errorf("digest %d does not follow digest %d", d.Seq, last)
 		}
-		_, err := c.ExecContext(ctx, `INSERT INTO audit_digests (seq, digest) VALUES (?, ?)`, d.Seq, string(data))
+		_, err := c.ExecContext(ctx, `INSERT INTO audit_digests (seq, digest, to_seq) VALUES (?, ?, ?)`, d.Seq, string(data), d.ToSeq)
 		return err
 	})
 }

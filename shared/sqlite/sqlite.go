@@ -314,11 +314,15 @@ var migrations = []string{
 	// to go on is kept: the last deleted record (meta key
 	// audit-pruned-through) and, for each session whose newest record was
 	// deleted, that record's hash, to which the session's next record links.
+	// Deletion stops at the end of a signed digest, found by its to_seq.
 	`CREATE TABLE audit_session_heads (
 		session TEXT PRIMARY KEY,
 		seq     INTEGER NOT NULL,
 		hash    TEXT NOT NULL
-	) STRICT, WITHOUT ROWID;`,
+	) STRICT, WITHOUT ROWID;
+	ALTER TABLE audit_digests ADD COLUMN to_seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE audit_digests SET to_seq = json_extract(digest, '$.to_seq');
+	CREATE INDEX audit_digests_by_to_seq ON audit_digests (to_seq);`,
 }
 
 // migrate applies the migrations the database has not seen, inside the
