@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -283,17 +282,27 @@ func verifyCommand() *cobra.Command {
 		Use:   "verify",
 		Short: "Recompute the audit trail's hash chains and report the first break (exit 1)",
 		Long: `verify recomputes every record's hash and its links to the previous record of
-the log and of its session. It checks the server's trail, or with --file an
-export (JSON Lines, as written by "warden audit export"), offline.`,
+the log and of its session, and checks them against the signed digests. It
+checks the server's trail; with --file an export (JSON Lines, as written by
+"warden audit export"), with --dir a directory written by "export --dir", and
+with --archive an archive of batches (the server's archive directory, or one
+written by "export --archive"), offline.`,
 		Args: cobra.NoArgs,
 	}
-	var file, dir string
+	var file, dir, archive, keyFile string
 	cmd.Flags().StringVar(&file, "file", "", "verify this JSON Lines export (chains only) instead of the server's trail")
 	cmd.Flags().StringVar(&dir, "dir", "", "verify a directory written by export --dir: chains and signed digests")
+	cmd.Flags().StringVar(&archive, "archive", "", "verify an archive of batches: objects, chains and signed batch digests")
+	cmd.Flags().StringVar(&keyFile, "key", "", "with --archive: the public key to check against, as GET /v1/audit/public-key answers it (default: the key published in the archive)")
 	newClient := adminClient(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var rep audit.Report
 		switch {
+		case archive != "":
+			var err error
+			if rep, err = verifyArchive(cmd, archive, keyFile); err != nil {
+				return err
+			}
 		case dir != "":
 			pub, digests, err := readExportDir(dir)
 			if err != nil {
@@ -329,6 +338,54 @@ export (JSON Lines, as written by "warden audit export"), offline.`,
 		return nil
 	}
 	return cmd
+}
+
+// verifyArchive verifies an archive directory against the key in keyFile
+// or, without one, the key the archive publishes, which it names.
+func verifyArchive(cmd *cobra.Command, root, keyFile string) (audit.Report, error) {
+	ctx := cmd.Context()
+	store := audit.DirStore{Root: root}
+	var pub ed25519.PublicKey
+	if keyFile != "" {
+		var err error
+		if pub, err = readPublicKey(keyFile); err != nil {
+			return audit.Report{}, err
+		}
+	} else {
+		first, err := readFirstDigest(ctx, store)
+		if err != nil {
+			return audit.Report{}, err
+		}
+		if pub, err = audit.ArchiveKey(ctx, store, first.KeyID); err != nil {
+			return audit.Report{}, err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "checking against key %s, published in the archive: compare it with the server's (GET /v1/audit/public-key) or pass --key\n", first.KeyID)
+	}
+	start := time.Now()
+	last := start
+	return audit.VerifyArchive(ctx, store, pub, func(batch, records int64) {
+		if now := time.Now(); now.Sub(last) > 2*time.Second {
+			last = now
+			fmt.Fprintf(cmd.ErrOrStderr(), "  batch %d, %d records verified (%s)\n", batch, records, now.Sub(start).Round(time.Second))
+		}
+	})
+}
+
+// readFirstDigest reads batch 1's digest, which names the signing key.
+func readFirstDigest(ctx context.Context, store audit.DirStore) (audit.Digest, error) {
+	rc, err := store.Open(ctx, audit.DigestKey(1))
+	if errors.Is(err, audit.ErrNotArchived) {
+		return audit.Digest{}, fmt.Errorf("%s holds no archive (no %s)", store.Root, audit.DigestKey(1))
+	}
+	if err != nil {
+		return audit.Digest{}, err
+	}
+	defer rc.Close()
+	var d audit.Digest
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&d); err != nil {
+		return audit.Digest{}, fmt.Errorf("%s: %w", audit.DigestKey(1), err)
+	}
+	return d, nil
 }
 
 // verifyFile verifies an export, and checks it against signed digests when
@@ -376,24 +433,34 @@ func verifyFile(name string, dc *audit.DigestChecker) (audit.Report, error) {
 func exportCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write the audit trail as JSON Lines, or with --dir a verifiable export",
+		Short: "Write the audit trail as JSON Lines, a verifiable export, or the archive's batches",
 		Long: `export writes the audit trail as JSON Lines to stdout. With --dir it writes a
 directory that "warden audit verify --dir" checks offline: audit.jsonl (the
 records), digests.jsonl (the signed digests) and public-key.json (the key
-that signed them).`,
+that signed them). With --archive it copies the server's archive — batches of
+records as gzip-compressed JSON Lines, each with its signed digest, and the
+public key, in the layout the AWS archiver writes to S3 — into a directory
+that "warden audit verify --archive" checks; objects already there are kept,
+so a second run copies only new batches.`,
 		Args: cobra.NoArgs,
 	}
 	var after int64
-	var dir string
+	var dir, archive string
 	cmd.Flags().Int64Var(&after, "after", 0, "start after this sequence number")
 	cmd.Flags().StringVar(&dir, "dir", "", "write a verifiable export into this directory")
+	cmd.Flags().StringVar(&archive, "archive", "", "copy the server's archived batches into this directory")
 	newClient := adminClient(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := newClient()
 		if err != nil {
 			return err
 		}
-		if dir == "" {
+		switch {
+		case dir != "" && archive != "":
+			return errors.New("--dir and --archive are two kinds of export: pick one")
+		case archive != "":
+			return exportArchive(cmd, c, archive)
+		case dir == "":
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			defer out.Flush()
 			_, err := exportRecords(cmd.Context(), c, after, out)
@@ -405,7 +472,7 @@ that signed them).`,
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
-		var key server.PublicKeyView
+		var key audit.PublicKeyInfo
 		if err := c.call(cmd.Context(), "GET", "/v1/audit/public-key", nil, &key); err != nil {
 			return err
 		}
@@ -446,6 +513,70 @@ that signed them).`,
 	return cmd
 }
 
+// exportArchive copies the server's archive into root: the public keys,
+// then each batch digest after the object it names, so that the copy, if
+// interrupted, is an archive that verifies up to where it stopped.
+func exportArchive(cmd *cobra.Command, c *apiClient, root string) error {
+	ctx := cmd.Context()
+	store := audit.DirStore{Root: root}
+	copyObject := func(key string) (copied bool, err error) {
+		if rc, err := store.Open(ctx, key); err == nil {
+			rc.Close()
+			return false, nil // write-once: what is there is kept
+		}
+		data, err := c.do(ctx, "GET", "/v1/admin/audit/archive/"+key, nil, 1<<30)
+		if err != nil {
+			return false, err
+		}
+		return true, store.Create(ctx, key, data)
+	}
+	list := func(prefix string) ([]string, error) {
+		var l server.ArchiveList
+		err := c.call(ctx, "GET", "/v1/admin/audit/archive?prefix="+url.QueryEscape(prefix), nil, &l)
+		return l.Keys, err
+	}
+	keys, err := list("keys/")
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := copyObject(k); err != nil {
+			return err
+		}
+	}
+	digests, err := list("digests/")
+	if err != nil {
+		return err
+	}
+	batches, objects := 0, 0
+	for _, k := range digests {
+		data, err := c.do(ctx, "GET", "/v1/admin/audit/archive/"+k, nil, 1<<20)
+		if err != nil {
+			return err
+		}
+		var d audit.Digest
+		if err := json.Unmarshal(data, &d); err != nil || d.Object == nil {
+			return fmt.Errorf("%s from the server is not a batch digest", k)
+		}
+		copied, err := copyObject(d.Object.Key)
+		if err != nil {
+			return err
+		}
+		if copied {
+			objects++
+		}
+		if copied, err = copyObject(k); err != nil {
+			return err
+		}
+		if copied {
+			batches++
+		}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "copied %d new batches (%d objects) into %s; it now holds %d batches — check it with: warden audit verify --archive %s\n",
+		batches, objects, root, len(digests), root)
+	return nil
+}
+
 // exportRecords writes the records after seq after as JSON Lines.
 func exportRecords(ctx context.Context, c *apiClient, after int64, w io.Writer) (int, error) {
 	n := 0
@@ -469,19 +600,11 @@ func exportRecords(ctx context.Context, c *apiClient, after int64, w io.Writer) 
 
 // readExportDir reads the public key and digests of a verifiable export.
 func readExportDir(dir string) (ed25519.PublicKey, []audit.Digest, error) {
-	var key server.PublicKeyView
-	data, err := os.ReadFile(filepath.Join(dir, "public-key.json"))
+	pub, err := readPublicKey(filepath.Join(dir, "public-key.json"))
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := json.Unmarshal(data, &key); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, "public-key.json"), err)
-	}
-	pub, err := base64.StdEncoding.DecodeString(key.PublicKey)
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, nil, fmt.Errorf("%s: not an Ed25519 public key", filepath.Join(dir, "public-key.json"))
-	}
-	data, err = os.ReadFile(filepath.Join(dir, "digests.jsonl"))
+	data, err := os.ReadFile(filepath.Join(dir, "digests.jsonl"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -496,7 +619,24 @@ func readExportDir(dir string) (ed25519.PublicKey, []audit.Digest, error) {
 		}
 		digests = append(digests, d)
 	}
-	return ed25519.PublicKey(pub), digests, nil
+	return pub, digests, nil
+}
+
+// readPublicKey reads a public key as GET /v1/audit/public-key answers it.
+func readPublicKey(name string) (ed25519.PublicKey, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var info audit.PublicKeyInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	pub, err := info.Key()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return pub, nil
 }
 
 func queryCommand() *cobra.Command {

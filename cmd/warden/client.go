@@ -52,17 +52,31 @@ func clientFlags(cmd *cobra.Command, tokenEnv, tokenHelp string) func() (*apiCli
 // call sends a JSON request and decodes a JSON answer into out. A non-2xx
 // answer becomes an error carrying the server's message.
 func (c *apiClient) call(ctx context.Context, method, path string, in, out any) error {
+	data, err := c.do(ctx, method, path, in, 16<<20)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: bad answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// do sends a request and returns the answer's body, of at most limit bytes.
+func (c *apiClient) do(ctx context.Context, method, path string, in any, limit int64) ([]byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.token != "" {
@@ -73,26 +87,24 @@ func (c *apiClient) call(ctx context.Context, method, path string, in, out any) 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w (is `warden serve` running?)", method, c.endpoint+path, err)
+		return nil, fmt.Errorf("%s %s: %w (is `warden serve` running?)", method, c.endpoint+path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+			return nil, fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
 		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		return nil, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: bad answer: %w", method, path, err)
-		}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s %s: the answer is larger than %d bytes", method, path, limit)
 	}
-	return nil
+	return data, nil
 }

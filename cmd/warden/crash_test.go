@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ed25519"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -385,11 +384,11 @@ func TestCrashUnderLoad(t *testing.T) {
 	if continued.Records < recovered.Records+afterCrash {
 		t.Errorf("the trail has %d records after %d more decisions, had %d", continued.Records, afterCrash, recovered.Records)
 	}
-	var key server.PublicKeyView
+	var key audit.PublicKeyInfo
 	if status, err := apiCall(c, "GET", second.endpoint+"/v1/audit/public-key", "", nil, &key); err != nil || status != http.StatusOK {
 		t.Fatalf("public key: HTTP %d %v", status, err)
 	}
-	pub, err := base64.StdEncoding.DecodeString(key.PublicKey)
+	pub, err := key.Key()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -13,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +41,10 @@ type serveConfig struct {
 	reloadInterval  time.Duration
 	firstProject    string
 	digestInterval  time.Duration
+	archiveDir      string
+	archiveInterval time.Duration
+	archiveBatch    int
+	retention       retentionValue
 }
 
 func serveCommand() *cobra.Command {
@@ -60,6 +67,10 @@ func serveCommand() *cobra.Command {
 	f.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
 	f.DurationVar(&cfg.reloadInterval, "reload-interval", time.Second, "how often the policy file is checked for changes")
 	f.DurationVar(&cfg.digestInterval, "digest-interval", time.Minute, "how often the audit trail's state is signed")
+	f.StringVar(&cfg.archiveDir, "archive-dir", "", "where the audit trail is archived in signed, compressed batches (default: DATA/archive)")
+	f.DurationVar(&cfg.archiveInterval, "archive-interval", 5*time.Minute, "how often new audit records are archived (0: no archive)")
+	f.IntVar(&cfg.archiveBatch, "archive-batch", 10_000, fmt.Sprintf("most records in one archived batch (at most %d)", audit.MaxBatchRecords))
+	f.Var(&cfg.retention, "retention", "delete archived audit records from the database once older than this, e.g. 90d or 2160h (0: keep everything)")
 	f.StringVar(&cfg.firstProject, "first-project", "project-a", "project created on first start, so that an agent can attach at once (empty: none)")
 	return cmd
 }
@@ -68,6 +79,9 @@ func serveCommand() *cobra.Command {
 // address once the server accepts requests.
 func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready chan<- string) error {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if err := cfg.check(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", cfg.dataDir, err)
 	}
@@ -126,7 +140,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	signer := ed25519.NewKeyFromSeed(seed)
 	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{},
 		Audit: trail, Log: log, Redactor: audit.NewRedactor(key)}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail,
+	var archive audit.ArchiveStore
+	if cfg.archiveInterval > 0 {
+		archive = audit.DirStore{Root: cmp.Or(cfg.archiveDir, filepath.Join(cfg.dataDir, "archive"))}
+	}
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {
@@ -159,6 +177,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		defer close(digested)
 		digester.Run(ctx, max(cfg.digestInterval, time.Second), func(err error) { log.Error("sign audit digest", "err", err) })
 	}()
+	archived := make(chan struct{})
+	go func() {
+		defer close(archived)
+		if archive != nil {
+			archiveTrail(ctx, cfg, archive, trail, signer, log)
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	log.Info("listening", "endpoint", endpoint, "data", cfg.dataDir)
@@ -182,6 +207,67 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	if _, err := digester.Once(shutdownCtx); err != nil {
 		log.Error("sign the last audit digest", "err", err)
 	}
+	<-archived
+	return nil
+}
+
+// check refuses settings that contradict each other.
+func (cfg serveConfig) check() error {
+	switch {
+	case cfg.retention > 0 && cfg.archiveInterval <= 0:
+		return errors.New("--retention deletes only archived records, and --archive-interval 0 turns archiving off")
+	case cfg.retention > 0 && time.Duration(cfg.retention) < time.Hour:
+		return fmt.Errorf("--retention %s: at least 1h", time.Duration(cfg.retention))
+	case cfg.archiveBatch < 0 || cfg.archiveBatch > audit.MaxBatchRecords:
+		return fmt.Errorf("--archive-batch %d: between 1 and %d", cfg.archiveBatch, audit.MaxBatchRecords)
+	}
+	return nil
+}
+
+// archiveTrail archives the trail every archive interval and, after each
+// round, deletes what retention allows, recording each deletion in the
+// trail. It returns once ctx has ended and a last round has run.
+func archiveTrail(ctx context.Context, cfg serveConfig, store audit.ArchiveStore, trail *sqlite.AuditLog, key ed25519.PrivateKey, log *slog.Logger) {
+	arch := &audit.Archiver{Trail: trail, Store: store, Key: key, BatchRecords: cfg.archiveBatch}
+	ret := &audit.Retention{Period: time.Duration(cfg.retention), Trail: trail}
+	arch.Run(ctx, cfg.archiveInterval, func(err error) { log.Error("archive the audit trail", "err", err) }, func(last audit.Digest) {
+		if ctx.Err() != nil {
+			return // shutting down: retention waits for the next start
+		}
+		p, err := ret.Once(ctx, last)
+		if err != nil {
+			log.Error("audit retention", "err", err)
+			return
+		}
+		if p.Records > 0 {
+			reason := fmt.Sprintf("retention %s: deleted %d archived records up to seq %d, all older than %s",
+				time.Duration(cfg.retention), p.Records, p.Through, p.Cutoff.Format(time.RFC3339))
+			log.Info("audit retention", "deleted", p.Records, "through", p.Through)
+			record(ctx, trail, log, audit.Record{Code: audit.AuditPruned, Actor: "warden serve (retention)", Reason: reason})
+		}
+	})
+}
+
+// retentionValue is a duration flag that also takes days: 90d.
+type retentionValue time.Duration
+
+func (r *retentionValue) String() string { return time.Duration(*r).String() }
+func (r *retentionValue) Type() string   { return "duration" }
+
+func (r *retentionValue) Set(s string) error {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*365 {
+			return fmt.Errorf("%q: a number of days, like 90d", s)
+		}
+		*r = retentionValue(time.Duration(n) * 24 * time.Hour)
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q: a duration like 90d or 2160h", s)
+	}
+	*r = retentionValue(d)
 	return nil
 }
 

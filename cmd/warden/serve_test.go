@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/server"
 	"github.com/wardenhq/warden/shared/sqlite"
 )
 
@@ -44,7 +47,7 @@ type local struct {
 	stop                                 func() error // shuts serve down once and returns what it returned
 }
 
-func startServe(t *testing.T) *local {
+func startServe(t *testing.T, opts ...func(*serveConfig)) *local {
 	t.Helper()
 	dir := t.TempDir()
 	l := &local{dataDir: filepath.Join(dir, "data"), policyFile: filepath.Join(dir, "policy.yaml")}
@@ -61,6 +64,9 @@ func startServe(t *testing.T) *local {
 	var out lockedBuffer
 	cfg := serveConfig{addr: "127.0.0.1:0", dataDir: l.dataDir, policyFile: l.policyFile, shutdownGrace: 5 * time.Second,
 		reloadInterval: 20 * time.Millisecond, firstProject: "starter"}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	go func() { done <- serve(ctx, cfg, &out, io.Discard, ready) }()
 	select {
 	case addr := <-ready:
@@ -313,6 +319,93 @@ func TestServeEndToEnd(t *testing.T) {
 	recs, err := db.Audit().After(context.Background(), 0, 1000)
 	if err != nil || len(recs) == 0 || recs[len(recs)-1].Code != audit.ServerStopped {
 		t.Errorf("last record after shutdown: %v %v", recs[len(recs)-1], err)
+	}
+}
+
+func TestServeArchive(t *testing.T) {
+	t.Parallel()
+	l := startServe(t, func(c *serveConfig) { c.archiveInterval, c.archiveBatch = 50*time.Millisecond, 5 })
+	for i := range 12 {
+		if code, _, e := l.cli(t, "", l.asAdmin("projects", "create", fmt.Sprintf("p%d", i))...); code != 0 {
+			t.Fatalf("projects create: %s", e)
+		}
+	}
+	// 14 records (server.started, project.created ×13): three batches.
+	c := &http.Client{}
+	waitFor(t, func() bool {
+		var list server.ArchiveList
+		apiCall(c, "GET", l.endpoint+"/v1/admin/audit/archive?prefix=digests/", l.admin, nil, &list)
+		return len(list.Keys) >= 3
+	})
+
+	dir := filepath.Join(t.TempDir(), "archive")
+	code, out, e := l.cli(t, "", l.asAdmin("audit", "export", "--archive", dir)...)
+	if code != 0 || !regexp.MustCompile(`^copied [3-9] new batches \([3-9] objects\)`).MatchString(out) {
+		t.Fatalf("export --archive: exit %d %s %s", code, out, e)
+	}
+	if code, out, e = l.cli(t, "", l.asAdmin("audit", "export", "--archive", dir)...); code != 0 || !strings.HasPrefix(out, "copied 0 new batches") {
+		t.Fatalf("export --archive again: exit %d %s %s", code, out, e)
+	}
+	code, out, e = l.cli(t, "", "audit", "verify", "--archive", dir)
+	if code != 0 || !regexp.MustCompile(`^ok: 1[4-9] records, chains intact, [3-9] signed digests match`).MatchString(out) || !strings.Contains(e, "published in the archive") {
+		t.Fatalf("verify --archive: exit %d %s %s", code, out, e)
+	}
+	var key audit.PublicKeyInfo
+	apiCall(c, "GET", l.endpoint+"/v1/audit/public-key", "", nil, &key)
+	keyFile := filepath.Join(t.TempDir(), "key.json")
+	data, _ := json.Marshal(key)
+	os.WriteFile(keyFile, data, 0o600)
+	if code, out, e = l.cli(t, "", "audit", "verify", "--archive", dir, "--key", keyFile); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("verify --archive --key: exit %d %s %s", code, out, e)
+	}
+	other := audit.Publish(ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey))
+	data, _ = json.Marshal(other)
+	os.WriteFile(keyFile, data, 0o600)
+	if code, _, e = l.cli(t, "", "audit", "verify", "--archive", dir, "--key", keyFile); code != 1 || !strings.Contains(e, "signed by key") {
+		t.Fatalf("verify --archive with another key: exit %d %s", code, e)
+	}
+
+	// A changed byte in the copy is found, and named.
+	objects, _ := audit.DirStore{Root: dir}.List(t.Context(), "records/")
+	name := filepath.Join(dir, filepath.FromSlash(objects[1]))
+	data, _ = os.ReadFile(name)
+	data[len(data)-10] ^= 0xff
+	os.Chmod(name, 0o600)
+	os.WriteFile(name, data, 0o600)
+	if code, _, e = l.cli(t, "", "audit", "verify", "--archive", dir); code != 1 || !strings.Contains(e, objects[1]) {
+		t.Fatalf("verify of a changed archive: exit %d %s", code, e)
+	}
+
+	// The server's own archive verifies, in its data directory.
+	if code, out, e = l.cli(t, "", "audit", "verify", "--archive", filepath.Join(l.dataDir, "archive")); code != 0 {
+		t.Fatalf("verify the server's archive: exit %d %s %s", code, out, e)
+	}
+}
+
+func TestServeConfig(t *testing.T) {
+	t.Parallel()
+	var r retentionValue
+	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour, "0": 0} {
+		if err := r.Set(in); err != nil || time.Duration(r) != want {
+			t.Errorf("--retention %s: %v, %v", in, time.Duration(r), err)
+		}
+	}
+	for _, in := range []string{"-1d", "1w", "d", "-5h", "1.5d"} {
+		if err := r.Set(in); err == nil {
+			t.Errorf("--retention %s accepted", in)
+		}
+	}
+	for _, tt := range []struct {
+		cfg  serveConfig
+		want string
+	}{
+		{serveConfig{retention: retentionValue(24 * time.Hour)}, "--archive-interval 0 turns archiving off"},
+		{serveConfig{retention: retentionValue(time.Minute), archiveInterval: time.Minute}, "--retention 1m0s: at least 1h"},
+		{serveConfig{archiveBatch: audit.MaxBatchRecords + 1, archiveInterval: time.Minute}, "--archive-batch 100001"},
+	} {
+		if err := tt.cfg.check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want %q", tt.cfg, err, tt.want)
+		}
 	}
 }
 

@@ -58,6 +58,7 @@ type ArchiveStore interface {
 var (
 	ErrExists      = errors.New("archive object exists and is immutable")
 	ErrNotArchived = errors.New("no such archive object")
+	ErrBadKey      = errors.New("not an archive key")
 )
 
 // Limits of what an archive reader accepts.

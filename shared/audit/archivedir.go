@@ -25,11 +25,11 @@ var _ ArchiveStore = DirStore{}
 // and returns where it lives.
 func (d DirStore) path(key string) (string, error) {
 	if key == "" || len(key) > 512 || strings.HasPrefix(key, "/") {
-		return "", fmt.Errorf("archive key %q: not a relative path", key)
+		return "", fmt.Errorf("%q: %w: not a relative path", key, ErrBadKey)
 	}
 	for _, part := range strings.Split(key, "/") {
 		if part == "" || part == "." || part == ".." || strings.ContainsAny(part, "\\\x00") || strings.HasPrefix(part, ".") {
-			return "", fmt.Errorf("archive key %q: not a plain path", key)
+			return "", fmt.Errorf("%q: %w: not a plain path", key, ErrBadKey)
 		}
 	}
 	return filepath.Join(d.Root, filepath.FromSlash(key)), nil

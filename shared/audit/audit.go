@@ -39,6 +39,8 @@ const (
 	PolicyRejected  Code = "policy.rejected"
 	ServerStarted   Code = "server.started"
 	ServerStopped   Code = "server.stopped"
+	// AuditPruned records that retention deleted archived records.
+	AuditPruned Code = "audit.pruned"
 )
 
 // Record is one audit event. Fields that do not apply are empty.

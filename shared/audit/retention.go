@@ -41,37 +41,44 @@ type Retention struct {
 	Now    func() time.Time
 }
 
+// Pruning is what one round of retention deleted: Records records, up to
+// and including Through, all older than Cutoff.
+type Pruning struct {
+	Records int64
+	Through int64
+	Cutoff  time.Time
+}
+
 // Once deletes what may be deleted now that the records up to
-// archived.ToSeq are archived, and returns how many records it deleted.
-func (r *Retention) Once(ctx context.Context, archived Digest) (int64, error) {
+// archived.ToSeq are archived.
+func (r *Retention) Once(ctx context.Context, archived Digest) (Pruning, error) {
 	if r.Period <= 0 || archived.ToSeq == 0 {
-		return 0, nil
+		return Pruning{}, nil
 	}
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
 	}
-	cutoff := now().Add(-r.Period)
-	young, err := r.Trail.FirstAtOrAfter(ctx, cutoff, archived.ToSeq)
+	p := Pruning{Cutoff: now().Add(-r.Period)}
+	young, err := r.Trail.FirstAtOrAfter(ctx, p.Cutoff, archived.ToSeq)
 	if err != nil {
-		return 0, fmt.Errorf("retention: find records younger than %s: %w", cutoff.Format(time.RFC3339), err)
+		return p, fmt.Errorf("retention: find records younger than %s: %w", p.Cutoff.Format(time.RFC3339), err)
 	}
-	through, err := r.Trail.DigestBoundary(ctx, young-1)
-	if err != nil {
-		return 0, fmt.Errorf("retention: %w", err)
+	if p.Through, err = r.Trail.DigestBoundary(ctx, young-1); err != nil {
+		return p, fmt.Errorf("retention: %w", err)
 	}
 	anchor, err := r.Trail.Pruned(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("retention: %w", err)
+		return p, fmt.Errorf("retention: %w", err)
 	}
-	if through <= anchor.Seq {
-		return 0, nil
+	if p.Through <= anchor.Seq {
+		return Pruning{}, nil
 	}
-	n, err := r.Trail.Prune(ctx, through)
+	p.Records, err = r.Trail.Prune(ctx, p.Through)
 	if err != nil {
-		return n, fmt.Errorf("retention: delete records up to %d: %w", through, err)
+		return p, fmt.Errorf("retention: delete records up to %d: %w", p.Through, err)
 	}
-	return n, nil
+	return p, nil
 }
 
 // Resume makes the verifier continue a trail shortened by retention from

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +35,8 @@ type Server struct {
 	Query    audit.Querier
 	Stored   audit.StoredReader
 	Digests  audit.DigestStore
+	// Archive holds the trail's archived batches; nil when archiving is off.
+	Archive audit.ArchiveStore
 	// PublicKey checks the trail's signed digests; it is published.
 	PublicKey ed25519.PublicKey
 	Log       *slog.Logger
@@ -68,6 +69,8 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
 	admin.HandleFunc("GET /v1/admin/audit/verify", s.auditVerify)
 	admin.HandleFunc("GET /v1/admin/audit/digests", s.auditDigests)
+	admin.HandleFunc("GET /v1/admin/audit/archive", s.archiveList)
+	admin.HandleFunc("GET /v1/admin/audit/archive/{key...}", s.archiveObject)
 	mux.Handle("/v1/admin/", s.requireAdmin(admin))
 	return mux
 }
@@ -470,14 +473,8 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// PublicKeyView is the answer of GET /v1/audit/public-key.
-type PublicKeyView struct {
-	KeyID     string `json:"key_id"`
-	PublicKey string `json:"public_key"` // base64 Ed25519 public key
-}
-
 func (s *Server) publicKey(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, PublicKeyView{KeyID: audit.KeyID(s.PublicKey), PublicKey: base64.StdEncoding.EncodeToString(s.PublicKey)})
+	writeJSON(w, http.StatusOK, audit.Publish(s.PublicKey))
 }
 
 // filterOf reads an audit filter from query parameters: session, project,
@@ -556,4 +553,57 @@ func (s *Server) auditDigests(w http.ResponseWriter, r *http.Request) {
 		digests = []audit.Digest{}
 	}
 	writeJSON(w, http.StatusOK, digests)
+}
+
+// ArchiveList is the answer of GET /v1/admin/audit/archive?prefix=P: the
+// archive's keys under P (records/, digests/ or keys/).
+type ArchiveList struct {
+	Keys []string `json:"keys"`
+}
+
+func (s *Server) archiveList(w http.ResponseWriter, r *http.Request) {
+	if s.Archive == nil {
+		fail(w, http.StatusNotFound, "archive-off", "this server does not archive its audit trail")
+		return
+	}
+	prefix := r.URL.Query().Get("prefix")
+	switch prefix {
+	case "records/", "digests/", "keys/":
+	default:
+		fail(w, http.StatusBadRequest, "bad-request", "prefix must be records/, digests/ or keys/")
+		return
+	}
+	keys, err := s.Archive.List(r.Context(), prefix)
+	if err != nil {
+		s.failErr(w, "list the archive", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ArchiveList{Keys: append([]string{}, keys...)})
+}
+
+// archiveObject answers an archive object's bytes as stored.
+func (s *Server) archiveObject(w http.ResponseWriter, r *http.Request) {
+	if s.Archive == nil {
+		fail(w, http.StatusNotFound, "archive-off", "this server does not archive its audit trail")
+		return
+	}
+	key := r.PathValue("key")
+	rc, err := s.Archive.Open(r.Context(), key)
+	if errors.Is(err, audit.ErrNotArchived) {
+		fail(w, http.StatusNotFound, "not-found", "no archive object %q", key)
+		return
+	}
+	if errors.Is(err, audit.ErrBadKey) {
+		fail(w, http.StatusBadRequest, "bad-request", "%q is not an archive key", key)
+		return
+	}
+	if err != nil {
+		s.failErr(w, "read the archive", err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := io.Copy(w, rc); err != nil {
+		s.Log.Warn("send archive object", "key", key, "err", err)
+	}
 }

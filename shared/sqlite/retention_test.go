@@ -60,23 +60,23 @@ func TestRetention(t *testing.T) {
 	ret := &audit.Retention{Period: 2 * time.Hour, Trail: l, Now: func() time.Time { return now }}
 
 	// Nothing archived: nothing deleted.
-	if n, err := ret.Once(ctx, audit.Digest{}); err != nil || n != 0 {
-		t.Fatalf("before archiving: %d, %v", n, err)
+	if p, err := ret.Once(ctx, audit.Digest{}); err != nil || p.Records != 0 {
+		t.Fatalf("before archiving: %+v, %v", p, err)
 	}
 	if n, err := arch.Once(ctx); err != nil || n != 6 {
 		t.Fatalf("archive: %d, %v", n, err)
 	}
 	// Archived up to 50 only: no digest ends by then.
-	if n, err := ret.Once(ctx, audit.Digest{ToSeq: 50}); err != nil || n != 0 {
-		t.Fatalf("archived to 50: %d, %v", n, err)
+	if p, err := ret.Once(ctx, audit.Digest{ToSeq: 50}); err != nil || p.Records != 0 {
+		t.Fatalf("archived to 50: %+v, %v", p, err)
 	}
 	// Archived to 300: deleted up to the last digest before the first
 	// record younger than 2 h (record 120), which is record 100.
-	if n, err := ret.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || n != 100 {
-		t.Fatalf("archived to 300: deleted %d, %v; want 100", n, err)
+	if p, err := ret.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || p.Records != 100 {
+		t.Fatalf("archived to 300: %+v, %v; want 100 deleted", p, err)
 	}
-	if n, err := ret.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || n != 0 {
-		t.Fatalf("again: deleted %d, %v", n, err)
+	if p, err := ret.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || p.Records != 0 {
+		t.Fatalf("again: %+v, %v", p, err)
 	}
 	if got := after(t, l, 0, 1); len(got) != 1 || got[0].Seq != 101 {
 		t.Fatalf("first record after pruning: %+v", got)
@@ -91,16 +91,16 @@ func TestRetention(t *testing.T) {
 
 	// A zero period keeps everything.
 	keep := &audit.Retention{Trail: l, Now: func() time.Time { return now.Add(1000 * time.Hour) }}
-	if n, err := keep.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || n != 0 {
-		t.Fatalf("zero period: %d, %v", n, err)
+	if p, err := keep.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || p.Records != 0 {
+		t.Fatalf("zero period: %+v, %v", p, err)
 	}
 
 	// Much later everything archived and signed may go, in chunks; a
 	// session whose records are all gone goes on from its kept head, in
 	// the trail and in the archive.
 	now = now.Add(30 * 24 * time.Hour)
-	if n, err := ret.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || n != 200 {
-		t.Fatalf("a month later: deleted %d, %v", n, err)
+	if p, err := ret.Once(ctx, audit.Digest{ToSeq: 300}); err != nil || p.Records != 200 {
+		t.Fatalf("a month later: %+v, %v", p, err)
 	}
 	retentionTrail(t, l, g, 301, 330)
 	if rep := verifyStored(t, l, pub); !rep.OK || rep.Records != 30 {
@@ -143,8 +143,8 @@ func TestRetentionKeepsYoungRecords(t *testing.T) {
 		}
 	}
 	ret := &audit.Retention{Period: time.Hour, Trail: l, Now: func() time.Time { return retentionT0.Add(190 * time.Minute) }}
-	if n, err := ret.Once(ctx, audit.Digest{ToSeq: 6}); err != nil || n != 3 {
-		t.Fatalf("deleted %d, %v; want 3", n, err)
+	if p, err := ret.Once(ctx, audit.Digest{ToSeq: 6}); err != nil || p.Records != 3 {
+		t.Fatalf("%+v, %v; want 3 deleted", p, err)
 	}
 	if got := after(t, l, 0, 10); len(got) != 3 || got[0].Seq != 4 {
 		t.Fatalf("kept: %d records from %d", len(got), got[0].Seq)
