@@ -29,6 +29,24 @@ const (
 	// ToolOutcome is the result of an allowed tool call, written after it.
 	ToolOutcome Code = "tool.outcome"
 
+	// LLMUsage is what an allowed model call consumed, written when it
+	// ends and linked to its decision by Ref; Args holds its Usage.
+	LLMUsage Code = "llm.usage"
+
+	// Approvals: Ref is the approval's ID, Actor who decided.
+	ApprovalRequested Code = "approval.requested"
+	ApprovalApproved  Code = "approval.approved"
+	ApprovalDenied    Code = "approval.denied"
+	ApprovalExpired   Code = "approval.expired"
+	ApprovalCancelled Code = "approval.cancelled"
+
+	// Cost control: Reason says which budget, limit or loop, and how far.
+	BudgetAlert     Code = "budget.alert"     // a threshold of a budget was crossed
+	BudgetExhausted Code = "budget.exhausted" // a call was refused for the budget
+	RateLimited     Code = "budget.rate_limited"
+	WatchdogAlert   Code = "watchdog.alert"
+	WatchdogPaused  Code = "watchdog.paused" // the session is paused until released
+
 	SessionLogin    Code = "session.login"
 	SessionKilled   Code = "session.killed"
 	AgentKilled     Code = "agent.killed"
@@ -94,6 +112,25 @@ type Reader interface {
 	After(ctx context.Context, after int64, limit int) ([]Record, error)
 	// Latest returns the Seq of the newest record, 0 for an empty trail.
 	Latest(ctx context.Context) (int64, error)
+}
+
+// Usage is what a model call consumed, in the Args of its llm.usage
+// record. Tokens are as the provider counts them; cache writes are split
+// by their lifetime, which prices them. CostUSD is a decimal string, so
+// that no rounding happens on the way to the trail. Estimated is set when
+// the call ended without a final count from the provider (a stream cut
+// midway) and Warden counted what it saw.
+type Usage struct {
+	Provider           string `json:"provider,omitempty"`
+	Model              string `json:"model"`
+	InputTokens        int64  `json:"input_tokens"`
+	OutputTokens       int64  `json:"output_tokens"`
+	CacheReadTokens    int64  `json:"cache_read_tokens,omitempty"`
+	CacheWrite5mTokens int64  `json:"cache_write_5m_tokens,omitempty"`
+	CacheWrite1hTokens int64  `json:"cache_write_1h_tokens,omitempty"`
+	ReasoningTokens    int64  `json:"reasoning_tokens,omitempty"`
+	CostUSD            string `json:"cost_usd"`
+	Estimated          bool   `json:"estimated,omitempty"`
 }
 
 // ErrClosed is returned by a sink that no longer accepts records.

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -27,27 +28,33 @@ type Event struct {
 	Ref        string `json:"ref,omitempty"`
 	// ClientSession is the agent's own session ID.
 	ClientSession string `json:"client_session,omitempty"`
+	// Usage is what a model call consumed, once it ended.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // Replay turns a session's records, in order, into its timeline: each
-// tool call once, with its decision and, when it ran, its outcome.
+// tool or model call once, with its decision and, when it ran, its outcome
+// or usage; approvals with who decided; budget and watchdog events; the
+// kill.
 func Replay(records []Record) []Event {
 	var out []Event
-	byRef := map[string]int{} // tool_use_id -> index in out
+	byRef := map[string]int{} // tool_use_id or call ID -> index in out
 	var start time.Time
 	for _, r := range records {
 		if start.IsZero() {
 			start = r.Time
 		}
-		if r.Code == ToolOutcome {
+		if r.Code == ToolOutcome || r.Code == LLMUsage {
 			if i, ok := byRef[r.Ref]; ok && r.Ref != "" {
 				out[i].Status, out[i].DurationMS = r.Status, r.DurationMS
+				out[i].Usage = usageOf(r)
 				continue
 			}
 		}
 		e := Event{Seq: r.Seq, Time: r.Time, Offset: r.Time.Sub(start), Action: r.Action, Resource: r.Resource,
 			Rule: r.Rule, Reason: r.Reason, Actor: r.Actor, Ref: r.Ref, ClientSession: r.ClientSession,
 			Status: r.Status, DurationMS: r.DurationMS}
+		domain, what, _ := strings.Cut(string(r.Code), ".")
 		switch {
 		case r.Code == SessionLogin:
 			e.Kind = "login"
@@ -55,19 +62,36 @@ func Replay(records []Record) []Event {
 			e.Kind = "kill"
 		case r.Code == RequestRefused:
 			e.Kind, e.Decision = "refused", "deny"
-		case strings.HasPrefix(string(r.Code), "decision."):
+		case domain == "decision":
 			e.Kind, e.Decision = kindOfAction(r.Action), r.Effect
 		case r.Code == ToolOutcome:
 			e.Kind = "tool"
+		case r.Code == LLMUsage:
+			e.Kind, e.Usage = "llm", usageOf(r)
+		case domain == "approval", domain == "budget", domain == "watchdog":
+			e.Kind, e.Status = domain, what
 		default:
-			e.Kind = strings.SplitN(string(r.Code), ".", 2)[0]
+			e.Kind = domain
 		}
-		if r.Ref != "" && r.Code != ToolOutcome {
+		if r.Ref != "" && r.Code != ToolOutcome && r.Code != LLMUsage && e.Kind != "approval" {
 			byRef[r.Ref] = len(out)
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+// usageOf reads the Usage in an llm.usage record; nil for other records
+// or a record whose Args are not one.
+func usageOf(r Record) *Usage {
+	if r.Code != LLMUsage || len(r.Args) == 0 {
+		return nil
+	}
+	var u Usage
+	if json.Unmarshal(r.Args, &u) != nil {
+		return nil
+	}
+	return &u
 }
 
 func kindOfAction(action string) string {
@@ -83,9 +107,26 @@ func kindOfAction(action string) string {
 // String renders the event as one line of a terminal timeline.
 func (e Event) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%+9.3fs  %-7s", e.Offset.Seconds(), e.Kind)
+	fmt.Fprintf(&b, "%+9.3fs  %-8s", e.Offset.Seconds(), e.Kind)
+	switch e.Kind {
+	case "approval", "budget", "watchdog":
+		fmt.Fprintf(&b, " %s", e.Status)
+		if e.Kind == "approval" {
+			fmt.Fprintf(&b, " %s", e.Ref)
+		}
+		if e.Resource != "" {
+			fmt.Fprintf(&b, " %q", e.Resource)
+		}
+		if e.Actor != "" && e.Kind == "approval" {
+			fmt.Fprintf(&b, " by %s", e.Actor)
+		}
+		if e.Reason != "" {
+			fmt.Fprintf(&b, ": %s", e.Reason)
+		}
+		return b.String()
+	}
 	if e.Action != "" {
-		fmt.Fprintf(&b, " %s", strings.TrimPrefix(e.Action, "tool:"))
+		fmt.Fprintf(&b, " %s", strings.TrimPrefix(strings.TrimPrefix(e.Action, "tool:"), "llm:"))
 	}
 	if e.Resource != "" {
 		fmt.Fprintf(&b, " %q", e.Resource)
@@ -102,7 +143,19 @@ func (e Event) String() string {
 			fmt.Fprintf(&b, "  refused: %s", e.Reason)
 		}
 	}
-	if e.Status != "" {
+	if u := e.Usage; u != nil {
+		fmt.Fprintf(&b, "  → %d in / %d out", u.InputTokens, u.OutputTokens)
+		if u.CacheReadTokens+u.CacheWrite5mTokens+u.CacheWrite1hTokens > 0 {
+			fmt.Fprintf(&b, " (cache: %d read, %d written)", u.CacheReadTokens, u.CacheWrite5mTokens+u.CacheWrite1hTokens)
+		}
+		fmt.Fprintf(&b, ", $%s", u.CostUSD)
+		if u.Estimated {
+			b.WriteString(" (estimated)")
+		}
+		if e.DurationMS > 0 {
+			fmt.Fprintf(&b, " in %dms", e.DurationMS)
+		}
+	} else if e.Status != "" {
 		fmt.Fprintf(&b, "  → %s in %dms", e.Status, e.DurationMS)
 	}
 	if e.Kind == "kill" {

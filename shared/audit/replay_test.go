@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -37,10 +38,10 @@ func TestReplayAndQuery(t *testing.T) {
 	}
 	want := []string{
 		"   +0.000s  login",
-		`   +0.100s  tool    Bash "git push origin main"  needs approval (main)`,
-		`   +0.200s  tool    Bash "git push origin feature/x"  allowed (shell)  → completed in 88ms`,
-		"   +0.400s  kill    by admin:alice: loop",
-		`   +0.500s  refused Bash "ls"  refused: session s1 was killed`,
+		`   +0.100s  tool     Bash "git push origin main"  needs approval (main)`,
+		`   +0.200s  tool     Bash "git push origin feature/x"  allowed (shell)  → completed in 88ms`,
+		"   +0.400s  kill     by admin:alice: loop",
+		`   +0.500s  refused  Bash "ls"  refused: session s1 was killed`,
 	}
 	if got := strings.Join(lines, "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("replay:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
@@ -62,5 +63,48 @@ func TestReplayAndQuery(t *testing.T) {
 		if len(got) != tt.want {
 			t.Errorf("%+v: %d records, want %d", tt.f, len(got), tt.want)
 		}
+	}
+}
+
+// TestReplayCostAndApprovals: model calls with their usage, approvals with
+// who decided, budget and watchdog events, in one timeline.
+func TestReplayCostAndApprovals(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	usage := func(u Usage) json.RawMessage { b, _ := json.Marshal(u); return b }
+	var recs []Record
+	add := func(ms int, r Record) {
+		r.Seq, r.Time, r.Session = int64(len(recs)+1), t0.Add(time.Duration(ms)*time.Millisecond), "s1"
+		recs = append(recs, r)
+	}
+	add(0, Record{Code: DecisionAllow, Action: "llm:invoke", Resource: "claude-sonnet-4-5", Effect: "allow", Rule: "models", Ref: "msg_1"})
+	add(900, Record{Code: LLMUsage, Ref: "msg_1", Status: "ok", DurationMS: 900, Args: usage(Usage{Provider: "anthropic", Model: "claude-sonnet-4-5",
+		InputTokens: 1200, OutputTokens: 340, CacheReadTokens: 9000, CacheWrite5mTokens: 500, CostUSD: "0.012030"})})
+	add(1000, Record{Code: DecisionApproval, Action: "tool:Bash", Resource: "git push origin main", Effect: "approve", Rule: "main", Ref: "toolu_2"})
+	add(1001, Record{Code: ApprovalRequested, Ref: "APR-7", Resource: "git push origin main", Reason: "waiting on #deploys"})
+	add(61000, Record{Code: ApprovalApproved, Ref: "APR-7", Actor: "slack:U024BE7LH", Reason: "approved once"})
+	add(62000, Record{Code: BudgetAlert, Reason: "80% of the daily $50.00 of project-a"})
+	add(63000, Record{Code: DecisionAllow, Action: "llm:invoke", Resource: "claude-sonnet-4-5", Effect: "allow", Rule: "models", Ref: "msg_2"})
+	add(64000, Record{Code: LLMUsage, Ref: "msg_2", Status: "cut", DurationMS: 1000, Args: usage(Usage{Model: "claude-sonnet-4-5", InputTokens: 1300, OutputTokens: 80, CostUSD: "0.005100", Estimated: true})})
+	add(65000, Record{Code: WatchdogPaused, Reason: "10 consecutive upstream errors (429)"})
+	var lines []string
+	for _, e := range Replay(recs) {
+		lines = append(lines, e.String())
+	}
+	want := []string{
+		`   +0.000s  llm      invoke "claude-sonnet-4-5"  allowed (models)  → 1200 in / 340 out (cache: 9000 read, 500 written), $0.012030 in 900ms`,
+		`   +1.000s  tool     Bash "git push origin main"  needs approval (main)`,
+		`   +1.001s  approval requested APR-7 "git push origin main": waiting on #deploys`,
+		`  +61.000s  approval approved APR-7 by slack:U024BE7LH: approved once`,
+		`  +62.000s  budget   alert: 80% of the daily $50.00 of project-a`,
+		`  +63.000s  llm      invoke "claude-sonnet-4-5"  allowed (models)  → 1300 in / 80 out, $0.005100 (estimated) in 1000ms`,
+		`  +65.000s  watchdog paused: 10 consecutive upstream errors (429)`,
+	}
+	if got := strings.Join(lines, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("replay:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	events := Replay(recs)
+	if u := events[0].Usage; u == nil || u.CacheReadTokens != 9000 || u.Provider != "anthropic" {
+		t.Errorf("usage of the first call: %+v", u)
 	}
 }
