@@ -30,11 +30,11 @@ func (m Money) String() string {
 	if m < 0 {
 		sign, m = "-", -m
 	}
-	whole, frac := m/Dollar, m%Dollar
-	if frac%10_000_000 == 0 {
-		return fmt.Sprintf("%s$%d.%02d", sign, whole, frac/10_000_000)
+	if m%10_000_000 == 0 {
+		return fmt.Sprintf("%s$%d.%02d", sign, m/Dollar, m%Dollar/10_000_000)
 	}
-	return fmt.Sprintf("%s$%d.%06d", sign, whole, (frac+500)/1000)
+	micro := (m + 500) / 1000 // rounded to the nearest micro-dollar
+	return fmt.Sprintf("%s$%d.%06d", sign, micro/1_000_000, micro%1_000_000)
 }
 
 // Decimal formats m as a plain decimal number of dollars with nine
