@@ -15,6 +15,7 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/pricing"
 )
 
 // Authenticator turns a bearer token into the session it names.
@@ -34,10 +35,26 @@ type ApprovalGate interface {
 	Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision) *Refusal
 }
 
-// Budget reserves the cost of a request before it runs. It returns a
-// refusal when a cap would be crossed.
+// Budget reserves the cost of a request before it runs: the worst case,
+// against every budget and rate limit that applies, all or nothing. It
+// returns a refusal when a cap or limit would be crossed, and otherwise a
+// Hold (nil when nothing was reserved) that the front end settles with the
+// real cost once the action is done.
 type Budget interface {
-	Reserve(ctx context.Context, sess identity.Session, req *policy.Request) *Refusal
+	Reserve(ctx context.Context, sess identity.Session, req *policy.Request, worst Cost) (Hold, *Refusal)
+}
+
+// Cost is what an action spends, in dollars and tokens.
+type Cost struct {
+	USD    pricing.Money
+	Tokens int64
+}
+
+// Hold is a reservation, settled once with the real cost. Settling never
+// fails the action, which has happened already; the budget reports its
+// own errors.
+type Hold interface {
+	Settle(ctx context.Context, actual Cost)
 }
 
 // Refusal is why a request was not allowed, for the front end to answer
@@ -63,7 +80,9 @@ func (NoApprovals) Check(_ context.Context, _ identity.Session, _ *policy.Reques
 type NoBudget struct{}
 
 // Reserve implements Budget.
-func (NoBudget) Reserve(context.Context, identity.Session, *policy.Request) *Refusal { return nil }
+func (NoBudget) Reserve(context.Context, identity.Session, *policy.Request, Cost) (Hold, *Refusal) {
+	return nil, nil
+}
 
 // Pipeline runs requests. All fields are required except Now, Log and
 // Redactor (without one, secrets are still removed, but not correlated).
@@ -88,6 +107,9 @@ type Call struct {
 	Ref string
 	// Args is the request's input (e.g. the tool input), recorded redacted.
 	Args any
+	// Cost is the most the request may spend (a model call's worst case),
+	// reserved before it is allowed.
+	Cost Cost
 }
 
 // Verdict is the pipeline's answer.
@@ -105,6 +127,9 @@ type Verdict struct {
 	Refusal *Refusal
 	// Record is the audit record written for the decision.
 	Record audit.Record
+	// Hold is the budget reservation of an allowed request, if any; the
+	// front end settles it.
+	Hold Hold
 }
 
 func (p *Pipeline) now() time.Time {
@@ -172,7 +197,7 @@ func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
 		v.Refusal = p.Approvals.Check(ctx, sess, &req, d)
 	default:
 		rec.Code = audit.DecisionAllow
-		v.Refusal = p.Budget.Reserve(ctx, sess, &req)
+		v.Hold, v.Refusal = p.Budget.Reserve(ctx, sess, &req, call.Cost)
 	}
 	if v.Refusal != nil {
 		rec.Reason = v.Refusal.Message
@@ -186,6 +211,10 @@ func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
 	if err != nil {
 		p.log().Error("audit append failed; refusing", "err", err, "action", req.Action, "session", sess.ID)
 		v.Refusal = &Refusal{Status: http.StatusServiceUnavailable, Message: "the audit trail is unavailable, so the request is refused"}
+		if v.Hold != nil { // nothing runs, nothing is spent
+			v.Hold.Settle(ctx, Cost{})
+			v.Hold = nil
+		}
 		return v
 	}
 	v.Record = stored
@@ -223,10 +252,14 @@ func authRefusal(err error) *Refusal {
 	return &Refusal{Status: http.StatusServiceUnavailable, Message: "the session store is unavailable, so the request is refused"}
 }
 
-// Outcome records what came of an allowed request, linked by ref. The
-// caller has authenticated already.
+// Outcome records what came of an allowed request, linked by ref: a
+// tool.outcome unless o.Code says otherwise (llm.usage). The caller has
+// authenticated already.
 func (p *Pipeline) Outcome(ctx context.Context, sess identity.Session, o audit.Record) error {
-	o.ID, o.Time, o.Code = audit.NewID(), p.now().UTC(), audit.ToolOutcome
+	o.ID, o.Time = audit.NewID(), p.now().UTC()
+	if o.Code == "" {
+		o.Code = audit.ToolOutcome
+	}
 	o.Project, o.Agent, o.Session = sess.Project, sess.Agent, sess.ID
 	if _, err := p.Audit.Append(ctx, o); err != nil {
 		return fmt.Errorf("record outcome %s: %w", o.Ref, err)

@@ -31,8 +31,8 @@ func (f fixedAuth) Authenticate(context.Context, string) (identity.Session, erro
 
 type overBudget struct{}
 
-func (overBudget) Reserve(context.Context, identity.Session, *policy.Request) *Refusal {
-	return &Refusal{Status: http.StatusTooManyRequests, Message: "daily budget exhausted"}
+func (overBudget) Reserve(context.Context, identity.Session, *policy.Request, Cost) (Hold, *Refusal) {
+	return nil, &Refusal{Status: http.StatusTooManyRequests, Message: "daily budget exhausted"}
 }
 
 // TestFailsClosed checks each broken dependency refuses, with the status a
