@@ -84,11 +84,13 @@ type Budget struct {
 	who    who
 }
 
-// RateLimit is a validated rate limit declaration.
+// RateLimit is a validated rate limit declaration. Requests or Tokens, or
+// both, are set; zero means that dimension is not limited.
 type RateLimit struct {
 	ID       string
 	Scope    string
 	Requests int
+	Tokens   int64
 	Per      time.Duration
 	Burst    int
 	Pos      Position

@@ -55,7 +55,7 @@ func (c *compiler) compileRateLimits(decls []RateLimitDecl) []RateLimit {
 		}
 		rl := RateLimit{
 			ID: c.claimID(path, "rate limit", id, d.ID != "", ids), Scope: d.Scope, Requests: d.Requests,
-			Per: time.Duration(d.Per), Burst: d.Burst, Pos: c.at(path),
+			Tokens: d.Tokens, Per: time.Duration(d.Per), Burst: d.Burst, Pos: c.at(path),
 			who: c.compileWho(pathOf(path, "who"), d.Who),
 		}
 		for j, a := range d.Action {
@@ -63,8 +63,19 @@ func (c *compiler) compileRateLimits(decls []RateLimitDecl) []RateLimit {
 				rl.actions = append(rl.actions, compilePattern(a, k == KindAWS))
 			}
 		}
-		if d.Requests <= 0 {
+		_, hasRequests := c.pos[pathOf(path, "requests")]
+		_, hasTokens := c.pos[pathOf(path, "tokens")]
+		if !hasRequests && !hasTokens {
+			c.errorf(path, CodeMissingField, "e.g. requests: 60 or tokens: 1000000", "a rate limit needs requests or tokens")
+		}
+		if hasRequests && d.Requests <= 0 {
 			c.errorf(pathOf(path, "requests"), CodeInvalidValue, "", "requests must be at least 1")
+		}
+		if hasTokens && d.Tokens <= 0 {
+			c.errorf(pathOf(path, "tokens"), CodeInvalidValue, "", "tokens must be at least 1")
+		}
+		if d.Burst > 0 && !hasRequests {
+			c.errorf(pathOf(path, "burst"), CodeInvalidValue, "set requests: as well", "burst adds to requests, and this limit sets none")
 		}
 		if rl.Per < time.Second || rl.Per > 24*time.Hour {
 			c.errorf(pathOf(path, "per"), CodeInvalidValue, "", "per must be between 1s and 24h")

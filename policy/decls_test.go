@@ -50,6 +50,7 @@ budgets:
   - {id: data, scope: agent, period: month, tokens: 1000, who: {project: data-*, labels: {tier: gold}}}
 rate_limits:
   - {id: s3, scope: project, who: {agent: loader}, action: "s3:Get*", requests: 5, per: 1s}
+  - {id: llm-tokens, scope: session, action: llm:invoke, tokens: 200000, per: 1m}
 watchdog: {max_requests_per_minute: 300}
 `)
 	b := p.Budgets[0]
@@ -69,6 +70,9 @@ watchdog: {max_requests_per_minute: 300}
 	if !rl.AppliesTo(&Request{Principal: Principal{Agent: "loader"}, Action: "S3:GetObject"}) ||
 		rl.AppliesTo(&Request{Principal: Principal{Agent: "other"}, Action: "s3:GetObject"}) {
 		t.Error("rate limit scope wrong")
+	}
+	if tl := p.RateLimits[1]; tl.Tokens != 200_000 || tl.Requests != 0 || tl.Per != time.Minute {
+		t.Errorf("token rate limit: %+v", tl)
 	}
 	if w := p.Watchdog; w.Window != DefaultWatchdogWindow || w.OnTrip != "pause" {
 		t.Errorf("watchdog defaults: %+v", w)

@@ -68,15 +68,16 @@ type BudgetDecl struct {
 	Notify StringList `policy:"notify" doc:"Notification channels that receive alerts."`
 }
 
-// RateLimitDecl caps the request rate.
+// RateLimitDecl caps the request rate, the token rate, or both.
 type RateLimitDecl struct {
 	ID       string     `policy:"id" doc:"Stable identifier. Derived when absent."`
 	Scope    string     `policy:"scope,required" enum:"project,agent,session" doc:"What one counter covers."`
 	Who      WhoDecl    `policy:"who" doc:"Which principals the limit applies to. Absent: all."`
 	Action   StringList `policy:"action" doc:"Action patterns counted. Absent: every action."`
-	Requests int        `policy:"requests,required" doc:"Requests allowed per window."`
+	Requests int        `policy:"requests" doc:"Requests allowed per window. A limit sets requests, tokens or both."`
+	Tokens   int64      `policy:"tokens" doc:"Tokens (input + output + cache) allowed per window. A call made once they are used up is refused until the window frees some."`
 	Per      Duration   `policy:"per,required" doc:"The window, e.g. 1m."`
-	Burst    int        `policy:"burst" doc:"Extra requests allowed in a burst. Default 0."`
+	Burst    int        `policy:"burst" doc:"Extra requests allowed in a burst, on top of requests. Default 0."`
 }
 
 // WatchdogDecl trips a session's breaker when it behaves like a runaway loop.

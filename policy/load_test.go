@@ -162,6 +162,17 @@ func TestLoadErrors(t *testing.T) {
 				"p.yaml:7:12: invalid on_trip \"stop\" [invalid-value]",
 		},
 		{
+			name: "rate limit of nothing",
+			src:  "version: 1\nrate_limits:\n  - scope: session\n    per: 1m\n",
+			want: "p.yaml:3:5: a rate limit needs requests or tokens [missing-field]",
+		},
+		{
+			name: "token rate limit problems",
+			src:  "version: 1\nrate_limits:\n  - scope: session\n    tokens: 0\n    burst: 5\n    per: 1m\n",
+			want: "p.yaml:4:13: tokens must be at least 1 [invalid-value]\n" +
+				"p.yaml:5:12: burst adds to requests, and this limit sets none [invalid-value]",
+		},
+		{
 			name: "bad duration",
 			src:  "version: 1\nrate_limits:\n  - scope: session\n    requests: 5\n    per: 5 minutes\n",
 			want: "p.yaml:5:10: invalid duration \"5 minutes\" [invalid-value]",
