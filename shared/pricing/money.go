@@ -1,6 +1,3 @@
-// Package pricing holds what model calls cost: the price table (per
-// provider and model: input, output, cache writes by lifetime, cache
-// reads) and the arithmetic from token counts to money, exact in integers.
 package pricing
 
 import (
