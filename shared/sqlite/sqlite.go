@@ -323,6 +323,31 @@ var migrations = []string{
 	ALTER TABLE audit_digests ADD COLUMN to_seq INTEGER NOT NULL DEFAULT 0;
 	UPDATE audit_digests SET to_seq = json_extract(digest, '$.to_seq');
 	CREATE INDEX audit_digests_by_to_seq ON audit_digests (to_seq);`,
+	// 7: budgets. A counter per budget, scope value (project,
+	// project/agent or session), period and window start: spent and held
+	// in nano-dollars and tokens, and the alert thresholds already
+	// reported (a JSON array). A hold per open reservation, with the
+	// counters it holds on; a hold a crash left unsettled stays, and keeps
+	// its worst case held.
+	`CREATE TABLE budget_counters (
+		budget       TEXT NOT NULL,
+		scope        TEXT NOT NULL,
+		period       TEXT NOT NULL,
+		window_start TEXT NOT NULL,
+		spent_usd    INTEGER NOT NULL,
+		spent_tokens INTEGER NOT NULL,
+		held_usd     INTEGER NOT NULL,
+		held_tokens  INTEGER NOT NULL,
+		alerted      TEXT NOT NULL,
+		PRIMARY KEY (budget, scope, period, window_start)
+	) STRICT, WITHOUT ROWID;
+	CREATE TABLE budget_holds (
+		id           TEXT PRIMARY KEY,
+		created_at   TEXT NOT NULL,
+		worst_usd    INTEGER NOT NULL,
+		worst_tokens INTEGER NOT NULL,
+		charges      TEXT NOT NULL -- JSON: the counters held on, with caps and thresholds
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate applies the migrations the database has not seen, inside the
