@@ -62,6 +62,8 @@ type Hold interface {
 type Refusal struct {
 	Status  int
 	Message string
+	// RetryAfter, when set, is when the same request may pass (a rate limit).
+	RetryAfter time.Duration
 }
 
 func (r *Refusal) Error() string { return r.Message }
