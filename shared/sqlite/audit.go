@@ -262,10 +262,11 @@ func insertArgs(r audit.Record, canonical []byte) ([]any, error) {
 	return []any{r.Seq, at, string(r.Code), r.Project, r.Agent, r.Session, r.Ref, string(canonical), r.Hash}, nil
 }
 
-// decodeRow turns a stored record back into an audit.Record.
-func decodeRow(seq int64, data []byte, hash string) (audit.Record, error) {
-	var r audit.Record
-	if err := json.Unmarshal(data, &r); err != nil {
+// decodeRow turns a stored record, its canonical encoding, back into an
+// audit.Record.
+func decodeRow(seq int64, data, hash string) (audit.Record, error) {
+	r, err := audit.DecodeCanonical(data)
+	if err != nil {
 		return r, fmt.Errorf("decode audit record %d: %w", seq, err)
 	}
 	r.Seq = seq
@@ -400,50 +401,152 @@ func (l *AuditLog) Digests(ctx context.Context) ([]audit.Digest, error) {
 
 var _ audit.Querier = (*AuditLog)(nil)
 
-// Query implements audit.Querier. The indexed columns narrow the scan (a
-// session's records come from its index); the rest of the filter runs on
-// the decoded records.
+// Query implements audit.Querier. The indexed columns narrow the scan;
+// the rest of the filter runs on the decoded records.
+//
+// A session's records are scattered over the table, among those of every
+// session that ran at the same time, so each costs a page read of its own.
+// Query by session therefore reads the session's seqs from its index
+// first, where they are together, and then fetches the records in chunks
+// on up to three read connections at once (a fourth is left for the
+// identity reads of requests): the page reads overlap, which counts when
+// they come from the disk, and so does decoding, on the cores there are.
 func (l *AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit int) ([]audit.Record, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	where, args := []string{"seq > ?"}, []any{after}
-	for _, c := range []struct{ col, val string }{{"session", f.Session}, {"project", f.Project}, {"agent", f.Agent}, {"code", string(f.Code)}} {
-		if c.val != "" {
-			where, args = append(where, c.col+" = ?"), append(args, c.val)
+	var since, until string // as stored; a time that cannot be is refused
+	for _, c := range []struct {
+		at  time.Time
+		out *string
+	}{{f.Since, &since}, {f.Until, &until}} {
+		if !c.at.IsZero() {
+			var err error
+			if *c.out, err = formatTime(c.at); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if f.Session != "" {
-		where = append(where, "session <> ''") // lets SQLite use the partial index audit_by_session
-	}
-	for _, c := range []struct {
-		op string
-		at time.Time
-	}{{">=", f.Since}, {"<", f.Until}} {
-		if !c.at.IsZero() {
-			at, err := formatTime(c.at)
+	const page = 500 // records read at a time when the filter drops some
+	var out []audit.Record
+	if f.Session == "" {
+		where, args := []string{"seq > ?"}, []any{after}
+		for _, c := range []struct{ cond, val string }{{"project = ?", f.Project}, {"agent = ?", f.Agent}, {"code = ?", string(f.Code)}, {"time >= ?", since}, {"time < ?", until}} {
+			if c.val != "" {
+				where, args = append(where, c.cond), append(args, c.val)
+			}
+		}
+		for len(out) < limit {
+			args[0] = after
+			recs, err := l.query(ctx, strings.Join(where, " AND "), args, page)
 			if err != nil {
 				return nil, err
 			}
-			where, args = append(where, "time "+c.op+" ?"), append(args, at)
+			for i := range recs {
+				if f.Match(&recs[i]) && len(out) < limit {
+					out = append(out, recs[i])
+				}
+			}
+			if len(recs) < page {
+				break
+			}
+			after = recs[len(recs)-1].Seq
 		}
+		return out, nil
 	}
-	var out []audit.Record
+
+	// By session. Only the session is in the index ("session <> ''" lets
+	// SQLite use it, being partial): the rest of the filter is matched on
+	// the decoded records. With nothing else in the filter every record
+	// read is kept, and one round reads exactly what is missing.
+	sessionOnly := f == audit.Filter{Session: f.Session}
+	// seqsAfter reads up to n of the session's seqs after seq after, from
+	// the index alone.
+	seqsAfter := func(after int64, n int) ([]int64, error) {
+		rows, err := l.db.r.QueryContext(ctx, `SELECT seq FROM audit WHERE seq > ? AND session = ? AND session <> '' ORDER BY seq LIMIT ?`, after, f.Session, n)
+		if err != nil {
+			return nil, fmt.Errorf("query audit: %w", err)
+		}
+		defer rows.Close()
+		seqs := make([]int64, 0, min(n, 1024))
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				return nil, fmt.Errorf("query audit: %w", err)
+			}
+			seqs = append(seqs, seq)
+		}
+		return seqs, rows.Err()
+	}
+	// fetch reads the records of seqs, which follow seq after, in chunks,
+	// each a query of its own on the first connection free. If a chunk
+	// comes back short, retention deleted records meanwhile, and the
+	// chunks may not agree on which: the records are then read again in
+	// one query, which sees one state of the trail.
+	fetch := func(after int64, seqs []int64) ([]audit.Record, error) {
+		const fetchers, most, least = 3, 256, 64 // connections; records a chunk
+		n := (len(seqs) + most - 1) / most
+		n = (n + fetchers - 1) / fetchers * fetchers // whole rounds of the fetchers
+		n = min(n, max(len(seqs)/least, 1))
+		size := (len(seqs) + n - 1) / n
+		chunks, errs := make([][]audit.Record, n), make([]error, n)
+		var next atomic.Int32
+		work := func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				lo, hi := i*size, min((i+1)*size, len(seqs))
+				chunks[i], errs[i] = l.query(ctx, `seq > ? AND seq <= ? AND session = ? AND session <> ''`, []any{seqs[lo] - 1, seqs[hi-1], f.Session}, hi-lo)
+			}
+		}
+		var wg sync.WaitGroup
+		for range min(fetchers, n) - 1 {
+			wg.Go(work)
+		}
+		work()
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		if n == 1 && len(chunks[0]) == len(seqs) {
+			return chunks[0], nil
+		}
+		recs := make([]audit.Record, 0, len(seqs))
+		for _, c := range chunks {
+			recs = append(recs, c...)
+		}
+		if len(recs) == len(seqs) {
+			return recs, nil
+		}
+		return l.query(ctx, `seq > ? AND seq <= ? AND session = ? AND session <> ''`, []any{after, seqs[len(seqs)-1], f.Session}, len(seqs))
+	}
 	for len(out) < limit {
-		args[0] = after
-		page, err := l.query(ctx, strings.Join(where, " AND "), args, 500)
+		want := limit - len(out)
+		if !sessionOnly {
+			want = max(want, page)
+		}
+		seqs, err := seqsAfter(after, want)
 		if err != nil {
 			return nil, err
 		}
-		if len(page) == 0 {
+		if len(seqs) == 0 {
 			break
 		}
-		for i := range page {
-			if f.Match(&page[i]) && len(out) < limit {
-				out = append(out, page[i])
+		recs, err := fetch(after, seqs)
+		if err != nil {
+			return nil, err
+		}
+		if sessionOnly && out == nil {
+			out = recs
+		} else {
+			for i := range recs {
+				if f.Match(&recs[i]) && len(out) < limit {
+					out = append(out, recs[i])
+				}
 			}
 		}
-		after = page[len(page)-1].Seq
+		if len(seqs) < want {
+			break
+		}
+		after = seqs[len(seqs)-1]
 	}
 	return out, nil
 }
@@ -459,14 +562,16 @@ func (l *AuditLog) query(ctx context.Context, where string, args []any, limit in
 	var out []audit.Record
 	for rows.Next() {
 		var seq int64
-		var data []byte
-		var hash string
+		var data, hash string // a string is the driver's own copy; []byte would copy it again
 		if err := rows.Scan(&seq, &data, &hash); err != nil {
 			return nil, fmt.Errorf("query audit: %w", err)
 		}
 		r, err := decodeRow(seq, data, hash)
 		if err != nil {
 			return nil, err
+		}
+		if out == nil {
+			out = make([]audit.Record, 0, min(limit, 256))
 		}
 		out = append(out, r)
 	}
