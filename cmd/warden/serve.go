@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,9 +26,12 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/llm"
 	"github.com/wardenhq/warden/shared/pipeline"
 	"github.com/wardenhq/warden/shared/policyload"
+	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/server"
 	"github.com/wardenhq/warden/shared/sqlite"
 )
@@ -45,6 +50,8 @@ type serveConfig struct {
 	archiveInterval time.Duration
 	archiveBatch    int
 	retention       retentionValue
+	llmConfig       string
+	prices          string
 }
 
 func serveCommand() *cobra.Command {
@@ -71,6 +78,8 @@ func serveCommand() *cobra.Command {
 	f.DurationVar(&cfg.archiveInterval, "archive-interval", 5*time.Minute, "how often new audit records are archived (0: no archive)")
 	f.IntVar(&cfg.archiveBatch, "archive-batch", 10_000, fmt.Sprintf("most records in one archived batch (at most %d)", audit.MaxBatchRecords))
 	f.Var(&cfg.retention, "retention", "delete archived audit records from the database once older than this, e.g. 90d or 2160h (0: keep everything)")
+	f.StringVar(&cfg.llmConfig, "llm-config", "", "LLM gateway upstreams and model routes (default: claude-* to Anthropic with $ANTHROPIC_API_KEY, the rest to OpenAI with $OPENAI_API_KEY)")
+	f.StringVar(&cfg.prices, "prices", "", "a price table that extends and overrides the built-in one")
 	f.StringVar(&cfg.firstProject, "first-project", "project-a", "project created on first start, so that an agent can attach at once (empty: none)")
 	return cmd
 }
@@ -138,13 +147,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		return err
 	}
 	signer := ed25519.NewKeyFromSeed(seed)
-	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: pipeline.NoBudget{},
+	budgets := &pipeline.Budgets{Service: &budget.Service{Ledger: db.Budgets()}, Limiter: &budget.Limiter{},
+		Policy: policies, Audit: trail, Log: log}
+	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: budgets,
 		Audit: trail, Log: log, Redactor: audit.NewRedactor(key)}
+	gateway, err := newGateway(cfg, pipe, log)
+	if err != nil {
+		return err
+	}
 	var archive audit.ArchiveStore
 	if cfg.archiveInterval > 0 {
 		archive = audit.DirStore{Root: cmp.Or(cfg.archiveDir, filepath.Join(cfg.dataDir, "archive"))}
 	}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive,
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {
@@ -209,6 +224,35 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	}
 	<-archived
 	return nil
+}
+
+// newGateway configures the LLM gateway: its upstreams and its prices.
+func newGateway(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (*llm.Gateway, error) {
+	conf := llm.DefaultConfig(os.Getenv)
+	if cfg.llmConfig != "" {
+		var err error
+		if conf, err = llm.ReadConfig(cfg.llmConfig); err != nil {
+			return nil, fmt.Errorf("--llm-config: %w", err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(conf.Upstreams)) {
+		if u := conf.Upstreams[name]; u.Key == "" {
+			log.Warn("LLM upstream has no key: its models are refused until it has one", "upstream", name, "key", u.KeySource)
+		}
+	}
+	prices := pricing.Default()
+	if cfg.prices != "" {
+		data, err := os.ReadFile(cfg.prices)
+		if err != nil {
+			return nil, fmt.Errorf("--prices: %w", err)
+		}
+		own, err := pricing.Load(cfg.prices, data)
+		if err != nil {
+			return nil, fmt.Errorf("--prices: %w", err)
+		}
+		prices = prices.Merge(own)
+	}
+	return &llm.Gateway{Pipeline: pipe, Config: conf, Prices: prices, Log: log}, nil
 }
 
 // check refuses settings that contradict each other.

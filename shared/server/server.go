@@ -20,6 +20,7 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/hooks"
 	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/llm"
 	"github.com/wardenhq/warden/shared/pipeline"
 )
 
@@ -37,6 +38,8 @@ type Server struct {
 	Digests  audit.DigestStore
 	// Archive holds the trail's archived batches; nil when archiving is off.
 	Archive audit.ArchiveStore
+	// LLM is the model gateway; nil to serve no model APIs.
+	LLM *llm.Gateway
 	// PublicKey checks the trail's signed digests; it is published.
 	PublicKey ed25519.PublicKey
 	Log       *slog.Logger
@@ -54,6 +57,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/hooks/post-tool-use", h.PostToolUse)
 	mux.HandleFunc("POST /v1/agent/login", s.login)
 	mux.HandleFunc("GET /v1/audit/public-key", s.publicKey)
+	if s.LLM != nil {
+		s.LLM.Register(mux)
+	}
 
 	admin := http.NewServeMux()
 	admin.HandleFunc("POST /v1/admin/projects", s.createProject)
