@@ -58,6 +58,7 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/models", g.models)
 	mux.HandleFunc("POST /v1/responses", g.serve(responsesFront))
 	mux.HandleFunc("POST /v1/chat/completions", g.serve(chatFront))
+	g.registerBedrock(mux)
 }
 
 // front is what differs between the APIs a front end serves.
@@ -283,6 +284,10 @@ func copyHeaders(dst, src http.Header, skip ...string) {
 
 // forward calls the upstream and streams its answer back.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold pipeline.Hold) {
+	if c.upstream.API == Bedrock {
+		g.forwardBedrock(w, r, c, hold)
+		return
+	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	u := *c.upstream.URL
