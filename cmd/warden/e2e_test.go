@@ -89,7 +89,7 @@ var clients = map[string]client{
 
 func claudeSetup(t *testing.T, l *local, key string) func(*e2e.ModelStub, string) e2e.Result {
 	path := filepath.Join(t.TempDir(), "settings.json")
-	code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", key, "--agent", "claude-code", "--path", path)
+	code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", key, "--agent", "claude-code", "--path", path, "--llm-gateway=false")
 	if code != 0 {
 		t.Fatalf("agent setup claude: %s", errOut)
 	}
@@ -108,7 +108,7 @@ func codexSetup(t *testing.T, l *local, key string) func(*e2e.ModelStub, string)
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "requirements.toml")
-	code, _, errOut := l.cli(t, "", "agent", "setup", "codex", "--enroll-key", key, "--agent", "codex", "--path", path, "--warden", self)
+	code, _, errOut := l.cli(t, "", "agent", "setup", "codex", "--enroll-key", key, "--agent", "codex", "--path", path, "--warden", self, "--llm-gateway=false")
 	if code != 0 {
 		t.Fatalf("agent setup codex: %s", errOut)
 	}

@@ -43,7 +43,7 @@ func TestValidate(t *testing.T) {
 		stdout  string
 		stderrs string
 	}{
-		{"valid", []string{"policy", "validate", example}, 0, example + ": ok (17 rules, version ", ""},
+		{"valid", []string{"policy", "validate", example}, 0, example + ": ok (18 rules, version ", ""},
 		{"invalid", []string{"policy", "validate", bad}, 1, "",
 			bad + ":3:5: missing required field \"action\" [missing-field]\n" +
 				bad + ":4:5: unknown field \"acton\" (did you mean \"action\"?) [unknown-field]\n" +
@@ -79,7 +79,7 @@ func TestValidateJSON(t *testing.T) {
 func TestPolicyTest(t *testing.T) {
 	t.Parallel()
 	code, out, _ := warden(t, "policy", "test", "../../policy/examples")
-	if code != 0 || !strings.HasSuffix(out, "PASS: 32/32\n") {
+	if code != 0 || !strings.HasSuffix(out, "PASS: 36/36\n") {
 		t.Errorf("exit %d, output:\n%s", code, out)
 	}
 

@@ -52,6 +52,8 @@ type serveConfig struct {
 	retention       retentionValue
 	llmConfig       string
 	prices          string
+	// getenv reads the environment for the provider keys; os.Getenv if nil.
+	getenv func(string) string
 }
 
 func serveCommand() *cobra.Command {
@@ -228,10 +230,17 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 
 // newGateway configures the LLM gateway: its upstreams and its prices.
 func newGateway(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (*llm.Gateway, error) {
-	conf := llm.DefaultConfig(os.Getenv)
+	getenv := cfg.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	conf := llm.DefaultConfig(getenv)
 	if cfg.llmConfig != "" {
-		var err error
-		if conf, err = llm.ReadConfig(cfg.llmConfig); err != nil {
+		data, err := os.ReadFile(cfg.llmConfig)
+		if err == nil {
+			conf, err = llm.LoadConfig(cfg.llmConfig, data, getenv)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("--llm-config: %w", err)
 		}
 	}

@@ -33,6 +33,7 @@ type setupOptions struct {
 	dryRun     bool
 	force      bool
 	gateway    bool
+	codexConf  string
 }
 
 func setupCommand() *cobra.Command {
@@ -44,10 +45,14 @@ func setupCommand() *cobra.Command {
 
   claude  managed settings (` + claudeManagedSettings + `, or --path): http PreToolUse and
           PostToolUse hooks on Warden that block when Warden fails, managed hooks only,
-          and the session token in the hook environment.
+          the session token in the hook environment, and Claude Code's model calls
+          through Warden's gateway (ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN).
   codex   managed requirements (` + codexRequirements + `, or --path): PreToolUse and
-          PostToolUse command hooks running "warden hook", which blocks on any failure.
+          PostToolUse command hooks running "warden hook", which blocks on any failure;
+          and a model provider "warden" in Codex's config.toml (--codex-config) that
+          sends its model calls through Warden's gateway.
 
+--llm-gateway=false leaves the model calls alone (hooks only).
 --dry-run prints the file instead of writing it.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"claude", "codex"},
@@ -62,7 +67,8 @@ func setupCommand() *cobra.Command {
 	f.StringVar(&o.wardenPath, "warden", "", "the warden binary the codex hook runs (default: this one)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what would be written")
 	f.BoolVar(&o.force, "force", false, "replace an existing file (a .bak copy is kept)")
-	f.BoolVar(&o.gateway, "llm-gateway", false, "also send Claude Code's model calls through Warden (ANTHROPIC_BASE_URL); for a Warden with the LLM gateway enabled")
+	f.BoolVar(&o.gateway, "llm-gateway", true, "send the agent's model calls through Warden's LLM gateway too")
+	f.StringVar(&o.codexConf, "codex-config", "", "codex: the config.toml that gets the warden model provider (default $CODEX_HOME/config.toml, or ~/.codex/config.toml)")
 	newClient := clientFlags(cmd, "", "")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.client = args[0]
@@ -110,14 +116,26 @@ func setupCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if o.dryRun {
-			fmt.Fprintf(cmd.OutOrStdout(), "# %s\n%s", path, content)
-			return nil
+		files := []configFile{{path, content, "tool calls"}}
+		if o.client == "codex" && o.gateway {
+			conf := o.codexConf
+			if conf == "" {
+				if conf, err = codexConfigPath(); err != nil {
+					return err
+				}
+			}
+			files = append(files, configFile{conf, codexProviderFile(c.endpoint, o.token), "model calls"})
 		}
-		if err := writeConfig(path, content, o.force); err != nil {
-			return err
+		for _, f := range files {
+			if o.dryRun {
+				fmt.Fprintf(cmd.OutOrStdout(), "# %s\n%s", f.path, f.content)
+				continue
+			}
+			if err := writeConfig(f.path, f.content, o.force); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s's %s now go through Warden at %s\n", f.path, o.client, f.what, c.endpoint)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s's tool calls now go through Warden at %s\n", path, o.client, c.endpoint)
 		return nil
 	}
 	return cmd
@@ -178,6 +196,39 @@ func codexRequirementsFile(endpoint, token, bin string) []byte {
 			event, event, strconv.Quote(command))
 	}
 	return []byte(b.String())
+}
+
+// configFile is a file setup writes.
+type configFile struct {
+	path    string
+	content []byte
+	what    string // what it routes through Warden
+}
+
+// codexConfigPath is Codex's user configuration file.
+func codexConfigPath() (string, error) {
+	if h := os.Getenv("CODEX_HOME"); h != "" {
+		return filepath.Join(h, "config.toml"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find Codex's config.toml: %w (pass --codex-config)", err)
+	}
+	return filepath.Join(home, ".codex", "config.toml"), nil
+}
+
+// codexProviderFile is a Codex config.toml whose model provider is
+// Warden's gateway, with the session token as its bearer token.
+func codexProviderFile(endpoint, token string) []byte {
+	return []byte(fmt.Sprintf(`# Written by `+"`warden agent setup codex`"+`: Codex's model calls go through Warden.
+model_provider = "warden"
+
+[model_providers.warden]
+name = "Warden"
+base_url = %s
+wire_api = "responses"
+experimental_bearer_token = %s
+`, strconv.Quote(strings.TrimSuffix(endpoint, "/")+"/v1"), strconv.Quote(token)))
 }
 
 // writeConfig writes a configuration file, refusing to replace one unless

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -197,14 +196,4 @@ func LoadConfig(name string, data []byte, getenv func(string) string) (*Config, 
 		return nil, err
 	}
 	return c, nil
-}
-
-// ReadConfig reads and loads a configuration file, with keys from the
-// process environment.
-func ReadConfig(file string) (*Config, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	return LoadConfig(file, data, os.Getenv)
 }

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/e2e"
+	"github.com/wardenhq/warden/shared/pricing"
+)
+
+// The real Claude Code and Codex send their model calls through Warden's
+// gateway to a scripted stand-in of the providers; Warden holds the
+// provider key, decides each call, meters it and records it.
+
+const e2eProviderKey = "sk-e2e-provider-key-held-by-warden"
+
+// gatewayClient runs a client with its model calls through Warden.
+type gatewayClient struct {
+	model string
+	run   func(t *testing.T, l *local, key string) func(stub *e2e.ModelStub, dir string) e2e.Result
+}
+
+var gatewayClients = map[string]gatewayClient{
+	"claude": {"claude-sonnet-4-5", func(t *testing.T, l *local, key string) func(*e2e.ModelStub, string) e2e.Result {
+		path := filepath.Join(t.TempDir(), "settings.json")
+		if code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", key, "--agent", "claude-code", "--path", path); code != 0 {
+			t.Fatalf("agent setup claude: %s", errOut)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var settings struct{ Env map[string]string }
+		if err := json.Unmarshal(data, &settings); err != nil {
+			t.Fatal(err)
+		}
+		// What setup wrote is what the client uses: the gateway's URL and
+		// the session token as its API key.
+		base, token := settings.Env["ANTHROPIC_BASE_URL"], settings.Env["ANTHROPIC_AUTH_TOKEN"]
+		if base != l.endpoint || !strings.HasPrefix(token, "wdn_s_") {
+			t.Fatalf("settings env: %v", settings.Env)
+		}
+		return func(stub *e2e.ModelStub, dir string) e2e.Result {
+			return e2e.RunClaude(t, e2e.ClaudeOptions{BaseURL: base, Token: token, Dir: dir, Settings: string(data),
+				Args: []string{"--model", "claude-sonnet-4-5"}})
+		}
+	}},
+	"codex": {"gpt-5.1-codex", func(t *testing.T, l *local, key string) func(*e2e.ModelStub, string) e2e.Result {
+		path := filepath.Join(t.TempDir(), "config.toml")
+		if code, _, errOut := l.cli(t, "", "agent", "setup", "codex", "--enroll-key", key, "--agent", "codex-gw", "--path", filepath.Join(t.TempDir(), "requirements.toml"),
+			"--codex-config", path, "--warden", selfBinary(t)); code != 0 {
+			t.Fatalf("agent setup codex: %s", errOut)
+		}
+		config, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^base_url = "([^"]+)"$`).FindStringSubmatch(string(config))
+		tok := regexp.MustCompile(`(?m)^experimental_bearer_token = "(wdn_s_[0-9a-f_]+)"$`).FindStringSubmatch(string(config))
+		if m == nil || m[1] != l.endpoint+"/v1" || tok == nil {
+			t.Fatalf("codex config:\n%s", config)
+		}
+		return func(stub *e2e.ModelStub, dir string) e2e.Result {
+			return e2e.RunCodex(t, e2e.CodexOptions{BaseURL: l.endpoint, Token: tok[1], Dir: dir, Model: "gpt-5.1-codex",
+				Env: []string{runAsCLIEnv + "=1"}})
+		}
+	}},
+}
+
+func selfBinary(t *testing.T) string {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return self
+}
+
+// gatewayServe starts warden serve with both providers routed to stub.
+func gatewayServe(t *testing.T, stub *e2e.ModelStub, policyYAML string) *local {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "llm.yaml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`upstreams:
+  anthropic: {api: anthropic, url: %q, key_env: E2E_PROVIDER_KEY}
+  openai: {api: openai, url: %q, key_env: E2E_PROVIDER_KEY}
+routes:
+  - {model: "claude-*", upstream: anthropic}
+  - {model: "*", upstream: openai}
+`, stub.URL(), stub.URL())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := startServe(t, func(c *serveConfig) {
+		c.llmConfig = conf
+		c.getenv = func(k string) string {
+			if k == "E2E_PROVIDER_KEY" {
+				return e2eProviderKey
+			}
+			return ""
+		}
+	})
+	if policyYAML != "" {
+		writePolicy(t, l.policyFile, policyYAML)
+		waitFor(t, func() bool {
+			for _, r := range auditRecords(t, l) {
+				if r.Code == audit.PolicyLoaded {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	return l
+}
+
+// usages returns the llm.usage records and their Usage.
+func usages(t *testing.T, recs []audit.Record) ([]audit.Record, []audit.Usage) {
+	var rs []audit.Record
+	var us []audit.Usage
+	for _, r := range recs {
+		if r.Code == audit.LLMUsage {
+			var u audit.Usage
+			if err := json.Unmarshal(r.Args, &u); err != nil {
+				t.Fatal(err)
+			}
+			rs, us = append(rs, r), append(us, u)
+		}
+	}
+	return rs, us
+}
+
+func TestRealClientsThroughGateway(t *testing.T) {
+	e2e.Clients(t)
+	for name, c := range gatewayClients {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Bash("git push origin feature/gw"), e2e.Say("done")})
+			l := gatewayServe(t, stub, "")
+			runClient := c.run(t, l, enroll(t, l, "project-a"))
+			bare, work := e2e.GitRemote(t)
+			if out, err := exec.Command("git", "-C", work, "branch", "feature/gw").CombinedOutput(); err != nil {
+				t.Fatalf("git branch: %v %s", err, out)
+			}
+			res := runClient(stub, work)
+			if res.ExitCode != 0 {
+				t.Fatalf("%s exited %d\nstdout:\n%s\nstderr:\n%s", name, res.ExitCode, res.Stdout, res.Stderr)
+			}
+			if e2e.RemoteRef(t, bare, "refs/heads/feature/gw") == "" {
+				t.Errorf("the scripted push did not land")
+			}
+
+			// Upstream saw the provider key, never the Warden token.
+			var served []e2e.Request
+			for _, r := range stub.Requests() {
+				auth := r.Header.Get("X-Api-Key") + r.Header.Get("Authorization")
+				if !strings.Contains(auth, e2eProviderKey) || strings.Contains(auth, "wdn_") {
+					t.Errorf("%s %s reached the provider with credentials %q", r.Method, r.Path, auth)
+				}
+				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
+					served = append(served, r)
+				}
+			}
+			// Each model call is decided, then its usage recorded with the
+			// exact tokens the provider reported and their price.
+			recs := auditRecords(t, l)
+			rs, us := usages(t, recs)
+			if len(served) == 0 || len(us) != len(served) {
+				t.Fatalf("%d model calls served, %d usage records", len(served), len(us))
+			}
+			price, ok := pricing.Default().Lookup(map[string]string{"claude": "anthropic", "codex": "openai"}[name], c.model)
+			if !ok {
+				t.Fatalf("no price for %s", c.model)
+			}
+			var total pricing.Money
+			for i, u := range us {
+				su := served[i].Usage
+				want := pricing.Tokens{Input: int64(su.InputTokens), CacheRead: int64(su.CacheReadInputTokens),
+					CacheWrite5m: int64(su.CacheCreationInputTokens), Output: int64(su.OutputTokens)}
+				got := pricing.Tokens{Input: u.InputTokens, CacheRead: u.CacheReadTokens, CacheWrite5m: u.CacheWrite5mTokens,
+					CacheWrite1h: u.CacheWrite1hTokens, Output: u.OutputTokens}
+				if name == "codex" { // OpenAI reports no cache writes: they are input there
+					want.Input += want.CacheWrite5m
+					want.CacheWrite5m = 0
+				}
+				if got != want || u.Estimated || rs[i].Status != "ok" {
+					t.Errorf("call %d: recorded %+v (%s, estimated %v), the provider reported %+v", i, got, rs[i].Status, u.Estimated, want)
+				}
+				if cost := price.Cost(want); u.CostUSD != cost.Decimal() || cost == 0 {
+					t.Errorf("call %d: cost %s, want %s", i, u.CostUSD, cost.Decimal())
+				}
+				total += price.Cost(want)
+			}
+			decisions := 0
+			for _, r := range recs {
+				if r.Code == audit.DecisionAllow && r.Action == "llm:invoke" && r.Rule == "current-claude-and-gpt-models" && r.ClientSession != "" {
+					decisions++
+				}
+			}
+			if decisions != len(served) {
+				t.Errorf("%d llm:invoke decisions with the client's session for %d calls", decisions, len(served))
+			}
+			t.Logf("%s: %d model calls, %s", name, len(served), total)
+		})
+	}
+}
