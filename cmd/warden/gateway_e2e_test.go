@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/pricing"
@@ -205,6 +206,60 @@ func TestRealClientsThroughGateway(t *testing.T) {
 				t.Errorf("%d llm:invoke decisions with the client's session for %d calls", decisions, len(served))
 			}
 			t.Logf("%s: %d model calls, %s", name, len(served), total)
+		})
+	}
+}
+
+// TestBudgetStopsRealClients: mid-session, the project's budget is cut
+// below what it has spent (the scripted command swaps the policy file,
+// which Warden reloads); the client's next model call is refused, the
+// client stops and shows why, and no further call reaches the provider.
+func TestBudgetStopsRealClients(t *testing.T) {
+	e2e.Clients(t)
+	for name, c := range gatewayClients {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tight := filepath.Join(t.TempDir(), "tight.yaml")
+			if err := os.WriteFile(tight, []byte(strings.Replace(string(examples.Policy), "usd: 50", "usd: 0.001", 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var l *local
+			stub := e2e.NewModelStub(t, nil) // the script needs the policy path, known once serve runs
+			l = gatewayServe(t, stub, "")
+			stub.SetScript(t, []e2e.Step{e2e.Bash(fmt.Sprintf("cp %s %s && sleep 1", tight, l.policyFile)), e2e.Say("done")})
+			runClient := c.run(t, l, enroll(t, l, "project-a"))
+			res := runClient(stub, t.TempDir())
+
+			want := "budget project-daily-usd exhausted for project project-a"
+			if !strings.Contains(res.Stdout+res.Stderr, want) {
+				t.Errorf("%s did not show the budget refusal (exit %d)\nstdout:\n%s\nstderr:\n%s", name, res.ExitCode, res.Stdout, res.Stderr)
+			}
+			for _, line := range strings.Split(res.Stdout+res.Stderr, "\n") {
+				if strings.Contains(line, want) {
+					t.Logf("%s showed (exit %d): %.300s", name, res.ExitCode, line)
+					break
+				}
+			}
+			if res.ExitCode == 0 && name == "claude" {
+				t.Errorf("claude went on after the refusal")
+			}
+			recs := auditRecords(t, l)
+			refused := 0
+			for _, r := range recs {
+				if r.Code == audit.DecisionDeny && r.Action == "llm:invoke" && strings.Contains(r.Reason, want) {
+					refused++
+				}
+			}
+			served := 0
+			for _, r := range stub.Requests() {
+				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
+					served++
+				}
+			}
+			// One call ran the command; the next was refused; none after.
+			if served != 1 || refused < 1 || refused > 2 {
+				t.Errorf("%d calls reached the provider, %d refused for the budget", served, refused)
+			}
 		})
 	}
 }

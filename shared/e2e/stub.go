@@ -140,6 +140,24 @@ func NewModelStub(t testing.TB, script []Step) *ModelStub {
 	return s
 }
 
+// SetScript replaces the script before the first request: for a script
+// that names something known only once the stub runs (the stub's own URL
+// in a Warden configuration, say).
+func (s *ModelStub) SetScript(t testing.TB, script []Step) {
+	t.Helper()
+	for i, st := range script {
+		if st.Command == "" && st.Text == "" {
+			t.Fatalf("e2e: script step %d is empty: use Bash or Say", i)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.requests) > 0 {
+		t.Fatal("e2e: SetScript after the stub answered requests")
+	}
+	s.script = script
+}
+
 // URL is the stub's base URL, http://127.0.0.1:PORT, without a path: Claude Code's
 // ANTHROPIC_BASE_URL. Codex's provider base_url is URL()+"/v1".
 func (s *ModelStub) URL() string { return s.srv.URL }
