@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/pipeline"
 	"github.com/wardenhq/warden/shared/policyload"
@@ -464,5 +465,89 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal(fmt.Sprintf("condition not met within 5s (goroutines %d)", runtime.NumGoroutine()))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConcurrentCallsCannotOvershoot: 200 calls at once against a budget
+// that holds the worst case of 50. The stand-in answers nobody until every
+// call has either reached it or been refused, so no settlement frees room
+// early: exactly 50 pass, 150 are refused, and what is recorded as spent
+// stays within the budget.
+func TestConcurrentCallsCannotOvershoot(t *testing.T) {
+	t.Parallel()
+	const calls, fits = 200, 50
+	body := `{"model":"claude-sonnet-4-5","max_tokens":1000,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	price, _ := pricing.Default().Lookup("anthropic", "claude-sonnet-4-5")
+	worst := price.WorstCase(int64(len(body)), 1000)
+	budgetUSD := (worst*fits + worst/2).Dollars()
+
+	var arrived sync.WaitGroup
+	arrived.Add(calls)
+	release := make(chan struct{})
+	go func() { arrived.Wait(); close(release) }()
+	var mu sync.Mutex
+	reached := 0
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached++
+		mu.Unlock()
+		arrived.Done()
+		<-release
+		sseHandler(anthropicStream, nil)(w, r)
+	}, func(g *Gateway) {
+		p, err := policy.Load("p.yaml", []byte(testPolicy+fmt.Sprintf(`budgets:
+  - {id: team, scope: project, period: day, usd: %v, notify: ops}
+notifications:
+  ops: {type: webhook, url: "https://hooks.example.com/w"}
+`, budgetUSD)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Pipeline.Policy = policyload.Static(p)
+		g.Pipeline.Budget = &pipeline.Budgets{Service: &budget.Service{Ledger: &budget.MemoryLedger{}}, Limiter: &budget.Limiter{},
+			Policy: policyload.Static(p), Audit: g.Pipeline.Audit}
+	})
+	var ok sync.WaitGroup
+	var nOK, nDenied, nOther int
+	results := make(chan int, calls)
+	for range calls {
+		ok.Add(1)
+		go func() {
+			defer ok.Done()
+			resp := f.post(t, "/v1/messages", body)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				arrived.Done() // refused: it never reached the stand-in
+			}
+			results <- resp.StatusCode
+		}()
+	}
+	ok.Wait()
+	close(results)
+	for code := range results {
+		switch code {
+		case 200:
+			nOK++
+		case 403:
+			nDenied++
+		default:
+			nOther++
+		}
+	}
+	if nOK != fits || nDenied != calls-fits || nOther != 0 || reached != fits {
+		t.Fatalf("%d passed, %d refused, %d other; %d reached the provider; want %d and %d", nOK, nDenied, nOther, reached, fits, calls-fits)
+	}
+	var spent pricing.Money
+	for _, r := range f.sink.Records() {
+		if r.Code == audit.LLMUsage {
+			var u audit.Usage
+			json.Unmarshal(r.Args, &u)
+			spent += handCost(price, pricing.Tokens{Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.CacheReadTokens,
+				CacheWrite5m: u.CacheWrite5mTokens, CacheWrite1h: u.CacheWrite1hTokens})
+		}
+	}
+	if cap := pricing.USD(budgetUSD); spent > cap || spent == 0 {
+		t.Fatalf("recorded spend %s against a budget of %s", spent, cap)
 	}
 }
