@@ -551,3 +551,92 @@ notifications:
 		t.Fatalf("recorded spend %s against a budget of %s", spent, cap)
 	}
 }
+
+// TestFaultsLeakNothing runs every fault one after another — malformed
+// JSON, an oversized body, garbage and truncated streams, an upstream
+// that hangs, a client that leaves mid-stream — and checks that each is
+// recorded and that the goroutine count returns to where it started.
+func TestFaultsLeakNothing(t *testing.T) {
+	var mode string
+	var mu sync.Mutex
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		m := mode
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch m {
+		case "garbage":
+			io.WriteString(w, "\x00\xffdata: {{{{\n\n")
+		case "truncated":
+			io.WriteString(w, strings.Join(anthropicStream[:4], "")[:300])
+		case "hang":
+			<-r.Context().Done()
+		case "leave":
+			io.WriteString(w, anthropicStream[0])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	}, func(g *Gateway) {
+		g.Transport = &http.Transport{}
+		g.Config.Upstreams["anthropic"].HeaderTimeout = 300 * time.Millisecond
+	})
+	client := &http.Client{Transport: &http.Transport{}}
+	settle := func() int {
+		client.CloseIdleConnections()
+		f.gw.Transport.(*http.Transport).CloseIdleConnections()
+		time.Sleep(50 * time.Millisecond)
+		return runtime.NumGoroutine()
+	}
+	post := func(ctx context.Context, body string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/messages", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		return client.Do(req)
+	}
+	baseline := settle()
+	for _, tt := range []struct {
+		mode, body string
+		leave      bool
+		status     string // the recorded outcome
+	}{
+		{"", `{"model":`, false, ""},
+		{"", `{"model":"claude-sonnet-4-5","x":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, false, ""},
+		{"garbage", messagesBody, false, "incomplete"},
+		{"truncated", messagesBody, false, "incomplete"},
+		{"hang", messagesBody, false, "upstream timeout"},
+		{"leave", messagesBody, true, "client disconnected"},
+	} {
+		mu.Lock()
+		mode = tt.mode
+		mu.Unlock()
+		before := len(f.sink.Records())
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, err := post(ctx, tt.body)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.mode, err)
+		}
+		if tt.leave {
+			bufio.NewReader(resp.Body).ReadString('\n')
+		} else {
+			io.Copy(io.Discard, resp.Body)
+		}
+		cancel()
+		resp.Body.Close()
+		want := audit.RequestRefused
+		if tt.status != "" {
+			want = audit.LLMUsage
+		}
+		var last audit.Record
+		waitUntil(t, func() bool {
+			recs := f.sink.Records()
+			if len(recs) == before {
+				return false
+			}
+			last = recs[len(recs)-1]
+			return last.Code == want
+		})
+		if last.Status != tt.status {
+			t.Errorf("fault %q recorded as %s %q, want %q", tt.mode, last.Code, last.Status, tt.status)
+		}
+	}
+	waitUntil(t, func() bool { return settle() <= baseline })
+}
