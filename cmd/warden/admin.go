@@ -182,7 +182,35 @@ func sessionsCommand() *cobra.Command {
 		fmt.Fprintf(cmd.OutOrStdout(), "session %s killed\n", args[0])
 		return nil
 	}
-	cmd.AddCommand(list, show, kill)
+	pause := &cobra.Command{Use: "pause ID", Short: "Stop a session until it is resumed", Args: cobra.ExactArgs(1)}
+	var pauseReason string
+	pause.Flags().StringVar(&pauseReason, "reason", "", "why (recorded in the audit trail; required)")
+	newPause := adminClient(pause)
+	pause.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newPause()
+		if err != nil {
+			return err
+		}
+		if err := c.call(cmd.Context(), "POST", "/v1/admin/sessions/"+url.PathEscape(args[0])+"/pause", map[string]string{"reason": pauseReason}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "session %s paused; resume it with: warden sessions resume %s\n", args[0], args[0])
+		return nil
+	}
+	resume := &cobra.Command{Use: "resume ID", Short: "Let a paused session (the watchdog's, or yours) go on", Args: cobra.ExactArgs(1)}
+	newResume := adminClient(resume)
+	resume.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := newResume()
+		if err != nil {
+			return err
+		}
+		if err := c.call(cmd.Context(), "POST", "/v1/admin/sessions/"+url.PathEscape(args[0])+"/resume", map[string]string{}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "session %s resumed\n", args[0])
+		return nil
+	}
+	cmd.AddCommand(list, show, kill, pause, resume)
 	return cmd
 }
 

@@ -382,6 +382,44 @@ func TestServeArchive(t *testing.T) {
 	}
 }
 
+func TestPauseAndResume(t *testing.T) {
+	t.Parallel()
+	l := startServe(t)
+	key := enroll(t, l, "project-a")
+	code, out, _ := l.cli(t, "", "agent", "login", "--enroll-key", key, "--agent", "claude-code", "--format", "json")
+	var sess struct{ ID, Token string }
+	if code != 0 || json.Unmarshal([]byte(out), &sess) != nil {
+		t.Fatalf("agent login: %d %s", code, out)
+	}
+	hook := func() (int, string) {
+		code, _, errOut := l.cli(t, hookInput("git status"), "hook", "--token", sess.Token)
+		return code, errOut
+	}
+	if code, _, e := l.cli(t, "", l.asAdmin("sessions", "pause", sess.ID)...); code == 0 || !strings.Contains(e, "give a reason") {
+		t.Errorf("pause without a reason: exit %d %s", code, e)
+	}
+	if code, out, e := l.cli(t, "", l.asAdmin("sessions", "pause", sess.ID, "--reason", "looks stuck")...); code != 0 || !strings.Contains(out, "warden sessions resume "+sess.ID) {
+		t.Fatalf("pause: exit %d %s %s", code, out, e)
+	}
+	if code, msg := hook(); code != 2 || !strings.Contains(msg, "was paused by") || !strings.Contains(msg, "looks stuck") {
+		t.Errorf("a tool call of a paused session: exit %d %s", code, msg)
+	}
+	if code, _, e := l.cli(t, "", l.asAdmin("sessions", "resume", sess.ID)...); code != 0 {
+		t.Fatalf("resume: %s", e)
+	}
+	if code, msg := hook(); code != 0 {
+		t.Errorf("after resume: exit %d %s", code, msg)
+	}
+	var paused, resumed bool
+	for _, r := range auditRecords(t, l) {
+		paused = paused || r.Code == audit.SessionPaused && r.Session == sess.ID && r.Reason == "looks stuck"
+		resumed = resumed || r.Code == audit.SessionResumed && r.Session == sess.ID
+	}
+	if !paused || !resumed {
+		t.Errorf("pause recorded %v, resume recorded %v", paused, resumed)
+	}
+}
+
 func TestServeConfig(t *testing.T) {
 	t.Parallel()
 	var r retentionValue

@@ -49,6 +49,8 @@ const (
 
 	SessionLogin    Code = "session.login"
 	SessionKilled   Code = "session.killed"
+	SessionPaused   Code = "session.paused"
+	SessionResumed  Code = "session.resumed"
 	AgentKilled     Code = "agent.killed"
 	ProjectCreated  Code = "project.created"
 	ProjectFrozen   Code = "project.frozen"

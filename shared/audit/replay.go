@@ -13,7 +13,8 @@ type Event struct {
 	Seq    int64         `json:"seq"`
 	Time   time.Time     `json:"time"`
 	Offset time.Duration `json:"offset_ns"` // since the session's first record
-	// Kind is login, tool, llm, refused, kill, approval, budget or watchdog.
+	// Kind is login, tool, llm, refused, kill, pause, resume, approval,
+	// budget or watchdog.
 	Kind     string `json:"kind"`
 	Action   string `json:"action,omitempty"`
 	Resource string `json:"resource,omitempty"`
@@ -60,6 +61,10 @@ func Replay(records []Record) []Event {
 			e.Kind = "login"
 		case r.Code == SessionKilled || r.Code == AgentKilled || r.Code == ProjectFrozen:
 			e.Kind = "kill"
+		case r.Code == SessionPaused:
+			e.Kind = "pause"
+		case r.Code == SessionResumed:
+			e.Kind = "resume"
 		case r.Code == RequestRefused:
 			e.Kind, e.Decision = "refused", "deny"
 		case domain == "decision":
@@ -158,8 +163,11 @@ func (e Event) String() string {
 	} else if e.Status != "" {
 		fmt.Fprintf(&b, "  → %s in %dms", e.Status, e.DurationMS)
 	}
-	if e.Kind == "kill" {
+	switch e.Kind {
+	case "kill", "pause":
 		fmt.Fprintf(&b, " by %s: %s", e.Actor, e.Reason)
+	case "resume":
+		fmt.Fprintf(&b, " by %s", e.Actor)
 	}
 	return strings.TrimRight(b.String(), " ")
 }

@@ -87,6 +87,8 @@ func TestReplayCostAndApprovals(t *testing.T) {
 	add(63000, Record{Code: DecisionAllow, Action: "llm:invoke", Resource: "claude-sonnet-4-5", Effect: "allow", Rule: "models", Ref: "msg_2"})
 	add(64000, Record{Code: LLMUsage, Ref: "msg_2", Status: "cut", DurationMS: 1000, Args: usage(Usage{Model: "claude-sonnet-4-5", InputTokens: 1300, OutputTokens: 80, CostUSD: "0.005100", Estimated: true})})
 	add(65000, Record{Code: WatchdogPaused, Reason: "10 consecutive upstream errors (429)"})
+	add(66000, Record{Code: SessionPaused, Actor: "watchdog", Reason: "20 upstream errors in a row"})
+	add(90000, Record{Code: SessionResumed, Actor: "admin:alice"})
 	var lines []string
 	for _, e := range Replay(recs) {
 		lines = append(lines, e.String())
@@ -99,6 +101,8 @@ func TestReplayCostAndApprovals(t *testing.T) {
 		`  +62.000s  budget   alert: 80% of the daily $50.00 of project-a`,
 		`  +63.000s  llm      invoke "claude-sonnet-4-5"  allowed (models)  → 1300 in / 80 out, $0.005100 (estimated) in 1000ms`,
 		`  +65.000s  watchdog paused: 10 consecutive upstream errors (429)`,
+		`  +66.000s  pause    by watchdog: 20 upstream errors in a row`,
+		`  +90.000s  resume   by admin:alice`,
 	}
 	if got := strings.Join(lines, "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("replay:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))

@@ -71,6 +71,11 @@ type Session struct {
 	Killed     bool
 	KillReason string
 	KilledBy   string
+	// Paused stops the session until someone resumes it: the watchdog
+	// pauses a session that behaves like a runaway loop.
+	Paused      bool
+	PauseReason string
+	PausedBy    string
 	// TokenHash is the hash of the session token's secret.
 	TokenHash []byte
 }
@@ -277,6 +282,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	if sess.Killed {
 		return sess, revoked("session %s was killed by %s: %s", sess.ID, sess.KilledBy, sess.KillReason)
 	}
+	if sess.Paused {
+		return sess, revoked("session %s was paused by %s: %s; a human resumes it with: warden sessions resume %s", sess.ID, sess.PausedBy, sess.PauseReason, sess.ID)
+	}
 	st, err := s.State(ctx, sess)
 	switch {
 	case err != nil:
@@ -324,6 +332,33 @@ func (s *Service) KillSession(ctx context.Context, id, by, reason string) error 
 	})
 	if err != nil {
 		return fmt.Errorf("kill session %s: %w", id, err)
+	}
+	return nil
+}
+
+// PauseSession stops a session until ResumeSession. Pausing a paused
+// session keeps the first pause's reason.
+func (s *Service) PauseSession(ctx context.Context, id, by, reason string) error {
+	err := s.store.UpdateSession(ctx, id, func(sess *Session) error {
+		if !sess.Paused {
+			sess.Paused, sess.PausedBy, sess.PauseReason = true, by, reason
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pause session %s: %w", id, err)
+	}
+	return nil
+}
+
+// ResumeSession lets a paused session go on. A killed session stays killed.
+func (s *Service) ResumeSession(ctx context.Context, id string) error {
+	err := s.store.UpdateSession(ctx, id, func(sess *Session) error {
+		sess.Paused, sess.PausedBy, sess.PauseReason = false, "", ""
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("resume session %s: %w", id, err)
 	}
 	return nil
 }

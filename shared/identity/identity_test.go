@@ -137,3 +137,39 @@ func TestAdminToken(t *testing.T) {
 		t.Errorf("new token: %v", err)
 	}
 }
+
+func TestPauseAndResume(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newService(t)
+	key, _ := s.CreateProject(ctx, "p")
+	sess, tok, err := s.Login(ctx, key, "a", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PauseSession(ctx, sess.ID, "watchdog", "20 upstream errors in a row"); err != nil {
+		t.Fatal(err)
+	}
+	s.PauseSession(ctx, sess.ID, "watchdog", "a second reason") // the first reason stays
+	_, err = s.Authenticate(ctx, tok)
+	want := "session " + sess.ID + " was paused by watchdog: 20 upstream errors in a row; a human resumes it with: warden sessions resume " + sess.ID
+	if !errors.Is(err, ErrRevoked) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a paused session: %v", err)
+	}
+	if err := s.ResumeSession(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, tok); err != nil {
+		t.Fatalf("after resume: %v", err)
+	}
+	// Resuming does not undo a kill.
+	s.PauseSession(ctx, sess.ID, "watchdog", "again")
+	s.KillSession(ctx, sess.ID, "admin:alice", "enough")
+	s.ResumeSession(ctx, sess.ID)
+	if _, err := s.Authenticate(ctx, tok); !errors.Is(err, ErrRevoked) || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("a killed session after resume: %v", err)
+	}
+	if err := s.PauseSession(ctx, "nope", "w", "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("pause of an unknown session: %v", err)
+	}
+}

@@ -72,6 +72,8 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /v1/admin/sessions/{id}", s.showSession)
 	admin.HandleFunc("GET /v1/admin/sessions/{id}/replay", s.replay)
 	admin.HandleFunc("POST /v1/admin/sessions/{id}/kill", s.killSession)
+	admin.HandleFunc("POST /v1/admin/sessions/{id}/pause", s.pauseSession(true))
+	admin.HandleFunc("POST /v1/admin/sessions/{id}/resume", s.pauseSession(false))
 	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
 	admin.HandleFunc("GET /v1/admin/audit/verify", s.auditVerify)
 	admin.HandleFunc("GET /v1/admin/audit/digests", s.auditDigests)
@@ -408,6 +410,32 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r.Context(), audit.Record{Code: audit.SessionKilled, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: reason})
 	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": "killed"})
+}
+
+func (s *Server) pauseSession(pause bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		reason, ok := readReason(w, r, "pausing the session", pause)
+		if !ok {
+			return
+		}
+		id := r.PathValue("id")
+		sess, err := s.Identity.Session(r.Context(), id)
+		code, state := audit.SessionResumed, "resumed"
+		switch {
+		case err != nil:
+		case pause:
+			code, state = audit.SessionPaused, "paused"
+			err = s.Identity.PauseSession(r.Context(), id, actor(r), reason)
+		default:
+			err = s.Identity.ResumeSession(r.Context(), id)
+		}
+		if err != nil {
+			s.failErr(w, state+" session "+id, err)
+			return
+		}
+		s.record(r.Context(), audit.Record{Code: code, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: reason})
+		writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": state})
+	}
 }
 
 // auditTail returns records after ?after=N (or the last ?last=N records),

@@ -206,9 +206,9 @@ func (db *DB) CreateSession(ctx context.Context, s identity.Session) error {
 		return fmt.Errorf("create session %s: %w", s.ID, err)
 	}
 	res, err := db.w.ExecContext(ctx, `INSERT INTO sessions
-		(id, project, agent, labels, created_at, expires_at, killed, kill_reason, killed_by, token_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		s.ID, s.Project, s.Agent, labels, created, expires, s.Killed, s.KillReason, s.KilledBy, s.TokenHash)
+		(id, project, agent, labels, created_at, expires_at, killed, kill_reason, killed_by, token_hash, paused, pause_reason, paused_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		s.ID, s.Project, s.Agent, labels, created, expires, s.Killed, s.KillReason, s.KilledBy, s.TokenHash, s.Paused, s.PauseReason, s.PausedBy)
 	ok, err := inserted(res, err)
 	if err != nil {
 		return fmt.Errorf("create session %s: %w", s.ID, err)
@@ -239,15 +239,15 @@ func sessionColumns(s identity.Session) (created, expires string, labels sql.Nul
 	return created, expires, labels, nil
 }
 
-const sessionSelect = `SELECT id, project, agent, labels, created_at, expires_at, killed, kill_reason, killed_by, token_hash
-	FROM sessions`
+const sessionSelect = `SELECT id, project, agent, labels, created_at, expires_at, killed, kill_reason, killed_by, token_hash,
+	paused, pause_reason, paused_by FROM sessions`
 
 func scanSession(row interface{ Scan(...any) error }) (identity.Session, error) {
 	var s identity.Session
 	var labels sql.NullString
 	var created, expires string
 	err := row.Scan(&s.ID, &s.Project, &s.Agent, &labels, &created, &expires,
-		&s.Killed, &s.KillReason, &s.KilledBy, &s.TokenHash)
+		&s.Killed, &s.KillReason, &s.KilledBy, &s.TokenHash, &s.Paused, &s.PauseReason, &s.PausedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return identity.Session{}, identity.ErrNotFound
 	}
@@ -317,8 +317,8 @@ func (db *DB) UpdateSession(ctx context.Context, id string, update func(*identit
 			return fmt.Errorf("update session %s: %w", id, err)
 		}
 		_, err = c.ExecContext(ctx, `UPDATE sessions SET labels = ?, created_at = ?, expires_at = ?,
-			killed = ?, kill_reason = ?, killed_by = ?, token_hash = ? WHERE id = ?`,
-			labels, created, expires, s.Killed, s.KillReason, s.KilledBy, s.TokenHash, id)
+			killed = ?, kill_reason = ?, killed_by = ?, token_hash = ?, paused = ?, pause_reason = ?, paused_by = ? WHERE id = ?`,
+			labels, created, expires, s.Killed, s.KillReason, s.KilledBy, s.TokenHash, s.Paused, s.PauseReason, s.PausedBy, id)
 		if err != nil {
 			return fmt.Errorf("update session %s: %w", id, err)
 		}

@@ -196,6 +196,7 @@ func testIdentityStore(t *testing.T, open func(testing.TB) identity.Store) {
 			full := session("s1", "web", t0)
 			full.Labels["env"] = "prod"
 			full.Killed, full.KilledBy, full.KillReason = true, "alice", "done"
+			full.Paused, full.PausedBy, full.PauseReason = true, "watchdog", "looping"
 			bare := identity.Session{ID: "s2", Project: "web", Agent: "codex", CreatedAt: t0, ExpiresAt: t0}
 			empty := session("s3", "web", t0)
 			empty.Labels = map[string]string{}
@@ -246,12 +247,14 @@ func testIdentityStore(t *testing.T, open func(testing.TB) identity.Store) {
 			must(t, st.CreateSession(ctx, session("s1", "web", t0)))
 			must(t, st.UpdateSession(ctx, "s1", func(s *identity.Session) error {
 				s.Killed, s.KilledBy, s.KillReason = true, "admin", "kill switch"
+				s.Paused, s.PausedBy, s.PauseReason = true, "watchdog", "20 errors"
 				s.Labels = nil
 				s.ExpiresAt = t0.Add(time.Minute)
 				return nil
 			}))
 			want := session("s1", "web", t0)
 			want.Killed, want.KilledBy, want.KillReason = true, "admin", "kill switch"
+			want.Paused, want.PausedBy, want.PauseReason = true, "watchdog", "20 errors"
 			want.Labels = nil
 			want.ExpiresAt = t0.Add(time.Minute)
 			got, err := st.GetSession(ctx, "s1")

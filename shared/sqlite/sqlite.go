@@ -348,6 +348,10 @@ var migrations = []string{
 		worst_tokens INTEGER NOT NULL,
 		charges      TEXT NOT NULL -- JSON: the counters held on, with caps and thresholds
 	) STRICT, WITHOUT ROWID;`,
+	// 8: a session can be paused (by the watchdog) until a human resumes it.
+	`ALTER TABLE sessions ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE sessions ADD COLUMN pause_reason TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN paused_by TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate applies the migrations the database has not seen, inside the
