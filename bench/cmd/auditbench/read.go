@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 
@@ -61,14 +63,35 @@ func (t timings) quantile(q float64) time.Duration {
 // queried is the outcome of timing session queries of one kind.
 type queried struct {
 	times   timings
-	records int // records read in all
-	planned int // samples planned; fewer when the time budget ran out
+	sizes   []int // records of each query, in the order of times
+	records int   // records read in all
+	planned int   // samples planned; fewer when the time budget ran out
+	// What else happened while they ran: garbage collections and their
+	// stop-the-world pauses, and bytes read from the disk rather than the
+	// OS page cache (-1 if unknown).
+	gcs       uint32
+	gcPause   time.Duration
+	diskBytes int64
+}
+
+// sizeAt returns how many records the query at quantile q of the times
+// read.
+func (q *queried) sizeAt(quantile float64) int {
+	order := make([]int, len(q.times))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(q.times[a], q.times[b]) })
+	return q.sizes[order[min(int(quantile*float64(len(order))), len(order)-1)]]
 }
 
 // querySessions times readSession on each session in turn, stopping once
 // deadline has passed (after at least one).
 func querySessions(ctx context.Context, q audit.Querier, sample []*session, deadline time.Time, label string, progress io.Writer) (*queried, error) {
 	res := &queried{planned: len(sample)}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	disk := diskReadBytes()
 	for i, s := range sample {
 		if i > 0 && time.Now().After(deadline) {
 			fmt.Fprintf(progress, "query %s: time budget spent after %d of %d sessions\n", label, i, len(sample))
@@ -80,9 +103,16 @@ func querySessions(ctx context.Context, q audit.Querier, sample []*session, dead
 			return nil, err
 		}
 		res.times = append(res.times, time.Since(start))
+		res.sizes = append(res.sizes, len(recs))
 		res.records += len(recs)
 	}
-	fmt.Fprintf(progress, "query %s: %d sessions, p50 %s\n", label, len(res.times), ms(res.times.quantile(0.5)))
+	runtime.ReadMemStats(&after)
+	res.gcs, res.gcPause = after.NumGC-before.NumGC, time.Duration(after.PauseTotalNs-before.PauseTotalNs)
+	res.diskBytes = -1
+	if end := diskReadBytes(); disk >= 0 && end >= 0 {
+		res.diskBytes = end - disk
+	}
+	fmt.Fprintf(progress, "query %s: %d sessions, p50 %s, p99 %s\n", label, len(res.times), ms(res.times.quantile(0.5)), ms(res.times.quantile(0.99)))
 	return res, nil
 }
 
@@ -136,30 +166,33 @@ func verify(ctx context.Context, src audit.StoredReader, progress io.Writer) (*v
 	return v, nil
 }
 
-// Statements of package sqlite, copied to show their query plans: the page
-// query of AuditLog.Query with a session filter, and the session head read
-// of each batch's commit. Both carry "session <> ”", which lets SQLite use
-// the partial index audit_by_session; without it both scanned the trail
-// (a test in shared/sqlite now holds them to the index).
+// Statements of package sqlite, copied to show their query plans: the two
+// of AuditLog.Query by session (the session's seqs from its index, then
+// each chunk of its records) and the session head read of each batch's
+// commit. All require a non-empty session, which lets SQLite use the
+// partial index audit_by_session; tests in shared/sqlite hold them to it.
 const (
-	querySQL = `SELECT seq, record, hash FROM audit WHERE seq > ? AND session = ? AND session <> '' ORDER BY seq LIMIT ?`
+	seqsSQL  = `SELECT seq FROM audit WHERE seq > ? AND session = ? AND session <> '' ORDER BY seq LIMIT ?`
+	chunkSQL = `SELECT seq, record, hash FROM audit WHERE seq > ? AND seq <= ? AND session = ? AND session <> '' ORDER BY seq LIMIT ?`
 	headSQL  = `SELECT hash FROM audit WHERE session = ? AND session <> '' ORDER BY seq DESC LIMIT 1`
-	// indexedSQL reads a session outside AuditLog.Query, as a cross-check.
-	indexedSQL = querySQL
+	// serialSQL is how Query read a session before it fetched chunks at
+	// once: pages of 500 records through the index on one connection,
+	// each record decoded by encoding/json.
+	serialSQL = `SELECT seq, record, hash FROM audit WHERE seq > ? AND session = ? AND session <> '' ORDER BY seq LIMIT ?`
 )
 
 // diagnosis is what the SQLite planner does with the session statements,
-// and how long the session query takes when it can use the index.
+// and how long the sample's sessions take to read the way Query used to.
 type diagnosis struct {
-	version                          string // of the SQLite library
-	queryPlan, headPlan, indexedPlan string
-	indexed                          timings
+	version                                   string // of the SQLite library
+	seqsPlan, chunkPlan, headPlan, serialPlan string
+	serial                                    timings
 }
 
 // diagnose opens its own read-only connection to the database file, reads
 // the plans of the session statements and times the sample's sessions read
-// with indexedSQL (decoded as Query decodes them), to show what the index
-// would give. It is not Warden's code path.
+// with serialSQL, as Query read them before, for comparison. It is not
+// Warden's code path.
 func diagnose(ctx context.Context, path string, sample []*session, deadline time.Time) (*diagnosis, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -180,9 +213,10 @@ func diagnose(ctx context.Context, path string, sample []*session, deadline time
 		args []any
 		plan *string
 	}{
-		{querySQL, []any{0, "x", 500}, &d.queryPlan},
+		{seqsSQL, []any{0, "x", 500}, &d.seqsPlan},
+		{chunkSQL, []any{0, 9, "x", 500}, &d.chunkPlan},
 		{headSQL, []any{"x"}, &d.headPlan},
-		{indexedSQL, []any{0, "x", 500}, &d.indexedPlan},
+		{serialSQL, []any{0, "x", 500}, &d.serialPlan},
 	} {
 		if *p.plan, err = queryPlan(ctx, db, p.stmt, p.args); err != nil {
 			return nil, err
@@ -193,14 +227,14 @@ func diagnose(ctx context.Context, path string, sample []*session, deadline time
 			break
 		}
 		start := time.Now()
-		n, err := readIndexed(ctx, db, s.id)
+		n, err := readSerial(ctx, db, s.id)
 		if err != nil {
 			return nil, err
 		}
 		if n != s.written {
-			return nil, fmt.Errorf("indexed read of session %s: %d records, %d were appended", s.id, n, s.written)
+			return nil, fmt.Errorf("serial read of session %s: %d records, %d were appended", s.id, n, s.written)
 		}
-		d.indexed = append(d.indexed, time.Since(start))
+		d.serial = append(d.serial, time.Since(start))
 	}
 	return d, nil
 }
@@ -226,15 +260,16 @@ func queryPlan(ctx context.Context, db *sql.DB, stmt string, args []any) (string
 	return plan, rows.Err()
 }
 
-// readIndexed reads a session as Query does (pages of 500, each record
-// decoded), with indexedSQL, and returns how many records it has.
-func readIndexed(ctx context.Context, db *sql.DB, session string) (int, error) {
+// readSerial reads a session as Query read it before (pages of 500 on one
+// connection, each record decoded by encoding/json), with serialSQL, and
+// returns how many records it has.
+func readSerial(ctx context.Context, db *sql.DB, session string) (int, error) {
 	var after int64
 	n := 0
 	for {
-		rows, err := db.QueryContext(ctx, indexedSQL, after, session, 500)
+		rows, err := db.QueryContext(ctx, serialSQL, after, session, 500)
 		if err != nil {
-			return 0, fmt.Errorf("indexed read of session %s: %w", session, err)
+			return 0, fmt.Errorf("serial read of session %s: %w", session, err)
 		}
 		page := 0
 		for rows.Next() {
@@ -242,7 +277,7 @@ func readIndexed(ctx context.Context, db *sql.DB, session string) (int, error) {
 			var hash string
 			if err := rows.Scan(&after, &data, &hash); err != nil {
 				rows.Close()
-				return 0, fmt.Errorf("indexed read of session %s: %w", session, err)
+				return 0, fmt.Errorf("serial read of session %s: %w", session, err)
 			}
 			var r audit.Record
 			if err := json.Unmarshal(data, &r); err != nil {

@@ -39,29 +39,35 @@ func writeReport(w io.Writer, r *result) {
 		"written by %d goroutines at once through `sqlite.AuditLog.Append` (durable, group commit), one session per goroutine at a time, its records in order.",
 		thousands(in.records), thousands(int64(len(r.sessions))), r.cfg.large, thousands(largeSize),
 		thousands(int64(ordinary[0])), thousands(int64(ordinary[len(ordinary)-1])), thousands(int64(ordinary[len(ordinary)/2])), r.cfg.appenders)
+	if r.cfg.reuse != "" {
+		fmt.Fprintf(w, " This run read a trail an earlier run had built and kept (`--reuse`): it did not measure the ingest.")
+	}
 	if in.stopped != "" {
 		fmt.Fprintf(w, " **The ingest stopped early, with %s of the %s records planned, because %s** (%d of %d sessions complete): every figure below is over %s records.",
 			thousands(in.records), thousands(r.planned), in.stopped, in.complete, len(r.sessions), thousands(in.records))
 	}
 	if in.records < targetScale {
-		fmt.Fprintf(w, " The issue states its targets over %s records; this trail is smaller (`--records`, default %s: the ingest rate of this build falls as the trail grows, and more does not fit a run of a few minutes). Pass `--records 10000000` for the full scale.",
+		fmt.Fprintf(w, " The issue states its targets over %s records; this trail is smaller (`--records`, default %s, which fits a run of a few minutes). Pass `--records 10000000` for the full scale.",
 			thousands(targetScale), thousands(defaultRecords))
 	}
-	fmt.Fprintf(w, "\nDatabase: %s on disk after the run (%s bytes per record); the WAL held %s when the ingest ended and closing (its checkpoint) took %s. "+
-		"The database was closed and reopened before the reads; the OS page cache was warm.\n\n",
-		bytesIEC(r.dbBytes), thousands(r.dbBytes/max(in.records, 1)), bytesIEC(r.walBefore), r.closeTook.Round(time.Millisecond))
+	fmt.Fprintf(w, "\nDatabase: %s on disk after the run (%s bytes per record)", bytesIEC(r.dbBytes), thousands(r.dbBytes/max(in.records, 1)))
+	if r.cfg.reuse == "" {
+		fmt.Fprintf(w, "; the WAL held %s when the ingest ended and closing (its checkpoint) took %s", bytesIEC(r.walBefore), r.closeTook.Round(time.Millisecond))
+	}
+	fmt.Fprintf(w, ". The database was closed and reopened before the reads. %s\n\n", cacheSentence(r.cache))
 
 	fmt.Fprintf(w, "| metric | measured | target | met |\n|---|---|---|---|\n")
-	rates := in.chunkRates()
-	overall := float64(in.records) / in.elapsed.Seconds()
-	sustained, slowest := in.sustained()
-	span := "the whole ingest (the sessions never ran out)"
-	if in.busy > 0 {
-		span = fmt.Sprintf("the first %s records, while all %d appenders had a session", thousands(in.busyRecords), r.cfg.appenders)
+	if r.cfg.reuse == "" {
+		overall := float64(in.records) / in.elapsed.Seconds()
+		sustained, slowest := in.sustained()
+		span := "the whole ingest (the sessions never ran out)"
+		if in.busy > 0 {
+			span = fmt.Sprintf("the first %s records, while all %d appenders had a session", thousands(in.busyRecords), r.cfg.appenders)
+		}
+		fmt.Fprintf(w, "| sustained durable ingest | %s records/s over %s; slowest chunk of %s in it %s/s; %s/s over all %s records (%s) | ≥ %s records/s | %s |\n",
+			thousands(int64(sustained)), span, thousands(in.chunk), thousands(int64(slowest)), thousands(int64(overall)), thousands(in.records),
+			in.elapsed.Round(time.Second), thousands(targetIngest), yesNo(sustained >= targetIngest && slowest >= targetIngest))
 	}
-	fmt.Fprintf(w, "| sustained durable ingest | %s records/s over %s; slowest chunk of %s in it %s/s; %s/s over all %s records (%s) | ≥ %s records/s | %s |\n",
-		thousands(int64(sustained)), span, thousands(in.chunk), thousands(int64(slowest)), thousands(int64(overall)), thousands(in.records),
-		in.elapsed.Round(time.Second), thousands(targetIngest), yesNo(sustained >= targetIngest && slowest >= targetIngest))
 	queryRow(w, fmt.Sprintf("query by session, %d random ordinary sessions (%s records each on average)", len(r.small.times), thousands(int64(r.small.records/max(len(r.small.times), 1)))), r.small, in.records)
 	queryRow(w, fmt.Sprintf("query by session, a large session (%s records, %d runs)", thousands(int64(r.large.records/max(len(r.large.times), 1))), len(r.large.times)), r.large, in.records)
 	rp := r.replay.times.quantile(0.5)
@@ -86,6 +92,32 @@ func writeReport(w io.Writer, r *result) {
 	fmt.Fprintf(w, "| verify the whole trail (`audit.VerifyStored`) | %s records/s (%s records in %s, %s) | ≥ %s records/s | %s |\n\n",
 		thousands(int64(vr)), thousands(v.report.Records), v.elapsed.Round(time.Millisecond), status, thousands(targetVerify), yesNo(v.report.OK && vr >= targetVerify))
 
+	for _, q := range []struct {
+		label string
+		q     *queried
+	}{{"ordinary", r.small}, {"large", r.large}} {
+		fmt.Fprintf(w, "During the %d %s queries: the p99 one read %s records; %d garbage collections, %s of pauses in all; %s read from the disk.\n",
+			len(q.q.times), q.label, thousands(int64(q.q.sizeAt(0.99))), q.q.gcs, ms(q.q.gcPause), diskRead(q.q.diskBytes))
+	}
+	fmt.Fprintln(w)
+
+	if r.cfg.reuse == "" {
+		writeIngest(w, in)
+	}
+
+	d := r.diagnosis
+	fmt.Fprintf(w, "\n### Query plans (SQLite %s)\n\n", d.version)
+	fmt.Fprintf(w, "- `AuditLog.Query` by session, the session's seqs: `%s` → %s\n", seqsSQL, d.seqsPlan)
+	fmt.Fprintf(w, "- `AuditLog.Query` by session, each chunk of its records: `%s` → %s\n", chunkSQL, d.chunkPlan)
+	fmt.Fprintf(w, "- the session head read in each batch's commit: `%s` → %s\n", headSQL, d.headPlan)
+	fmt.Fprintf(w, "- for comparison, not Warden's code now: a session read as `AuditLog.Query` read it before, `%s` → %s, pages of 500 on one connection, each record decoded by `encoding/json`; "+
+		"the same %d ordinary sessions read that way after the verify (which reads the whole file) took p50 %s, p99 %s, max %s.\n",
+		serialSQL, d.serialPlan, len(d.serial), ms(d.serial.quantile(0.5)), ms(d.serial.quantile(0.99)), ms(d.serial.quantile(1)))
+}
+
+// writeIngest writes the ingest's rate by chunk and its Append latency.
+func writeIngest(w io.Writer, in *ingested) {
+	rates := in.chunkRates()
 	fmt.Fprintf(w, "### Ingest by chunk\n\n| records | records/s |\n|---|---:|\n")
 	for i, rate := range rates {
 		fmt.Fprintf(w, "| %s–%s | %s |\n", thousands(int64(i)*in.chunk), thousands(int64(i+1)*in.chunk), thousands(int64(rate)))
@@ -104,13 +136,25 @@ func writeReport(w io.Writer, r *result) {
 		fmt.Fprintf(w, "\nLatency of one Append under this load (one in %d sampled): p50 %s, p99 %s, max %s.\n",
 			latencyEvery, ms(q(0.5)), ms(q(0.99)), ms(in.latency[len(in.latency)-1]))
 	}
+}
 
-	d := r.diagnosis
-	fmt.Fprintf(w, "\n### Query plans (SQLite %s)\n\n", d.version)
-	fmt.Fprintf(w, "- `AuditLog.Query` by session, each page: `%s` → %s\n", querySQL, d.queryPlan)
-	fmt.Fprintf(w, "- the session head read in each batch's commit: `%s` → %s\n", headSQL, d.headPlan)
-	fmt.Fprintf(w, "- for comparison, not Warden's code: `%s` → %s; reading the same %d ordinary sessions with it (pages of 500, records decoded) took p50 %s, p99 %s, max %s.\n",
-		indexedSQL, d.indexedPlan, len(d.indexed), ms(d.indexed.quantile(0.5)), ms(d.indexed.quantile(0.99)), ms(d.indexed.quantile(1)))
+// cacheSentence says what the OS page cache held of the database when the
+// reads began.
+func cacheSentence(c *cacheState) string {
+	switch c.mode {
+	case "warm":
+		return fmt.Sprintf("The database file was read through before the reads (%s), which left %s of it in the OS page cache (warm).", c.took.Round(time.Second), percent(c.resident))
+	case "cold":
+		return fmt.Sprintf("The OS page cache was dropped before the reads (`echo 3 > /proc/sys/vm/drop_caches`), which left %s of the database file in it (cold): each page a query touched first came from the disk.", percent(c.resident))
+	}
+	return fmt.Sprintf("The OS page cache was left as it was (`--page-cache as-is`): %s of the database file was in it when the reads began.", percent(c.resident))
+}
+
+func diskRead(n int64) string {
+	if n < 0 {
+		return "an unknown amount"
+	}
+	return bytesIEC(n)
 }
 
 func queryRow(w io.Writer, label string, q *queried, records int64) {
