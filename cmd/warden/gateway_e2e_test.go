@@ -14,6 +14,7 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/pricing"
+	"github.com/wardenhq/warden/shared/server"
 )
 
 // The real Claude Code and Codex send their model calls through Warden's
@@ -204,6 +205,22 @@ func TestRealClientsThroughGateway(t *testing.T) {
 			}
 			if decisions != len(served) {
 				t.Errorf("%d llm:invoke decisions with the client's session for %d calls", decisions, len(served))
+			}
+			// The budgets saw the same spend.
+			code, out, errOut := l.cli(t, "", l.asAdmin("budgets", rs[0].Session, "--format", "json")...)
+			var views []server.BudgetView
+			if code != 0 || json.Unmarshal([]byte(out), &views) != nil {
+				t.Fatalf("budgets: exit %d %s %s", code, out, errOut)
+			}
+			for _, v := range views {
+				if v.Budget == "project-daily-usd" && (v.SpentUSD != total.Decimal() || v.HeldUSD != pricing.Money(0).Decimal()) {
+					t.Errorf("project budget: spent %s held %s, the calls cost %s", v.SpentUSD, v.HeldUSD, total.Decimal())
+				}
+			}
+			if code, out, _ := l.cli(t, "", l.asAdmin("budgets", rs[0].Session)...); code != 0 || !strings.Contains(out, "project-daily-usd") {
+				t.Errorf("budgets table:\n%s", out)
+			} else {
+				t.Logf("warden budgets:\n%s", out)
 			}
 			t.Logf("%s: %d model calls, %s", name, len(served), total)
 		})

@@ -17,7 +17,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/hooks"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/llm"
@@ -40,6 +42,9 @@ type Server struct {
 	Archive audit.ArchiveStore
 	// LLM is the model gateway; nil to serve no model APIs.
 	LLM *llm.Gateway
+	// Budgets reads the budgets' counters, by the policy of Policy.
+	Budgets *budget.Service
+	Policy  pipeline.PolicySource
 	// PublicKey checks the trail's signed digests; it is published.
 	PublicKey ed25519.PublicKey
 	Log       *slog.Logger
@@ -72,6 +77,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /v1/admin/sessions/{id}", s.showSession)
 	admin.HandleFunc("GET /v1/admin/sessions/{id}/replay", s.replay)
 	admin.HandleFunc("POST /v1/admin/sessions/{id}/kill", s.killSession)
+	admin.HandleFunc("GET /v1/admin/sessions/{id}/budgets", s.sessionBudgets)
 	admin.HandleFunc("POST /v1/admin/sessions/{id}/pause", s.pauseSession(true))
 	admin.HandleFunc("POST /v1/admin/sessions/{id}/resume", s.pauseSession(false))
 	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
@@ -198,15 +204,21 @@ type SessionView struct {
 	State      string            `json:"state"`
 	KillReason string            `json:"kill_reason,omitempty"`
 	KilledBy   string            `json:"killed_by,omitempty"`
-	Token      string            `json:"token,omitempty"` // only in the login answer
+	// PauseReason and PausedBy say why a paused session waits.
+	PauseReason string `json:"pause_reason,omitempty"`
+	PausedBy    string `json:"paused_by,omitempty"`
+	Token       string `json:"token,omitempty"` // only in the login answer
 }
 
 func view(sess identity.Session, now time.Time) SessionView {
 	v := SessionView{ID: sess.ID, Project: sess.Project, Agent: sess.Agent, Labels: sess.Labels,
-		CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt, State: "active", KillReason: sess.KillReason, KilledBy: sess.KilledBy}
+		CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt, State: "active", KillReason: sess.KillReason, KilledBy: sess.KilledBy,
+		PauseReason: sess.PauseReason, PausedBy: sess.PausedBy}
 	switch {
 	case sess.Killed:
 		v.State = "killed"
+	case sess.Paused:
+		v.State = "paused"
 	case !now.Before(sess.ExpiresAt):
 		v.State = "expired"
 	}
@@ -410,6 +422,54 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r.Context(), audit.Record{Code: audit.SessionKilled, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: reason})
 	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": "killed"})
+}
+
+// BudgetView is one budget's counter for the current window, as
+// GET /v1/admin/sessions/{id}/budgets answers it.
+type BudgetView struct {
+	Budget      string    `json:"budget"`
+	Scope       string    `json:"scope"`
+	Key         string    `json:"key"`
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	SpentUSD    string    `json:"spent_usd"`
+	HeldUSD     string    `json:"held_usd"`
+	CapUSD      string    `json:"cap_usd,omitempty"` // absent: not capped in dollars
+	SpentTokens int64     `json:"spent_tokens"`
+	HeldTokens  int64     `json:"held_tokens"`
+	CapTokens   int64     `json:"cap_tokens,omitempty"`
+	Alerted     []int     `json:"alerted,omitempty"`
+}
+
+// sessionBudgets answers the counters of every budget that applies to a
+// session: its project's, its agent's and its own.
+func (s *Server) sessionBudgets(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.Identity.Session(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, "read session", err)
+		return
+	}
+	if s.Budgets == nil || s.Policy == nil {
+		fail(w, http.StatusNotFound, "budgets-off", "this server keeps no budgets")
+		return
+	}
+	p := policy.Principal{Project: sess.Project, Agent: sess.Agent, Session: sess.ID, Labels: sess.Labels}
+	statuses, err := s.Budgets.Spent(r.Context(), s.Policy.Current(), p)
+	if err != nil {
+		s.failErr(w, "read budgets", err)
+		return
+	}
+	out := []BudgetView{}
+	for _, st := range statuses {
+		v := BudgetView{Budget: st.Budget, Scope: st.Scope, Key: st.Key, WindowStart: st.Window.Start, WindowEnd: st.Window.End,
+			SpentUSD: st.Spent.USD.Decimal(), HeldUSD: st.Held.USD.Decimal(), SpentTokens: st.Spent.Tokens, HeldTokens: st.Held.Tokens,
+			CapTokens: st.Cap.Tokens, Alerted: st.Alerted}
+		if st.Cap.USD > 0 {
+			v.CapUSD = st.Cap.USD.Decimal()
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) pauseSession(pause bool) http.HandlerFunc {
