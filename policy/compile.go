@@ -99,15 +99,39 @@ type RateLimit struct {
 }
 
 // Watchdog is the validated watchdog declaration, with defaults filled in.
+// A signal whose Levels are zero is not watched.
 type Watchdog struct {
-	RepeatedCalls         int
-	Window                time.Duration
-	MaxRequestsPerMinute  int
-	MaxConsecutiveDenials int
-	MaxSessionDuration    time.Duration
-	OnTrip                string
-	Notify                []string
+	// RepeatedCalls counts identical requests within Window.
+	RepeatedCalls Levels
+	// UpstreamErrors counts model calls in a row answered 429 or 5xx.
+	UpstreamErrors Levels
+	// TokensPerMinute counts tokens used in the last minute.
+	TokensPerMinute Levels
+	// MaxRequestsPerMinute counts requests in the last minute.
+	MaxRequestsPerMinute Levels
+	// MaxConsecutiveDenials counts requests in a row the policy denied.
+	MaxConsecutiveDenials Levels
+	// Window is the window of RepeatedCalls, and how long a level that
+	// fired stays quiet before it may fire again.
+	Window time.Duration
+	// MaxSessionDuration, when set, pauses a session that runs longer.
+	MaxSessionDuration time.Duration
+	// OnTrip is what the pause level does: "pause" or "kill".
+	OnTrip string
+	// Notify are the channels told of alerts and trips.
+	Notify []string
+	Pos    Position
 }
+
+// Levels are the two levels of a watchdog signal. Zero means the level is
+// not set; when both are set, Alert is below Pause.
+type Levels struct {
+	Alert int64
+	Pause int64
+}
+
+// IsZero reports whether neither level is set.
+func (l Levels) IsZero() bool { return l.Alert == 0 && l.Pause == 0 }
 
 // ApproverGroup is a validated approver group, with defaults filled in.
 type ApproverGroup struct {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"time"
 )
 
@@ -88,15 +89,24 @@ func (c *compiler) compileRateLimits(decls []RateLimitDecl) []RateLimit {
 	return out
 }
 
+// MaxRepeatedCalls bounds the levels of repeated_calls: the watchdog keeps
+// one timestamp per identical call up to the highest level.
+const MaxRepeatedCalls = 100
+
 // compileWatchdog validates the watchdog and fills in defaults.
 func (c *compiler) compileWatchdog(d *WatchdogDecl) *Watchdog {
 	if d == nil {
 		return nil
 	}
+	const noLimit = 1 << 62
 	w := &Watchdog{
-		RepeatedCalls: d.RepeatedCalls, Window: time.Duration(d.Window), MaxRequestsPerMinute: d.MaxRequestsPerMinute,
-		MaxConsecutiveDenials: d.MaxConsecutiveDenials, MaxSessionDuration: time.Duration(d.MaxSessionDuration),
-		OnTrip: d.OnTrip, Notify: d.Notify,
+		RepeatedCalls:         c.compileLevels("watchdog.repeated_calls", d.RepeatedCalls, MaxRepeatedCalls),
+		UpstreamErrors:        c.compileLevels("watchdog.upstream_errors", d.UpstreamErrors, noLimit),
+		TokensPerMinute:       c.compileLevels("watchdog.tokens_per_minute", d.TokensPerMinute, noLimit),
+		MaxRequestsPerMinute:  c.compileLevels("watchdog.max_requests_per_minute", d.MaxRequestsPerMinute, noLimit),
+		MaxConsecutiveDenials: c.compileLevels("watchdog.max_consecutive_denials", d.MaxConsecutiveDenials, noLimit),
+		Window:                time.Duration(d.Window), MaxSessionDuration: time.Duration(d.MaxSessionDuration),
+		OnTrip: d.OnTrip, Notify: d.Notify, Pos: c.at("watchdog"),
 	}
 	if w.Window == 0 {
 		w.Window = DefaultWatchdogWindow
@@ -104,14 +114,67 @@ func (c *compiler) compileWatchdog(d *WatchdogDecl) *Watchdog {
 	if w.OnTrip == "" {
 		w.OnTrip = "pause"
 	}
-	if d.RepeatedCalls < 0 || d.MaxRequestsPerMinute < 0 || d.MaxConsecutiveDenials < 0 {
-		c.errorf("watchdog", CodeInvalidValue, "", "watchdog thresholds cannot be negative")
+	if w.Window < time.Second || w.Window > 24*time.Hour {
+		c.errorf("watchdog.window", CodeInvalidValue, "", "window must be between 1s and 24h")
 	}
-	if d.RepeatedCalls == 0 && d.MaxRequestsPerMinute == 0 && d.MaxConsecutiveDenials == 0 && d.MaxSessionDuration == 0 {
-		c.errorf("watchdog", CodeMissingField, "e.g. repeated_calls: 5", "the watchdog sets no threshold")
+	if _, ok := c.pos["watchdog.max_session_duration"]; ok && w.MaxSessionDuration < time.Minute {
+		c.errorf("watchdog.max_session_duration", CodeInvalidValue, "", "max_session_duration must be at least 1m")
+	}
+	if w.RepeatedCalls.IsZero() && w.UpstreamErrors.IsZero() && w.TokensPerMinute.IsZero() &&
+		w.MaxRequestsPerMinute.IsZero() && w.MaxConsecutiveDenials.IsZero() && w.MaxSessionDuration == 0 {
+		c.errorf("watchdog", CodeMissingField, "e.g. upstream_errors: {alert: 10, pause: 20}", "the watchdog sets no threshold")
 	}
 	c.checkNotify("watchdog.notify", d.Notify)
 	return w
+}
+
+// compileLevels validates a watchdog signal's levels. One number is the
+// pause level, with the alert level at half of it, rounded up (none when
+// that is the pause level itself, for 1); a mapping gives what it says.
+func (c *compiler) compileLevels(path string, d LevelsDecl, limit int64) Levels {
+	if _, given := c.pos[path]; !given {
+		return Levels{}
+	}
+	name := path[strings.LastIndexByte(path, '.')+1:]
+	if d.Short {
+		if !c.checkLevel(path, name, d.Pause, limit) {
+			return Levels{}
+		}
+		l := Levels{Alert: (d.Pause + 1) / 2, Pause: d.Pause}
+		if l.Alert >= l.Pause {
+			l.Alert = 0
+		}
+		return l
+	}
+	_, hasAlert := c.pos[pathOf(path, "alert")]
+	_, hasPause := c.pos[pathOf(path, "pause")]
+	if !hasAlert && !hasPause {
+		c.errorf(path, CodeMissingField, "e.g. {alert: 5, pause: 8}, or leave "+name+" out", "%s sets neither alert nor pause", name)
+		return Levels{}
+	}
+	ok := (!hasAlert || c.checkLevel(pathOf(path, "alert"), name+" alert", d.Alert, limit)) &&
+		(!hasPause || c.checkLevel(pathOf(path, "pause"), name+" pause", d.Pause, limit))
+	if !ok {
+		return Levels{}
+	}
+	if hasAlert && hasPause && d.Alert >= d.Pause {
+		c.errorf(pathOf(path, "alert"), CodeInvalidValue, "the alert comes first, then the pause",
+			"%s alert level %d must be below its pause level %d", name, d.Alert, d.Pause)
+		return Levels{}
+	}
+	return Levels{Alert: d.Alert, Pause: d.Pause}
+}
+
+func (c *compiler) checkLevel(path, name string, v, limit int64) bool {
+	switch {
+	case v < 1:
+		c.errorf(path, CodeInvalidValue, "leave the signal out to not watch it", "%s must be at least 1, got %d", name, v)
+		return false
+	case v > limit:
+		c.errorf(path, CodeInvalidValue, "", "%s must be at most %d, got %d", name, limit, v)
+		return false
+	}
+	return true
 }
 
 // compileApprovers validates the approver groups against the approve rules:

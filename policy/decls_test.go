@@ -24,7 +24,9 @@ func TestExampleDeclarations(t *testing.T) {
 		t.Error("rate limit applies to the wrong actions")
 	}
 	w := p.Watchdog
-	if w.RepeatedCalls != 8 || w.Window != 2*time.Minute || w.OnTrip != "pause" || w.MaxRequestsPerMinute != 0 {
+	if w.RepeatedCalls != (Levels{Alert: 5, Pause: 8}) || w.UpstreamErrors != (Levels{Alert: 10, Pause: 20}) ||
+		w.TokensPerMinute != (Levels{Alert: 200_000, Pause: 500_000}) || w.MaxConsecutiveDenials != (Levels{Alert: 5, Pause: 10}) ||
+		w.Window != 2*time.Minute || w.OnTrip != "pause" || !w.MaxRequestsPerMinute.IsZero() || !slices.Equal(w.Notify, []string{"ops-slack"}) {
 		t.Errorf("watchdog: %+v", w)
 	}
 	rm := p.Approvers["release-managers"]
@@ -74,7 +76,39 @@ watchdog: {max_requests_per_minute: 300}
 	if tl := p.RateLimits[1]; tl.Tokens != 200_000 || tl.Requests != 0 || tl.Per != time.Minute {
 		t.Errorf("token rate limit: %+v", tl)
 	}
-	if w := p.Watchdog; w.Window != DefaultWatchdogWindow || w.OnTrip != "pause" {
+	if w := p.Watchdog; w.Window != DefaultWatchdogWindow || w.OnTrip != "pause" || w.MaxRequestsPerMinute != (Levels{Alert: 150, Pause: 300}) {
 		t.Errorf("watchdog defaults: %+v", w)
+	}
+}
+
+// TestWatchdogLevels covers the two ways to write a signal's levels.
+func TestWatchdogLevels(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		src  string
+		want Levels
+	}{
+		{"number is the pause level, alert at half", "repeated_calls: 8", Levels{Alert: 4, Pause: 8}},
+		{"half rounds up", "repeated_calls: 7", Levels{Alert: 4, Pause: 7}},
+		{"one has no alert level", "repeated_calls: 1", Levels{Pause: 1}},
+		{"both levels", "repeated_calls: {alert: 5, pause: 8}", Levels{Alert: 5, Pause: 8}},
+		{"alert only", "repeated_calls: {alert: 5}", Levels{Alert: 5}},
+		{"pause only", "repeated_calls: {pause: 8}", Levels{Pause: 8}},
+		{"block mapping", "repeated_calls:\n    alert: 3\n    pause: 100", Levels{Alert: 3, Pause: 100}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := mustLoad(t, "version: 1\nwatchdog:\n  "+tt.src+"\n")
+			if got := p.Watchdog.RepeatedCalls; got != tt.want {
+				t.Errorf("levels %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	p := mustLoad(t, "version: 1\nwatchdog: {tokens_per_minute: 500000, max_session_duration: 8h, on_trip: kill}\n")
+	if w := p.Watchdog; w.TokensPerMinute != (Levels{Alert: 250_000, Pause: 500_000}) || w.MaxSessionDuration != 8*time.Hour ||
+		w.OnTrip != "kill" || !w.RepeatedCalls.IsZero() || !w.UpstreamErrors.IsZero() {
+		t.Errorf("watchdog: %+v", w)
 	}
 }

@@ -171,6 +171,7 @@ func (d *decoder) resolve(n *yaml.Node) (*yaml.Node, bool) {
 var (
 	typeStringList = reflect.TypeOf(StringList(nil))
 	typeDuration   = reflect.TypeOf(Duration(0))
+	typeLevels     = reflect.TypeOf(LevelsDecl{})
 	typeTime       = reflect.TypeOf(time.Time{})
 	typeAny        = reflect.TypeOf((*any)(nil)).Elem()
 )
@@ -218,6 +219,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 			v.Set(reflect.ValueOf(&val).Elem())
 		}
 		return
+	case typeLevels:
+		if n.Kind == yaml.ScalarNode { // one number: the pause level
+			i, err := strconv.ParseInt(n.Value, 0, 64)
+			if err != nil || n.Tag != "!!int" {
+				d.errs.add(d.at(n), CodeWrongType, "write a number such as 8, or {alert: 5, pause: 8}",
+					"expected a whole number or {alert: N, pause: M}, got %q", n.Value)
+				return
+			}
+			v.Set(reflect.ValueOf(LevelsDecl{Pause: i, Short: true}))
+			return
+		}
 	}
 	switch v.Kind() {
 	case reflect.Pointer:

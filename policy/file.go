@@ -80,15 +80,30 @@ type RateLimitDecl struct {
 	Burst    int        `policy:"burst" doc:"Extra requests allowed in a burst, on top of requests. Default 0."`
 }
 
-// WatchdogDecl trips a session's breaker when it behaves like a runaway loop.
+// WatchdogDecl trips a session's breaker when it behaves like a runaway
+// loop. Each signal has two levels: at the alert level the watchdog records
+// an alert and notifies; at the pause level it pauses the session (or kills
+// it, with on_trip: kill) until a human resumes it.
 type WatchdogDecl struct {
-	RepeatedCalls         int        `policy:"repeated_calls" doc:"Identical requests within the window that trip the breaker."`
-	Window                Duration   `policy:"window" doc:"The window for repeated_calls. Default 5m."`
-	MaxRequestsPerMinute  int        `policy:"max_requests_per_minute" doc:"Requests per minute from one session that trip the breaker."`
-	MaxConsecutiveDenials int        `policy:"max_consecutive_denials" doc:"Denied requests in a row that trip the breaker."`
-	MaxSessionDuration    Duration   `policy:"max_session_duration" doc:"Longest a session may run."`
-	OnTrip                string     `policy:"on_trip" enum:"pause,kill" doc:"pause (a human may resume) or kill the session. Default pause."`
-	Notify                StringList `policy:"notify" doc:"Notification channels told when the breaker trips."`
+	RepeatedCalls         LevelsDecl `policy:"repeated_calls" doc:"Identical requests (same action, resource and arguments) from one session within the window. A number is the pause level, with an alert at half of it; or {alert: N, pause: M}. At most 100."`
+	UpstreamErrors        LevelsDecl `policy:"upstream_errors" doc:"Model calls in a row that the provider answered 429 or 5xx. A number is the pause level, with an alert at half of it; or {alert: N, pause: M}."`
+	TokensPerMinute       LevelsDecl `policy:"tokens_per_minute" doc:"Tokens (input + output + cache) one session uses in the last minute. A number is the pause level, with an alert at half of it; or {alert: N, pause: M}."`
+	Window                Duration   `policy:"window" doc:"The window for repeated_calls, and how long a level stays quiet after it fired. Default 5m."`
+	MaxRequestsPerMinute  LevelsDecl `policy:"max_requests_per_minute" doc:"Requests from one session in the last minute. A number is the pause level, with an alert at half of it; or {alert: N, pause: M}."`
+	MaxConsecutiveDenials LevelsDecl `policy:"max_consecutive_denials" doc:"Requests in a row the policy denied. A number is the pause level, with an alert at half of it; or {alert: N, pause: M}."`
+	MaxSessionDuration    Duration   `policy:"max_session_duration" doc:"Longest a session may run before it is paused."`
+	OnTrip                string     `policy:"on_trip" enum:"pause,kill" doc:"What the pause level does: pause (a human may resume) or kill the session. Default pause."`
+	Notify                StringList `policy:"notify" doc:"Notification channels told of alerts and trips."`
+}
+
+// LevelsDecl is a watchdog signal's two levels, written either as one
+// number, the pause level (the alert level is then half of it, rounded
+// up), or as a mapping {alert: N, pause: M} where either may be left out.
+type LevelsDecl struct {
+	Alert int64 `policy:"alert" doc:"The count at which the watchdog alerts: an audit record and a notification."`
+	Pause int64 `policy:"pause" doc:"The count at which the watchdog pauses the session (kills it, with on_trip: kill)."`
+	// Short is set when the levels were written as one number.
+	Short bool
 }
 
 // ApproverDecl is a group of people who may decide approvals.

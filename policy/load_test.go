@@ -162,6 +162,25 @@ func TestLoadErrors(t *testing.T) {
 				"p.yaml:7:12: invalid on_trip \"stop\" [invalid-value]",
 		},
 		{
+			name: "watchdog levels",
+			src: "version: 1\nwatchdog:\n  repeated_calls: {alert: 8, pause: 8}\n  upstream_errors: {alert: 0}\n" +
+				"  tokens_per_minute: {}\n  max_requests_per_minute: 0\n  max_consecutive_denials: {pause: -2}\n" +
+				"  window: 0s\n  max_session_duration: 30s\n",
+			want: "p.yaml:3:27: repeated_calls alert level 8 must be below its pause level 8 [invalid-value]\n" +
+				"p.yaml:4:28: upstream_errors alert must be at least 1, got 0 [invalid-value]\n" +
+				"p.yaml:5:22: tokens_per_minute sets neither alert nor pause [missing-field]\n" +
+				"p.yaml:6:28: max_requests_per_minute must be at least 1, got 0 [invalid-value]\n" +
+				"p.yaml:7:36: max_consecutive_denials pause must be at least 1, got -2 [invalid-value]\n" +
+				"p.yaml:9:25: max_session_duration must be at least 1m [invalid-value]",
+		},
+		{
+			name: "watchdog level types and bounds",
+			src:  "version: 1\nwatchdog:\n  repeated_calls: 101\n  upstream_errors: ten\n  tokens_per_minute: {alert: 5, stop: 9}\n",
+			want: "p.yaml:3:19: repeated_calls must be at most 100, got 101 [invalid-value]\n" +
+				"p.yaml:4:20: expected a whole number or {alert: N, pause: M}, got \"ten\" [wrong-type]\n" +
+				"p.yaml:5:33: unknown field \"stop\" [unknown-field]",
+		},
+		{
 			name: "rate limit of nothing",
 			src:  "version: 1\nrate_limits:\n  - scope: session\n    per: 1m\n",
 			want: "p.yaml:3:5: a rate limit needs requests or tokens [missing-field]",

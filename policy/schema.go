@@ -74,16 +74,17 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "format": "date-time"}
 	case typeAny:
 		return map[string]any{}
+	case typeLevels:
+		return map[string]any{"oneOf": []any{
+			map[string]any{"type": "integer"},
+			g.ref(t),
+		}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return g.of(t.Elem())
 	case reflect.Struct:
-		if _, ok := g.defs[t.Name()]; !ok {
-			g.defs[t.Name()] = nil // reserve, for recursive types
-			g.defs[t.Name()] = g.object(t)
-		}
-		return map[string]any{"$ref": "#/$defs/" + t.Name()}
+		return g.ref(t)
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": g.of(t.Elem())}
 	case reflect.Map:
@@ -98,4 +99,13 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 		return map[string]any{"type": "boolean"}
 	}
 	return map[string]any{}
+}
+
+// ref defines struct type t under $defs, once, and refers to it.
+func (g *schemaGen) ref(t reflect.Type) map[string]any {
+	if _, ok := g.defs[t.Name()]; !ok {
+		g.defs[t.Name()] = nil // reserve, for recursive types
+		g.defs[t.Name()] = g.object(t)
+	}
+	return map[string]any{"$ref": "#/$defs/" + t.Name()}
 }
