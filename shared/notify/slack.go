@@ -1,0 +1,100 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/slack-go/slack"
+)
+
+// slack posts the message with chat.postMessage, as Block Kit blocks with
+// a plain-text fallback for notifications and old clients.
+func (n *Notifier) slack(ctx context.Context, d delivery) error {
+	opts := []slack.Option{slack.OptionHTTPClient(n.client)}
+	if n.cfg.SlackAPIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(n.cfg.SlackAPIURL))
+	}
+	api := slack.New(d.secret, opts...)
+	_, _, err := api.PostMessageContext(ctx, d.ch.Channel,
+		slack.MsgOptionText(slackFallback(d.msg), false),
+		slack.MsgOptionBlocks(SlackBlocks(d.msg)...),
+		slack.MsgOptionDisableLinkUnfurl(),
+	)
+	if err == nil {
+		return nil
+	}
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		return &retryable{err: errors.New("slack: rate limited"), after: rl.RetryAfter}
+	}
+	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok {
+		e := fmt.Errorf("slack answered HTTP %d", sc.Code)
+		if sc.Code == http.StatusTooManyRequests || sc.Code >= 500 {
+			return &retryable{err: e}
+		}
+		return e
+	}
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
+		return fmt.Errorf("slack refused the message: %s", cut(se.Err, 100))
+	}
+	if ne := netError(err); ne != nil {
+		return &retryable{err: fmt.Errorf("slack: %w", ne)}
+	}
+	return fmt.Errorf("slack: %w", err)
+}
+
+// slackFallback is the text of the notification a Slack client shows.
+func slackFallback(m Message) string {
+	if m.Text == "" {
+		return m.Title
+	}
+	return cut(m.Title+": "+m.Text, 300)
+}
+
+// SlackBlocks renders a message as Block Kit blocks: a header with the
+// title, a section with the text and the fields, and a context line with
+// the severity and the link.
+func SlackBlocks(m Message) []slack.Block {
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, m.Title, true, false)),
+	}
+	var text *slack.TextBlockObject
+	if m.Text != "" {
+		text = slack.NewTextBlockObject(slack.MarkdownType, slackEscape(m.Text), false, true)
+	}
+	var fields []*slack.TextBlockObject
+	for _, f := range m.Fields {
+		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
+			"*"+slackEscape(f.Name)+"*\n"+slackEscape(f.Value), false, true))
+	}
+	if text != nil || fields != nil {
+		blocks = append(blocks, slack.NewSectionBlock(text, fields, nil))
+	}
+	ctx := severityIcon(m.Severity) + " " + string(m.Severity)
+	if m.Event != "" {
+		ctx += " · `" + slackEscape(strings.ReplaceAll(m.Event, "`", "'")) + "`"
+	}
+	if m.Link != "" {
+		ctx += " · <" + m.Link + "|Open in Warden>"
+	}
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, ctx, false, true)))
+	return blocks
+}
+
+// slackEscape escapes the three characters Slack's mrkdwn treats as
+// control characters, so that text cannot form links or mentions.
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func severityIcon(s Severity) string {
+	switch s {
+	case Critical:
+		return ":red_circle:"
+	case Warning:
+		return ":warning:"
+	}
+	return ":information_source:"
+}
