@@ -3,16 +3,21 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/slack-go/slack/slacktest"
 
 	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/e2e"
+	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/server"
 )
@@ -51,7 +56,7 @@ var gatewayClients = map[string]gatewayClient{
 		}
 		return func(stub *e2e.ModelStub, dir string) e2e.Result {
 			return e2e.RunClaude(t, e2e.ClaudeOptions{BaseURL: base, Token: token, Dir: dir, Settings: string(data),
-				Args: []string{"--model", "claude-sonnet-4-5"}})
+				Args: []string{"--model", "claude-sonnet-4-5"}, Env: []string{"CLAUDE_CODE_MAX_RETRIES=2"}})
 		}
 	}},
 	"codex": {"gpt-5.1-codex", func(t *testing.T, l *local, key string) func(*e2e.ModelStub, string) e2e.Result {
@@ -85,7 +90,7 @@ func selfBinary(t *testing.T) string {
 }
 
 // gatewayServe starts warden serve with both providers routed to stub.
-func gatewayServe(t *testing.T, stub *e2e.ModelStub, policyYAML string) *local {
+func gatewayServe(t *testing.T, stub *e2e.ModelStub, policyYAML string, opts ...func(*serveConfig)) *local {
 	t.Helper()
 	conf := filepath.Join(t.TempDir(), "llm.yaml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`upstreams:
@@ -97,7 +102,7 @@ routes:
 `, stub.URL(), stub.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l := startServe(t, func(c *serveConfig) {
+	l := startServe(t, append([]func(*serveConfig){func(c *serveConfig) {
 		c.llmConfig = conf
 		c.getenv = func(k string) string {
 			if k == "E2E_PROVIDER_KEY" {
@@ -105,7 +110,7 @@ routes:
 			}
 			return ""
 		}
-	})
+	}}, opts...)...)
 	if policyYAML != "" {
 		writePolicy(t, l.policyFile, policyYAML)
 		waitFor(t, func() bool {
@@ -279,4 +284,118 @@ func TestBudgetStopsRealClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slackPost is a message the Slack stand-in received.
+type slackPost struct{ channel, text, token string }
+
+// slackStandIn is slack-go's test server, recording chat.postMessage.
+func slackStandIn(t *testing.T) (string, func() []slackPost) {
+	var mu sync.Mutex
+	var posts []slackPost
+	s := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
+			r.ParseForm()
+			mu.Lock()
+			posts = append(posts, slackPost{r.PostForm.Get("channel"), r.PostForm.Get("text"), r.PostForm.Get("token") + r.Header.Get("Authorization")})
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1772366400.000100"}`, r.PostForm.Get("channel"))
+		})
+	})
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s.GetAPIURL(), func() []slackPost {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]slackPost(nil), posts...)
+	}
+}
+
+const watchdogPolicy = `version: 1
+rules:
+  - {id: models, effect: allow, action: llm:invoke, resource: ["anthropic/claude-sonnet-4-*", "openai/gpt-5*"]}
+  - {id: tools, effect: allow, action: "tool:*"}
+watchdog:
+  upstream_errors: {alert: 10, pause: 20}
+  notify: [ops-slack]
+notifications:
+  ops-slack: {type: slack, channel: C0123ABCDE, secret: slack-bot-token}
+`
+
+// TestWatchdogStopsALoop is the classic runaway: the provider answers
+// every call with 429 and the client keeps retrying. Warden alerts the
+// team's Slack channel at the 10th error in a row and pauses the session
+// at the 20th; the next call is refused with the reason, and the client
+// stops and shows it.
+func TestWatchdogStopsALoop(t *testing.T) {
+	e2e.Clients(t)
+	for name, c := range gatewayClients {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			slackURL, posts := slackStandIn(t)
+			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("never said")})
+			stub.Overload(http.StatusTooManyRequests)
+			l := gatewayServe(t, stub, watchdogPolicy, func(c *serveConfig) {
+				c.notify.SlackAPIURL = slackURL
+				c.notify.Secrets = notify.EnvSecrets{LookupEnv: func(k string) (string, bool) {
+					return "xoxb-e2e-bot-token", k == notify.EnvName("slack-bot-token")
+				}}
+			})
+			runClient := c.run(t, l, enroll(t, l, "project-a"))
+			var res e2e.Result
+			for run := 0; run < 25; run++ { // Claude Code retries within a run; Codex's harness allows one retry a run
+				res = runClient(stub, t.TempDir())
+				if strings.Contains(res.Stdout+res.Stderr, "was paused by watchdog") {
+					break
+				}
+			}
+			if !strings.Contains(res.Stdout+res.Stderr, "was paused by watchdog") {
+				t.Fatalf("%s never showed the pause\nstdout:\n%s\nstderr:\n%s", name, res.Stdout, res.Stderr)
+			}
+			reached := 0
+			for _, r := range stub.Requests() {
+				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
+					reached++
+				}
+			}
+			if reached != 20 {
+				t.Errorf("%d calls reached the provider; the session should pause at the 20th", reached)
+			}
+			var alerts, pauses []audit.Record
+			for _, r := range auditRecords(t, l) {
+				switch r.Code {
+				case audit.WatchdogAlert:
+					alerts = append(alerts, r)
+				case audit.WatchdogPaused:
+					pauses = append(pauses, r)
+				}
+			}
+			if len(alerts) != 1 || len(pauses) != 1 || !strings.Contains(alerts[0].Reason, "10 upstream errors in a row") {
+				t.Fatalf("watchdog records: alerts %+v, pauses %+v", alerts, pauses)
+			}
+			waitFor(t, func() bool { return len(posts()) == 2 })
+			p := posts()
+			if p[0].channel != "C0123ABCDE" || !strings.Contains(p[0].text, "10 upstream errors in a row") || !strings.Contains(p[1].text, "paused") ||
+				!strings.Contains(p[0].token, "xoxb-e2e-bot-token") {
+				t.Errorf("Slack got %+v", p)
+			}
+			t.Logf("%s showed: %.200s", name, lineWith(res.Stdout+res.Stderr, "was paused by watchdog"))
+
+			// A human resumes the session; the watchdog starts afresh.
+			sess := pauses[0].Session
+			if code, _, e := l.cli(t, "", l.asAdmin("sessions", "resume", sess)...); code != 0 {
+				t.Fatalf("resume: %s", e)
+			}
+		})
+	}
+}
+
+func lineWith(s, sub string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			return line
+		}
+	}
+	return ""
 }

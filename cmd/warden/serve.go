@@ -29,11 +29,13 @@ import (
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/llm"
+	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/pipeline"
 	"github.com/wardenhq/warden/shared/policyload"
 	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/server"
 	"github.com/wardenhq/warden/shared/sqlite"
+	"github.com/wardenhq/warden/shared/watchdog"
 )
 
 // serveConfig is what `warden serve` runs with.
@@ -54,6 +56,9 @@ type serveConfig struct {
 	prices          string
 	// getenv reads the environment for the provider keys; os.Getenv if nil.
 	getenv func(string) string
+	// notify overrides the notifier's Slack and Telegram API URLs and
+	// secrets, for tests.
+	notify notify.Config
 }
 
 func serveCommand() *cobra.Command {
@@ -149,9 +154,27 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		return err
 	}
 	signer := ed25519.NewKeyFromSeed(seed)
+	notifier, err := newNotifier(cfg, policies, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := notifier.Close(ctx); err != nil {
+			log.Error("send the last notifications", "err", err)
+		}
+	}()
 	budgets := &pipeline.Budgets{Service: &budget.Service{Ledger: db.Budgets()}, Limiter: &budget.Limiter{},
-		Policy: policies, Audit: trail, Log: log}
+		Policy: policies, Audit: trail, Log: log, Alerts: notifier.BudgetAlert}
+	dog := watchdog.New(watchdog.Config{})
+	notifyTrip := func(to []string, m notify.Message) {
+		if err := notifier.Enqueue(to, m); err != nil {
+			log.Error("notify a watchdog trip", "err", err)
+		}
+	}
 	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: budgets,
+		Watchdog: &pipeline.Watchdog{Dog: dog, Policy: policies, Sessions: ids, Audit: trail, Notify: notifyTrip, Log: log},
 		Audit: trail, Log: log, Redactor: audit.NewRedactor(key)}
 	gateway, err := newGateway(cfg, pipe, log)
 	if err != nil {
@@ -162,7 +185,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		archive = audit.DirStore{Root: cmp.Or(cfg.archiveDir, filepath.Join(cfg.dataDir, "archive"))}
 	}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway,
-		Budgets: budgets.Service, Policy: policies,
+		Budgets: budgets.Service, Policy: policies, Resumed: dog.Reset,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {
@@ -227,6 +250,21 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	}
 	<-archived
 	return nil
+}
+
+// newNotifier sends alerts to the policy's channels, with their secrets
+// from the environment (see notify.EnvSecrets).
+func newNotifier(cfg serveConfig, policies *policyload.Source, log *slog.Logger) (*notify.Notifier, error) {
+	nc := cfg.notify
+	nc.Policy, nc.Log = policies, log
+	if nc.Secrets == nil {
+		nc.Secrets = notify.EnvSecrets{}
+	}
+	n, err := notify.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	return n, nil
 }
 
 // newGateway configures the LLM gateway: its upstreams and its prices.

@@ -110,6 +110,7 @@ type ModelStub struct {
 	nonce  string
 
 	mu       sync.Mutex
+	overload int // when not 0, every model call is answered with this status
 	requests []Request
 	pos      int // number of steps handed out; the current step is pos-1
 	lastLen  int // conversation length of the request that got the current step
@@ -138,6 +139,15 @@ func NewModelStub(t testing.TB, script []Step) *ModelStub {
 	s.srv.Start()
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// Overload makes the stub answer every model call with status (429 or a
+// 5xx) and the provider's error body, with retry-after-ms: 1 so that
+// clients retry at once: a provider that is down or rate-limiting.
+func (s *ModelStub) Overload(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overload = status
 }
 
 // SetScript replaces the script before the first request: for a script
@@ -225,6 +235,20 @@ func (s *ModelStub) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.record(rec)
 		http.Error(w, fmt.Sprintf("read body: %v", err), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	overload := s.overload
+	s.mu.Unlock()
+	if overload != 0 && r.Method == http.MethodPost && (r.URL.Path == "/v1/messages" || r.URL.Path == "/v1/responses") {
+		s.record(rec)
+		w.Header().Set("Retry-After-Ms", "1")
+		w.Header().Set("Retry-After", "0")
+		typ := "rate_limit_error"
+		if overload != http.StatusTooManyRequests {
+			typ = "overloaded_error"
+		}
+		writeJSON(w, overload, map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": "e2e model stub: overloaded"}})
 		return
 	}
 	switch {

@@ -12,6 +12,8 @@ package llm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/audit"
@@ -49,6 +53,11 @@ type Gateway struct {
 	Transport http.RoundTripper
 	Log       *slog.Logger
 	Now       func() time.Time
+
+	// AWS holds the credentials (and the region, for an endpoint whose
+	// host names none) that Bedrock upstreams are signed with; nil loads
+	// the standard chain of the process at first use (bedrock.go).
+	AWS *aws.Config
 }
 
 // Register adds the gateway's routes to mux.
@@ -188,8 +197,9 @@ func (g *Gateway) serve(f front) http.HandlerFunc {
 			worst = pipeline.Cost{USD: price.WorstCase(int64(len(body)), maxOut), Tokens: int64(len(body)) + maxOut}
 		}
 		pcall.Cost = worst
+		sum := sha256.Sum256(body)
 		pcall.Args = map[string]any{"model": c.fields.Model, "stream": c.fields.Stream, "max_output": f.maxOutput(&c.fields),
-			"body_bytes": len(body), "worst_case_usd": worst.USD.Decimal(), "upstream": c.upstream.Name}
+			"body_bytes": len(body), "body_sha256": hex.EncodeToString(sum[:]), "worst_case_usd": worst.USD.Decimal(), "upstream": c.upstream.Name}
 
 		v := g.Pipeline.Decide(r.Context(), pcall)
 		if !v.Allowed {
@@ -200,7 +210,7 @@ func (g *Gateway) serve(f front) http.HandlerFunc {
 			return
 		}
 		c.session = v.Session
-		if c.upstream.Key == "" {
+		if c.upstream.Key == "" && c.upstream.API != Bedrock { // Bedrock signs with AWS credentials
 			g.finish(r.Context(), c, v.Hold, outcome{status: "no provider key"})
 			f.refuse(w, http.StatusBadGateway, fmt.Sprintf("Warden has no key for upstream %s (%s is empty)", c.upstream.Name, c.upstream.KeySource))
 			return
@@ -238,8 +248,12 @@ func (g *Gateway) finish(ctx context.Context, c *call, hold pipeline.Hold, o out
 	if !c.front.free {
 		cost = c.price.Cost(o.tokens)
 	}
+	tokens := o.tokens.Prompt() + o.tokens.Output
 	if hold != nil {
-		hold.Settle(ctx, pipeline.Cost{USD: cost, Tokens: o.tokens.Prompt() + o.tokens.Output})
+		hold.Settle(ctx, pipeline.Cost{USD: cost, Tokens: tokens})
+	}
+	if tokens > 0 {
+		g.Pipeline.Watchdog.Tokens(ctx, c.session, tokens)
 	}
 	if c.front.free {
 		return
@@ -325,11 +339,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 		} else if r.Context().Err() != nil {
 			status = "client disconnected"
 		}
+		if status != "client disconnected" {
+			g.Pipeline.Watchdog.Upstream(ctx, c.session, 0) // no answer
+		}
 		g.finish(ctx, c, hold, outcome{status: status})
 		c.front.refuse(w, http.StatusBadGateway, msg)
 		return
 	}
 	defer resp.Body.Close()
+	g.Pipeline.Watchdog.Upstream(ctx, c.session, resp.StatusCode)
 
 	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	m := c.front.newMeter(stream)

@@ -86,17 +86,20 @@ func (NoBudget) Reserve(context.Context, identity.Session, *policy.Request, Cost
 	return nil, nil
 }
 
-// Pipeline runs requests. All fields are required except Now, Log and
-// Redactor (without one, secrets are still removed, but not correlated).
+// Pipeline runs requests. All fields are required except Now, Log,
+// Watchdog and Redactor (without one, secrets are still removed, but not
+// correlated).
 type Pipeline struct {
 	Auth      Authenticator
 	Policy    PolicySource
 	Approvals ApprovalGate
 	Budget    Budget
-	Audit     audit.Sink
-	Redactor  *audit.Redactor
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Watchdog watches for runaway loops; nil for none.
+	Watchdog *Watchdog
+	Audit    audit.Sink
+	Redactor *audit.Redactor
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Call is one request as a front end received it.
@@ -200,6 +203,15 @@ func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
 	default:
 		rec.Code = audit.DecisionAllow
 		v.Hold, v.Refusal = p.Budget.Reserve(ctx, sess, &req, call.Cost)
+	}
+	// The watchdog sees every decided request; one that trips a pause or
+	// a kill is refused.
+	if ref := p.Watchdog.request(ctx, sess, &req, rec.Args, d.Effect == policy.Deny); ref != nil && v.Refusal == nil {
+		v.Refusal = ref
+		if v.Hold != nil {
+			v.Hold.Settle(ctx, Cost{})
+			v.Hold = nil
+		}
 	}
 	if v.Refusal != nil {
 		rec.Reason = v.Refusal.Message

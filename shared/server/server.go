@@ -45,6 +45,8 @@ type Server struct {
 	// Budgets reads the budgets' counters, by the policy of Policy.
 	Budgets *budget.Service
 	Policy  pipeline.PolicySource
+	// Resumed, if not nil, is told each session a human resumes.
+	Resumed func(session string)
 	// PublicKey checks the trail's signed digests; it is published.
 	PublicKey ed25519.PublicKey
 	Log       *slog.Logger
@@ -487,7 +489,9 @@ func (s *Server) pauseSession(pause bool) http.HandlerFunc {
 			code, state = audit.SessionPaused, "paused"
 			err = s.Identity.PauseSession(r.Context(), id, actor(r), reason)
 		default:
-			err = s.Identity.ResumeSession(r.Context(), id)
+			if err = s.Identity.ResumeSession(r.Context(), id); err == nil && s.Resumed != nil {
+				s.Resumed(id)
+			}
 		}
 		if err != nil {
 			s.failErr(w, state+" session "+id, err)
