@@ -175,7 +175,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	}
 	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: budgets,
 		Watchdog: &pipeline.Watchdog{Dog: dog, Policy: policies, Sessions: ids, Audit: trail, Notify: notifyTrip, Log: log},
-		Audit: trail, Log: log, Redactor: audit.NewRedactor(key)}
+		Audit:    trail, Log: log, Redactor: audit.NewRedactor(key)}
 	gateway, err := newGateway(cfg, pipe, log)
 	if err != nil {
 		return err
