@@ -304,23 +304,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	u := *c.upstream.URL
-	u.Path = strings.TrimSuffix(u.Path, "/") + r.URL.Path
-	u.RawQuery = r.URL.RawQuery
-	up, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(c.body))
+	up, err := upstreamRequest(ctx, c.upstream, r, c.body)
 	if err != nil {
 		g.finish(ctx, c, hold, outcome{status: "bad upstream URL"})
 		c.front.refuse(w, http.StatusBadGateway, "Warden could not build the upstream request")
 		return
-	}
-	// Accept-Encoding is left to the transport, which asks for gzip and
-	// decompresses, so that the usage can be read from the answer.
-	copyHeaders(up.Header, r.Header, "Authorization", "X-Api-Key", "Host", "Content-Length", "Accept-Encoding", "Cookie")
-	switch c.upstream.API {
-	case Anthropic:
-		up.Header.Set("X-Api-Key", c.upstream.Key)
-	default:
-		up.Header.Set("Authorization", "Bearer "+c.upstream.Key)
 	}
 
 	// The upstream has HeaderTimeout to answer, then IdleTimeout between
@@ -417,6 +405,32 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 
 var errUpstreamTimeout = errors.New("upstream timeout")
 
+// upstreamRequest is r, with body, addressed to the upstream: the same
+// path under the upstream's URL, the same query and headers, except the
+// agent's credentials, replaced by the provider's key. Accept-Encoding is
+// left to the transport, which asks for gzip and decompresses, so that
+// the usage can be read from the answer.
+func upstreamRequest(ctx context.Context, u *Upstream, r *http.Request, body []byte) (*http.Request, error) {
+	target := *u.URL
+	target.Path = strings.TrimSuffix(target.Path, "/") + r.URL.Path
+	target.RawQuery = r.URL.RawQuery
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, target.String(), rd)
+	if err != nil {
+		return nil, err
+	}
+	copyHeaders(req.Header, r.Header, "Authorization", "X-Api-Key", "Host", "Content-Length", "Accept-Encoding", "Cookie")
+	if u.API == Anthropic {
+		req.Header.Set("X-Api-Key", u.Key)
+	} else {
+		req.Header.Set("Authorization", "Bearer "+u.Key)
+	}
+	return req, nil
+}
+
 func (g *Gateway) transport() http.RoundTripper {
 	if g.Transport != nil {
 		return g.Transport
@@ -446,15 +460,10 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 		f.refuse(w, http.StatusBadGateway, fmt.Sprintf("Warden has no %s upstream with a key", api))
 		return
 	}
-	u := *up.URL
-	u.Path = strings.TrimSuffix(u.Path, "/") + r.URL.Path
-	u.RawQuery = r.URL.RawQuery
-	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
-	copyHeaders(req.Header, r.Header, "Authorization", "X-Api-Key", "Host", "Accept-Encoding", "Cookie")
-	if api == Anthropic {
-		req.Header.Set("X-Api-Key", up.Key)
-	} else {
-		req.Header.Set("Authorization", "Bearer "+up.Key)
+	req, err := upstreamRequest(r.Context(), up, r, nil)
+	if err != nil {
+		f.refuse(w, http.StatusBadGateway, "Warden could not build the upstream request")
+		return
 	}
 	resp, err := g.transport().RoundTrip(req)
 	if err != nil {
