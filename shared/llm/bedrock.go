@@ -400,14 +400,12 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, c *call, pcall *
 func (g *Gateway) passBedrock(w http.ResponseWriter, r *http.Request, c *call, hold pipeline.Hold, op string) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
+	// Only the body goes on. The client's X-Amzn-Bedrock-* options stay
+	// behind: a service tier, latency optimisation or guardrail is billed
+	// apart from the standard-tier tokens the price table knows.
 	header := http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}
 	if op == opStream {
 		header.Set("Accept", eventStreamType)
-	}
-	for k, vs := range r.Header { // service tier, guardrail, trace, latency options
-		if strings.HasPrefix(k, "X-Amzn-Bedrock-") {
-			header[k] = append([]string(nil), vs...)
-		}
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -628,7 +626,7 @@ func (g *Gateway) signAWS(ctx context.Context, req *http.Request, u *Upstream, b
 		return &sendFailure{"no AWS credentials", fmt.Sprintf("Warden could not get AWS credentials for the Bedrock upstream %s", u.Name)}
 	}
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "bedrock", region, g.now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "bedrock", region, time.Now()); err != nil {
 		return &sendFailure{"signing failed", fmt.Sprintf("Warden could not sign the request to the Bedrock upstream %s", u.Name)}
 	}
 	return nil

@@ -482,7 +482,7 @@ func TestBedrockPassthrough(t *testing.T) {
 	}
 	up := b.got[0]
 	if b.bodies[0] != bedrockModeBody || up.URL.EscapedPath() != "/model/"+bedrockModelPath+"/invoke-with-response-stream" ||
-		up.Header.Get("X-Amzn-Bedrock-Service-Tier") != "priority" || up.Header.Get("X-Claude-Code-Session-Id") != "" {
+		up.Header.Get("X-Amzn-Bedrock-Service-Tier") != "" || up.Header.Get("X-Claude-Code-Session-Id") != "" {
 		t.Errorf("Bedrock request %s %v %s", up.URL, up.Header, b.bodies[0])
 	}
 	recs := f.sink.Records()
