@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -639,4 +640,55 @@ func TestFaultsLeakNothing(t *testing.T) {
 		}
 	}
 	waitUntil(t, func() bool { return settle() <= baseline })
+}
+
+// TestOpenAIFrontEnds: the Responses API (Codex) and Chat Completions,
+// streamed, with the provider's key upstream and the usage in pricing's
+// convention (cached tokens apart from input, reasoning within output).
+func TestOpenAIFrontEnds(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		path, transcript string
+		want             pricing.Tokens
+	}{
+		{"/v1/responses", "meter/testdata/responses/codex_turn.sse", pricing.Tokens{Input: 24000 - 20480, CacheRead: 20480, Output: 1500, Reasoning: 1024}},
+		{"/v1/chat/completions", "meter/testdata/chat/usage.sse", pricing.Tokens{Input: 1234 - 1024, CacheRead: 1024, Output: 56}},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			answer, err := os.ReadFile(tt.transcript)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Write(answer)
+			})
+			body := `{"model":"gpt-5.1","stream":true,"max_output_tokens":4000,"input":"hi"}`
+			req, _ := http.NewRequest("POST", f.srv.URL+tt.path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+f.token)
+			req.Header.Set("Session-Id", "codex-session-7")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(got) != string(answer) {
+				t.Fatalf("HTTP %d, %d bytes of %d", resp.StatusCode, len(got), len(answer))
+			}
+			if up := f.up.got[0]; up.Header.Get("Authorization") != "Bearer sk-openai-provider" || up.URL.Path != tt.path {
+				t.Errorf("upstream %s with %q", up.URL.Path, up.Header.Get("Authorization"))
+			}
+			rec, u := usageRecord(t, f.sink)
+			gotTokens := pricing.Tokens{Input: u.InputTokens, CacheRead: u.CacheReadTokens, Output: u.OutputTokens, Reasoning: u.ReasoningTokens}
+			price, _ := pricing.Default().Lookup("openai", "gpt-5.1")
+			if gotTokens != tt.want || rec.Status != "ok" || u.Estimated || u.CostUSD != price.Cost(tt.want).Decimal() {
+				t.Errorf("usage %+v (%s), want %+v at %s", u, rec.Status, tt.want, price.Cost(tt.want).Decimal())
+			}
+			if d := f.sink.Records()[0]; d.ClientSession != "codex-session-7" || d.Resource != "openai/gpt-5.1" {
+				t.Errorf("decision %+v", d)
+			}
+		})
+	}
 }
