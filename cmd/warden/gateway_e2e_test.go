@@ -399,3 +399,34 @@ func lineWith(s, sub string) string {
 	}
 	return ""
 }
+
+// TestRateLimitShownByRealClients: the session's second model call within
+// the minute is over the policy's rate limit. Claude Code gets a 429 that
+// says not to retry and prints the reason; Codex, which hides a 429's
+// message, gets a 403 and prints it.
+func TestRateLimitShownByRealClients(t *testing.T) {
+	e2e.Clients(t)
+	for name, c := range gatewayClients {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Bash("true"), e2e.Say("done")})
+			pol := strings.Replace(string(examples.Policy), "requests: 120\n    per: 1m", "requests: 1\n    per: 1m", 1)
+			l := gatewayServe(t, stub, pol)
+			res := c.run(t, l, enroll(t, l, "project-a"))(stub, t.TempDir())
+			want := "rate limit llm-per-session for session"
+			if !strings.Contains(res.Stdout+res.Stderr, want) {
+				t.Fatalf("%s did not show the rate limit (exit %d)\nstdout:\n%s\nstderr:\n%s", name, res.ExitCode, res.Stdout, res.Stderr)
+			}
+			t.Logf("%s showed (exit %d): %.300s", name, res.ExitCode, lineWith(res.Stdout+res.Stderr, want))
+			reached := 0
+			for _, r := range stub.Requests() {
+				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
+					reached++
+				}
+			}
+			if reached != 1 {
+				t.Errorf("%d calls reached the provider, want 1", reached)
+			}
+		})
+	}
+}

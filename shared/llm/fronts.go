@@ -25,10 +25,11 @@ var countTokensFront = front{
 }
 
 var responsesFront = front{
-	api:       OpenAI,
-	maxOutput: func(f *requestFields) int64 { return f.MaxOutputTokens },
-	refuse:    openAIError,
-	newMeter:  func(stream bool) meter.Meter { return meter.New(meter.OpenAIResponses, stream) },
+	api:             OpenAI,
+	maxOutput:       func(f *requestFields) int64 { return f.MaxOutputTokens },
+	refuse:          openAIError,
+	rateLimitStatus: http.StatusForbidden,
+	newMeter:        func(stream bool) meter.Meter { return meter.New(meter.OpenAIResponses, stream) },
 }
 
 var chatFront = front{

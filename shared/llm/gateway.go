@@ -79,6 +79,9 @@ type front struct {
 	maxOutput func(body *requestFields) int64
 	// refuse writes a refusal in the API's error format.
 	refuse func(w http.ResponseWriter, status int, message string)
+	// rateLimitStatus, when not 0, replaces 429 for Warden's own rate-limit
+	// refusals: Codex hides the message of a 429 and shows a 403's.
+	rateLimitStatus int
 	// newMeter reads usage from the answer: streamed (SSE) or not.
 	newMeter func(stream bool) meter.Meter
 }
@@ -203,10 +206,14 @@ func (g *Gateway) serve(f front) http.HandlerFunc {
 
 		v := g.Pipeline.Decide(r.Context(), pcall)
 		if !v.Allowed {
-			if ra := v.Refusal.RetryAfter; ra > 0 {
+			status := v.Refusal.Status
+			switch ra := v.Refusal.RetryAfter; {
+			case ra > 0 && f.rateLimitStatus != 0:
+				status = f.rateLimitStatus // the message says when to retry
+			case ra > 0:
 				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
 			}
-			f.refuse(w, v.Refusal.Status, "Warden: "+v.Refusal.Message)
+			f.refuse(w, status, "Warden: "+v.Refusal.Message)
 			return
 		}
 		c.session = v.Session
