@@ -1,11 +1,8 @@
 package budget
 
 import (
-	"strconv"
-	"strings"
-	"time"
-
 	"github.com/wardenhq/warden/shared/pricing"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // Amount is a quantity counted against budgets: dollars and tokens (input,
@@ -35,37 +32,4 @@ func (a Amount) String() string {
 func (a Amount) negative() bool { return a.USD < 0 || a.Tokens < 0 }
 
 // tokens formats n as "1,200,000 tokens".
-func tokens(n int64) string { return grouped(n) + " tokens" }
-
-// grouped formats n with thousands separators: 1,200,000.
-func grouped(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// shortDuration formats d without zero tails: 1m, 90s as 1m30s, 1h, 2d.
-func shortDuration(d time.Duration) string {
-	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func tokens(n int64) string { return textfmt.Thousands(n) + " tokens" }

@@ -67,6 +67,7 @@ import (
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/pricing"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // DefaultAlerts are the alert thresholds of a budget that declares none.
@@ -374,7 +375,7 @@ func unit(a Amount, tokens bool) int64 {
 
 func format(v int64, tokens bool) string {
 	if tokens {
-		return grouped(v) + " tokens"
+		return textfmt.Thousands(v) + " tokens"
 	}
 	return pricing.Money(v).String()
 }
@@ -382,7 +383,7 @@ func format(v int64, tokens bool) string {
 // ofCap formats "$40.00 of $50.00" or "1,200,000 of 1,000,000 tokens".
 func ofCap(v, limit Amount, tokens bool) string {
 	if tokens {
-		return grouped(v.Tokens) + " of " + grouped(limit.Tokens) + " tokens"
+		return textfmt.Thousands(v.Tokens) + " of " + textfmt.Thousands(limit.Tokens) + " tokens"
 	}
 	return v.USD.String() + " of " + limit.USD.String()
 }

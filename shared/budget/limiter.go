@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // DefaultMaxKeys is how many (rate limit, scope value) counters a Limiter
@@ -76,9 +77,9 @@ func (e *Limited) Error() string {
 	if e.Max != 1 {
 		unit += "s"
 	}
-	what := grouped(e.Max) + " " + unit
+	what := textfmt.Thousands(e.Max) + " " + unit
 	return fmt.Sprintf("rate limit %s for %s %s: %s per %s, retry in %s",
-		e.Limit, e.Scope, e.Key, what, shortDuration(e.Per), shortDuration(e.RetryAfter))
+		e.Limit, e.Scope, e.Key, what, textfmt.Duration(e.Per), textfmt.Duration(e.RetryAfter))
 }
 
 // ErrLimiterFull is returned by Allow when the Limiter keeps MaxKeys

@@ -9,6 +9,7 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // Level is what a trip calls for.
@@ -78,35 +79,35 @@ func message(t Trip, wd *policy.Watchdog, statuses []int) string {
 	var what string
 	switch t.Signal {
 	case RepeatedCalls:
-		what = fmt.Sprintf("made the same request %d times in %s", t.Count, shortDuration(wd.Window))
+		what = fmt.Sprintf("made the same request %d times in %s", t.Count, textfmt.Duration(wd.Window))
 	case UpstreamErrors:
 		what = fmt.Sprintf("got %d upstream errors in a row (%s)", t.Count, statusList(statuses))
 	case TokensPerMinute:
-		what = fmt.Sprintf("used %s tokens in the last minute", grouped(t.Count))
+		what = fmt.Sprintf("used %s tokens in the last minute", textfmt.Thousands(t.Count))
 	case RequestsPerMinute:
 		what = fmt.Sprintf("made %d requests in the last minute", t.Count)
 	case ConsecutiveDenials:
 		what = fmt.Sprintf("was denied %d times in a row", t.Count)
 	case SessionDuration:
 		return fmt.Sprintf("watchdog: session %s has run for %s, longer than max_session_duration %s; %s",
-			t.Session, shortDuration(time.Duration(t.Count)*time.Second), shortDuration(wd.MaxSessionDuration), consequence(t.Level))
+			t.Session, textfmt.Duration(time.Duration(t.Count)*time.Second), textfmt.Duration(wd.MaxSessionDuration), consequence(t.Level))
 	}
 	switch t.Level {
 	case LevelAlert:
-		msg := fmt.Sprintf("watchdog: session %s %s, alert level %s", t.Session, what, grouped(t.Threshold))
+		msg := fmt.Sprintf("watchdog: session %s %s, alert level %s", t.Session, what, textfmt.Thousands(t.Threshold))
 		if t.Next > 0 {
 			verb := "paused"
 			if wd.OnTrip == "kill" {
 				verb = "killed"
 			}
-			msg += fmt.Sprintf("; it is %s at %s", verb, grouped(t.Next))
+			msg += fmt.Sprintf("; it is %s at %s", verb, textfmt.Thousands(t.Next))
 		}
 		return msg
 	case LevelKill:
 		return fmt.Sprintf("watchdog: session %s %s, pause level %s with on_trip: kill; %s",
-			t.Session, what, grouped(t.Threshold), consequence(t.Level))
+			t.Session, what, textfmt.Thousands(t.Threshold), consequence(t.Level))
 	}
-	return fmt.Sprintf("watchdog: session %s %s, pause level %s; %s", t.Session, what, grouped(t.Threshold), consequence(t.Level))
+	return fmt.Sprintf("watchdog: session %s %s, pause level %s; %s", t.Session, what, textfmt.Thousands(t.Threshold), consequence(t.Level))
 }
 
 func consequence(l Level) string {
@@ -154,8 +155,8 @@ func (t Trip) Notification() notify.Message {
 		Event: string(t.Record().Code), Text: t.Message, Time: t.At, Severity: notify.Critical,
 		Fields: []notify.Field{
 			{Name: "project", Value: t.Project}, {Name: "agent", Value: t.Agent}, {Name: "session", Value: t.Session},
-			{Name: "signal", Value: t.Signal.String()}, {Name: "count", Value: grouped(t.Count)},
-			{Name: string(t.Level) + " level", Value: grouped(t.Threshold)},
+			{Name: "signal", Value: t.Signal.String()}, {Name: "count", Value: textfmt.Thousands(t.Count)},
+			{Name: string(t.Level) + " level", Value: textfmt.Thousands(t.Threshold)},
 		},
 	}
 	switch t.Level {
@@ -167,36 +168,8 @@ func (t Trip) Notification() notify.Message {
 		m.Title = "Session " + t.Session + " killed by the watchdog"
 	}
 	if t.Signal == SessionDuration {
-		m.Fields[4] = notify.Field{Name: "ran for", Value: shortDuration(time.Duration(t.Count) * time.Second)}
-		m.Fields[5] = notify.Field{Name: "max_session_duration", Value: shortDuration(time.Duration(t.Threshold) * time.Second)}
+		m.Fields[4] = notify.Field{Name: "ran for", Value: textfmt.Duration(time.Duration(t.Count) * time.Second)}
+		m.Fields[5] = notify.Field{Name: "max_session_duration", Value: textfmt.Duration(time.Duration(t.Threshold) * time.Second)}
 	}
 	return m
-}
-
-// grouped formats n with thousands separators: 500,000.
-func grouped(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	if n < 0 {
-		return s
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// shortDuration formats d without zero tails: 2m, 1h30m, 8h.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
