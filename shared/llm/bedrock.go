@@ -34,11 +34,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,8 +47,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/encoding/httpbinding"
 
-	"github.com/wardenhq/warden/policy"
-	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/llm/meter"
 	"github.com/wardenhq/warden/shared/pipeline"
 )
@@ -320,30 +316,17 @@ func (g *Gateway) bedrockInvoke(op string) http.HandlerFunc {
 		f = bedrockCountFront
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := &call{start: g.now(), front: f, token: Token(r), ref: "llm_" + audit.NewID()[:24]}
-		pcall := pipeline.Call{Token: c.token, ClientSession: clientSession(r), Ref: c.ref,
-			Request: policy.Request{Action: "llm:invoke"}}
-		refuse := func(status int, msg string) {
-			g.Pipeline.Refuse(r.Context(), pcall, &pipeline.Refusal{Status: status, Message: msg})
-			f.refuse(w, status, msg)
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-		switch {
-		case err != nil:
-			refuse(http.StatusBadRequest, "could not read the request body")
-			return
-		case len(body) > MaxBodyBytes:
-			refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d MB", MaxBodyBytes>>20))
+		c, pcall, refuse := g.begin(w, r, f)
+		if !readBody(r, c, refuse) {
 			return
 		}
-		c.body = body
 		model := r.PathValue("modelId")
 		if !validModelID(model) {
 			refuse(http.StatusBadRequest, fmt.Sprintf("the model ID in the path is empty, longer than %d bytes or not text", maxModelIDBytes))
 			return
 		}
 		pcall.Request.Resource = model
-		if err := json.Unmarshal(body, &c.fields); err != nil {
+		if err := json.Unmarshal(c.body, &c.fields); err != nil {
 			refuse(http.StatusBadRequest, "the request body is not a JSON object: "+jsonProblem(err))
 			return
 		}
@@ -353,46 +336,12 @@ func (g *Gateway) bedrockInvoke(op string) http.HandlerFunc {
 			return
 		}
 		pcall.Request.Resource = c.upstream.Provider + "/" + model
-		hold, ok := g.admit(w, r, c, &pcall, refuse)
+		hold, ok := g.admit(w, r, c, pcall, refuse)
 		if !ok {
 			return
 		}
 		g.passBedrock(w, r, c, hold, op)
 	}
-}
-
-// admit prices a call (unless free), reserves its worst case and has the
-// pipeline decide it, as serve does. It answers a refusal itself.
-func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, c *call, pcall *pipeline.Call, refuse func(int, string)) (pipeline.Hold, bool) {
-	var worst pipeline.Cost
-	if !c.front.free {
-		price, ok := g.Prices.Lookup(c.upstream.Provider, c.fields.Model)
-		if !ok {
-			refuse(http.StatusForbidden, fmt.Sprintf("model %s/%s has no price in Warden's price table, so it is refused rather than counted as free; add its price (warden serve --prices FILE)", c.upstream.Provider, c.fields.Model))
-			return nil, false
-		}
-		c.price = price
-		maxOut := c.front.maxOutput(&c.fields)
-		if maxOut <= 0 {
-			maxOut = DefaultMaxOutput
-		}
-		// Every input token is at least one byte of the body.
-		worst = pipeline.Cost{USD: price.WorstCase(int64(len(c.body)), maxOut), Tokens: int64(len(c.body)) + maxOut}
-	}
-	pcall.Cost = worst
-	sum := sha256.Sum256(c.body)
-	pcall.Args = map[string]any{"model": c.fields.Model, "stream": c.fields.Stream, "max_output": c.front.maxOutput(&c.fields),
-		"body_bytes": len(c.body), "body_sha256": hex.EncodeToString(sum[:]), "worst_case_usd": worst.USD.Decimal(), "upstream": c.upstream.Name}
-	v := g.Pipeline.Decide(r.Context(), *pcall)
-	if !v.Allowed {
-		if ra := v.Refusal.RetryAfter; ra > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
-		}
-		c.front.refuse(w, v.Refusal.Status, "Warden: "+v.Refusal.Message)
-		return nil, false
-	}
-	c.session = v.Session
-	return v.Hold, true
 }
 
 // passBedrock sends a Bedrock-mode call on and streams the answer back

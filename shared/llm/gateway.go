@@ -152,25 +152,11 @@ func clientSession(r *http.Request) string {
 
 func (g *Gateway) serve(f front) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := &call{start: g.now(), front: f, token: Token(r), ref: "llm_" + audit.NewID()[:24]}
-		pcall := pipeline.Call{Token: c.token, ClientSession: clientSession(r), Ref: c.ref,
-			Request: policy.Request{Action: "llm:invoke"}}
-		refuse := func(status int, msg string) {
-			g.Pipeline.Refuse(r.Context(), pcall, &pipeline.Refusal{Status: status, Message: msg})
-			f.refuse(w, status, msg)
-		}
-
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-		switch {
-		case err != nil:
-			refuse(http.StatusBadRequest, "could not read the request body")
-			return
-		case len(body) > MaxBodyBytes:
-			refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d MB", MaxBodyBytes>>20))
+		c, pcall, refuse := g.begin(w, r, f)
+		if !readBody(r, c, refuse) {
 			return
 		}
-		c.body = body
-		if err := json.Unmarshal(body, &c.fields); err != nil {
+		if err := json.Unmarshal(c.body, &c.fields); err != nil {
 			refuse(http.StatusBadRequest, "the request body is not a JSON object: "+jsonProblem(err))
 			return
 		}
@@ -178,52 +164,92 @@ func (g *Gateway) serve(f front) http.HandlerFunc {
 			refuse(http.StatusBadRequest, "the request names no model")
 			return
 		}
+		var err error
 		if c.upstream, err = g.Config.Resolve(f.api, c.fields.Model); err != nil {
 			pcall.Request.Resource = c.fields.Model
 			refuse(http.StatusBadRequest, err.Error())
 			return
 		}
 		pcall.Request.Resource = c.upstream.Provider + "/" + c.fields.Model
-		var worst pipeline.Cost
-		if !f.free {
-			price, ok := g.Prices.Lookup(c.upstream.Provider, c.fields.Model)
-			if !ok {
-				refuse(http.StatusForbidden, fmt.Sprintf("model %s/%s has no price in Warden's price table, so it is refused rather than counted as free; add its price (warden serve --prices FILE)", c.upstream.Provider, c.fields.Model))
-				return
-			}
-			c.price = price
-			maxOut := f.maxOutput(&c.fields)
-			if maxOut <= 0 {
-				maxOut = DefaultMaxOutput
-			}
-			// Every input token is at least one byte of the body.
-			worst = pipeline.Cost{USD: price.WorstCase(int64(len(body)), maxOut), Tokens: int64(len(body)) + maxOut}
-		}
-		pcall.Cost = worst
-		sum := sha256.Sum256(body)
-		pcall.Args = map[string]any{"model": c.fields.Model, "stream": c.fields.Stream, "max_output": f.maxOutput(&c.fields),
-			"body_bytes": len(body), "body_sha256": hex.EncodeToString(sum[:]), "worst_case_usd": worst.USD.Decimal(), "upstream": c.upstream.Name}
-
-		v := g.Pipeline.Decide(r.Context(), pcall)
-		if !v.Allowed {
-			status := v.Refusal.Status
-			switch ra := v.Refusal.RetryAfter; {
-			case ra > 0 && f.rateLimitStatus != 0:
-				status = f.rateLimitStatus // the message says when to retry
-			case ra > 0:
-				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
-			}
-			f.refuse(w, status, "Warden: "+v.Refusal.Message)
+		hold, ok := g.admit(w, r, c, pcall, refuse)
+		if !ok {
 			return
 		}
-		c.session = v.Session
-		if c.upstream.Key == "" && c.upstream.API != Bedrock { // Bedrock signs with AWS credentials
-			g.finish(r.Context(), c, v.Hold, outcome{status: "no provider key"})
+		if c.upstream.Key == "" && c.upstream.API != Bedrock { // Bedrock signs with the AWS chain
+			g.finish(r.Context(), c, hold, outcome{status: "no provider key"})
 			f.refuse(w, http.StatusBadGateway, fmt.Sprintf("Warden has no key for upstream %s (%s is empty)", c.upstream.Name, c.upstream.KeySource))
 			return
 		}
-		g.forward(w, r, c, v.Hold)
+		g.forward(w, r, c, hold)
 	}
+}
+
+// begin starts a call through front f: the call, its request to the
+// pipeline (llm:invoke; the resource is filled in once known), and how to
+// refuse it before a decision — recorded, and answered in f's format.
+func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, f front) (*call, *pipeline.Call, func(int, string)) {
+	c := &call{start: g.now(), front: f, token: Token(r), ref: "llm_" + audit.NewID()[:24]}
+	pcall := &pipeline.Call{Token: c.token, ClientSession: clientSession(r), Ref: c.ref,
+		Request: policy.Request{Action: "llm:invoke"}}
+	refuse := func(status int, msg string) {
+		g.Pipeline.Refuse(r.Context(), *pcall, &pipeline.Refusal{Status: status, Message: msg})
+		f.refuse(w, status, msg)
+	}
+	return c, pcall, refuse
+}
+
+// readBody reads the request body into c, refusing one that cannot be read
+// or is larger than MaxBodyBytes.
+func readBody(r *http.Request, c *call, refuse func(int, string)) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	switch {
+	case err != nil:
+		refuse(http.StatusBadRequest, "could not read the request body")
+		return false
+	case len(body) > MaxBodyBytes:
+		refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d MB", MaxBodyBytes>>20))
+		return false
+	}
+	c.body = body
+	return true
+}
+
+// admit prices a call (unless free), reserves its worst case and has the
+// pipeline decide it. It answers a refusal itself.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, c *call, pcall *pipeline.Call, refuse func(int, string)) (pipeline.Hold, bool) {
+	var worst pipeline.Cost
+	if !c.front.free {
+		price, ok := g.Prices.Lookup(c.upstream.Provider, c.fields.Model)
+		if !ok {
+			refuse(http.StatusForbidden, fmt.Sprintf("model %s/%s has no price in Warden's price table, so it is refused rather than counted as free; add its price (warden serve --prices FILE)", c.upstream.Provider, c.fields.Model))
+			return nil, false
+		}
+		c.price = price
+		maxOut := c.front.maxOutput(&c.fields)
+		if maxOut <= 0 {
+			maxOut = DefaultMaxOutput
+		}
+		// Every input token is at least one byte of the body.
+		worst = pipeline.Cost{USD: price.WorstCase(int64(len(c.body)), maxOut), Tokens: int64(len(c.body)) + maxOut}
+	}
+	pcall.Cost = worst
+	sum := sha256.Sum256(c.body)
+	pcall.Args = map[string]any{"model": c.fields.Model, "stream": c.fields.Stream, "max_output": c.front.maxOutput(&c.fields),
+		"body_bytes": len(c.body), "body_sha256": hex.EncodeToString(sum[:]), "worst_case_usd": worst.USD.Decimal(), "upstream": c.upstream.Name}
+	v := g.Pipeline.Decide(r.Context(), *pcall)
+	if !v.Allowed {
+		status := v.Refusal.Status
+		switch ra := v.Refusal.RetryAfter; {
+		case ra > 0 && c.front.rateLimitStatus != 0:
+			status = c.front.rateLimitStatus // the message says when to retry
+		case ra > 0:
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
+		}
+		c.front.refuse(w, status, "Warden: "+v.Refusal.Message)
+		return nil, false
+	}
+	c.session = v.Session
+	return v.Hold, true
 }
 
 // jsonProblem describes a JSON decoding error without echoing the input.
