@@ -63,26 +63,29 @@ func (t timings) quantile(q float64) time.Duration {
 // queried is the outcome of timing session queries of one kind.
 type queried struct {
 	times   timings
-	sizes   []int // records of each query, in the order of times
-	records int   // records read in all
-	planned int   // samples planned; fewer when the time budget ran out
+	sizes   []int           // records of each query, in the order of times
+	cpu     []time.Duration // CPU time the process used during each query
+	records int             // records read in all
+	planned int             // samples planned; fewer when the time budget ran out
 	// What else happened while they ran: garbage collections and their
-	// stop-the-world pauses, and bytes read from the disk rather than the
-	// OS page cache (-1 if unknown).
-	gcs       uint32
-	gcPause   time.Duration
-	diskBytes int64
+	// stop-the-world pauses, bytes read from the disk rather than the OS
+	// page cache (-1 if unknown), and the CPU time of the machine that
+	// went to other processes (steal included: the hypervisor's), against
+	// the whole of it, wall time times CPUs (zero if unknown).
+	gcs               uint32
+	gcPause           time.Duration
+	diskBytes         int64
+	others, available time.Duration
 }
 
-// sizeAt returns how many records the query at quantile q of the times
-// read.
-func (q *queried) sizeAt(quantile float64) int {
+// at returns the index of the query at quantile q of the times.
+func (q *queried) at(quantile float64) int {
 	order := make([]int, len(q.times))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(q.times[a], q.times[b]) })
-	return q.sizes[order[min(int(quantile*float64(len(order))), len(order)-1)]]
+	return order[min(int(quantile*float64(len(order))), len(order)-1)]
 }
 
 // querySessions times readSession on each session in turn, stopping once
@@ -92,19 +95,32 @@ func querySessions(ctx context.Context, q audit.Querier, sample []*session, dead
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	disk := diskReadBytes()
+	busy0, total0, ok0 := machineCPU()
+	cpu0, wall0 := processCPU(), time.Now()
 	for i, s := range sample {
 		if i > 0 && time.Now().After(deadline) {
 			fmt.Fprintf(progress, "query %s: time budget spent after %d of %d sessions\n", label, i, len(sample))
 			break
 		}
+		cpu := processCPU()
 		start := time.Now()
 		recs, err := readSession(ctx, q, s)
 		if err != nil {
 			return nil, err
 		}
 		res.times = append(res.times, time.Since(start))
+		res.cpu = append(res.cpu, processCPU()-cpu)
 		res.sizes = append(res.sizes, len(recs))
 		res.records += len(recs)
+	}
+	ours, wall := processCPU()-cpu0, time.Since(wall0)
+	busy1, total1, ok1 := machineCPU()
+	if ok0 && ok1 && total1 > total0 {
+		// The counters are in clock ticks; all of them together span the
+		// wall time on every CPU.
+		scale := float64(wall) * float64(runtime.NumCPU()) / float64(total1-total0)
+		res.available = wall * time.Duration(runtime.NumCPU())
+		res.others = max(time.Duration(float64(busy1-busy0)*scale)-ours, 0)
 	}
 	runtime.ReadMemStats(&after)
 	res.gcs, res.gcPause = after.NumGC-before.NumGC, time.Duration(after.PauseTotalNs-before.PauseTotalNs)

@@ -96,8 +96,13 @@ func writeReport(w io.Writer, r *result) {
 		label string
 		q     *queried
 	}{{"ordinary", r.small}, {"large", r.large}} {
-		fmt.Fprintf(w, "During the %d %s queries: the p99 one read %s records; %d garbage collections, %s of pauses in all; %s read from the disk.\n",
-			len(q.q.times), q.label, thousands(int64(q.q.sizeAt(0.99))), q.q.gcs, ms(q.q.gcPause), diskRead(q.q.diskBytes))
+		p99 := q.q.at(0.99)
+		cpu := ""
+		if q.q.cpu[p99] > 0 {
+			cpu = ", using " + ms(q.q.cpu[p99]) + " of CPU"
+		}
+		fmt.Fprintf(w, "During the %d %s queries: the p99 one read %s records in %s%s; %d garbage collections, %s of pauses in all; %s read from the disk; %s.\n",
+			len(q.q.times), q.label, thousands(int64(q.q.sizes[p99])), ms(q.q.times[p99]), cpu, q.q.gcs, ms(q.q.gcPause), diskRead(q.q.diskBytes), othersShare(q.q))
 	}
 	fmt.Fprintln(w)
 
@@ -148,6 +153,15 @@ func cacheSentence(c *cacheState) string {
 		return fmt.Sprintf("The OS page cache was dropped before the reads (`echo 3 > /proc/sys/vm/drop_caches`), which left %s of the database file in it (cold): each page a query touched first came from the disk.", percent(c.resident))
 	}
 	return fmt.Sprintf("The OS page cache was left as it was (`--page-cache as-is`): %s of the database file was in it when the reads began.", percent(c.resident))
+}
+
+// othersShare says how much of the machine's CPU time other processes took
+// while the queries ran.
+func othersShare(q *queried) string {
+	if q.available <= 0 {
+		return "the CPU time other processes took is unknown"
+	}
+	return fmt.Sprintf("other processes (and the hypervisor) took %.0f%% of the machine's CPU time", 100*float64(q.others)/float64(q.available))
 }
 
 func diskRead(n int64) string {
