@@ -24,7 +24,7 @@ func TestExampleDeclarations(t *testing.T) {
 		t.Error("rate limit applies to the wrong actions")
 	}
 	w := p.Watchdog
-	if w.RepeatedCalls != (Levels{Alert: 5, Pause: 8}) || w.UpstreamErrors != (Levels{Alert: 10, Pause: 20}) ||
+	if w.RepeatedCalls != (Levels{Alert: 10, Pause: 20}) || w.UpstreamErrors != (Levels{Alert: 10, Pause: 20}) ||
 		w.TokensPerMinute != (Levels{Alert: 200_000, Pause: 500_000}) || w.MaxConsecutiveDenials != (Levels{Alert: 5, Pause: 10}) ||
 		w.Window != 2*time.Minute || w.OnTrip != "pause" || !w.MaxRequestsPerMinute.IsZero() || !slices.Equal(w.Notify, []string{"ops-slack"}) {
 		t.Errorf("watchdog: %+v", w)

@@ -281,6 +281,12 @@ func readTrail(t *testing.T, path string) ([]audit.Record, []audit.Digest) {
 // built-in policy; each decision is answered 200.
 var crashCommands = []string{"git status", "git push origin main", "curl https://example.com", "ls -la"}
 
+// crashCommand is call i's command, made unique by a comment: the same
+// command thousands of times a minute would trip the policy's watchdog.
+func crashCommand(i int, id string) string {
+	return crashCommands[i%len(crashCommands)] + " # " + id
+}
+
 // TestCrashUnderLoad SIGKILLs `warden serve` while hook calls are in
 // flight, restarts it on the same data, and checks the write-ahead
 // promise: every decision a client was answered is in the trail exactly
@@ -324,7 +330,7 @@ func TestCrashUnderLoad(t *testing.T) {
 				}
 				id := fmt.Sprintf("toolu_crash_%02d_%05d", w, i)
 				afterKill := killed.Load()
-				status, out, err := preToolUse(c, first.endpoint, token, id, crashCommands[i%len(crashCommands)])
+				status, out, err := preToolUse(c, first.endpoint, token, id, crashCommand(i, id))
 				if decided(status, out) {
 					acked[w] = append(acked[w], id)
 					continue
@@ -376,7 +382,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	const afterCrash = 50
 	for i := range afterCrash {
 		id := fmt.Sprintf("toolu_after_%03d", i)
-		if status, out, err := preToolUse(c, second.endpoint, token, id, crashCommands[i%len(crashCommands)]); !decided(status, out) {
+		if status, out, err := preToolUse(c, second.endpoint, token, id, crashCommand(i, id)); !decided(status, out) {
 			t.Fatalf("hook call %s after the restart: HTTP %d %+v %v", id, status, out, err)
 		}
 	}

@@ -20,10 +20,12 @@ const hookPath = "/v1/hooks/pre-tool-use"
 // hookBody returns the body of request i of a run labelled label: a Claude
 // Code PreToolUse call whose session_id is the label and whose tool_use_id
 // is unique within the run, so that the audit trail can be checked per run.
+// Each pushes its own branch: the same command a thousand times a second
+// would be a runaway loop to the policy's watchdog.
 func hookBody(label string) func(i int) []byte {
 	return func(i int) []byte {
 		return fmt.Appendf(nil, `{"session_id":%q,"hook_event_name":"PreToolUse","tool_name":"Bash",`+
-			`"tool_input":{"command":"git push origin feature/x"},"tool_use_id":"t%d","cwd":"/w"}`, label, i)
+			`"tool_input":{"command":"git push origin feature/x%d"},"tool_use_id":"t%d","cwd":"/w"}`, label, i, i)
 	}
 }
 
