@@ -90,15 +90,15 @@ func TestClassicLoop(t *testing.T) {
 	}
 }
 
-// TestRepeatedCalls: the same request, again and again, alerts at 5 and
-// pauses at 8 (the example's levels) — once each.
+// TestRepeatedCalls: the same request, again and again, alerts at 10 and
+// pauses at 20 (the example's levels) — once each.
 func TestRepeatedCalls(t *testing.T) {
 	t.Parallel()
 	pol := example(t)
 	w := New(Config{})
 	var r recorder
 	fp := Fingerprint("tool:Bash", "npm test", []byte(`{"command":"npm test"}`))
-	for i := range 20 {
+	for i := range 22 {
 		e := ev(Request, t0.Add(time.Duration(i)*5*time.Second))
 		e.Fingerprint = fp
 		r.add(i+1, w.Observe(pol, e))
@@ -106,10 +106,10 @@ func TestRepeatedCalls(t *testing.T) {
 		other.Fingerprint = Fingerprint("tool:Read", fmt.Sprint("file", i), nil)
 		r.add(i+1, w.Observe(pol, other))
 	}
-	if want := "call 5: alert repeated_calls 5\ncall 8: pause repeated_calls 8"; r.String() != want {
+	if want := "call 10: alert repeated_calls 10\ncall 20: pause repeated_calls 20"; r.String() != want {
 		t.Fatalf("trips:\n%s\nwant:\n%s", r.String(), want)
 	}
-	if got := r.trips[0].Message; got != "watchdog: session d97e2169 made the same request 5 times in 2m, alert level 5; it is paused at 8" {
+	if got := r.trips[0].Message; got != "watchdog: session d97e2169 made the same request 10 times in 2m, alert level 10; it is paused at 20" {
 		t.Errorf("message %q", got)
 	}
 }
