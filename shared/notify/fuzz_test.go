@@ -44,7 +44,8 @@ func FuzzVerify(f *testing.F) {
 	f.Add("9223372036854775807", "sha256="+strings.Repeat("0", 64), []byte("x"))
 	f.Fuzz(func(t *testing.T, ts, sig string, body []byte) {
 		err := Verify("k", ts, sig, body, now, 5*time.Minute)
-		if err == nil && sig != Sign("k", ts, body) {
+		// Hex digits may come in either case: the same MAC.
+		if err == nil && !strings.EqualFold(sig, Sign("k", ts, body)) {
 			t.Fatalf("accepted %q for %q", sig, ts)
 		}
 	})
