@@ -44,11 +44,13 @@ bench-test:
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## bench: the engine's benchmarks, Warden vs Cedar vs Rego side by side, then
-## the hook round trip of the local server against a trivial handler.
+## the hook round trip of the local server against a trivial handler, then the
+## LLM gateway against httputil.ReverseProxy and nginx (installs nginx if root).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./shared/sqlite/...
 	cd bench && $(GO) run ./cmd/policybench
 	cd bench && $(GO) run ./cmd/hookbench
+	cd bench && $(GO) run ./cmd/gatewaybench
 
 synth deploy:
 	@echo "make $@: the CDK app (infra/) arrives with the serverless deployment; nothing to $@ yet" >&2; exit 1
