@@ -134,10 +134,25 @@ func appendString(b []byte, s string) []byte {
 // HashCanonical is the record hash: the hex SHA-256 of the chain version, a
 // newline, and the canonical encoding.
 func HashCanonical(canonical []byte) string {
+	var sum hexHash
+	hashCanonical(&sum, canonical)
+	return string(sum[:])
+}
+
+// hexHash is a record hash in hex, without a string to allocate.
+type hexHash [2 * sha256.Size]byte
+
+// hashPrefix is what the record hash covers before the canonical encoding.
+var hashPrefix = []byte(ChainVersion + "\n")
+
+// hashCanonical sets sum to the record hash of canonical. It allocates
+// nothing: the compiler sees the hash's type and keeps it on the stack.
+func hashCanonical(sum *hexHash, canonical []byte) {
 	h := sha256.New()
-	h.Write([]byte(ChainVersion + "\n"))
+	h.Write(hashPrefix)
 	h.Write(canonical)
-	return hex.EncodeToString(h.Sum(nil))
+	var raw [sha256.Size]byte
+	hex.Encode(sum[:], h.Sum(raw[:0]))
 }
 
 // Link chains r after the records whose hashes are prev (the whole log) and
@@ -202,18 +217,44 @@ func (v *Verifier) Check(r Record) *Break {
 	if err != nil {
 		return &Break{Seq: r.Seq, ID: r.ID, Problem: "unencodable record: " + err.Error()}
 	}
-	return v.check(chainFields{seq: r.Seq, id: r.ID, session: r.Session, prev: r.Prev, sessionPrev: r.SessionPrev}, HashCanonical(c), r.Hash)
+	var sum hexHash
+	hashCanonical(&sum, c)
+	return v.check(chainFields{seq: r.Seq, id: r.ID, session: r.Session, prev: r.Prev, sessionPrev: r.SessionPrev}, &sum, r.Hash)
 }
 
 // CheckStored verifies the next record as a store keeps it: its canonical
 // encoding and the hash stored beside it. It hashes the stored bytes and
 // reads only the chain fields from them, without decoding the record.
 func (v *Verifier) CheckStored(canonical []byte, hash string) *Break {
-	f, err := readChainFields(canonical)
-	if err != nil {
-		return &Break{Seq: v.lastSeq + 1, Problem: "unreadable record: " + err.Error()}
+	var r storedRead
+	r.read(canonical)
+	return v.checkRead(&r, hash)
+}
+
+// storedRead is what checking a stored record takes from its bytes: the
+// chain fields and the hash. It depends on the record alone, so that
+// VerifyStored works it out for many records at once and then checks them
+// in order with checkRead.
+type storedRead struct {
+	fields chainFields
+	err    error // the chain fields could not be read
+	hash   hexHash
+}
+
+// read reads the chain fields of a canonical encoding and hashes it.
+func (r *storedRead) read(canonical []byte) {
+	if r.fields, r.err = readChainFields(canonical); r.err == nil {
+		hashCanonical(&r.hash, canonical)
 	}
-	return v.check(f, HashCanonical(canonical), hash)
+}
+
+// checkRead verifies the next record from what read took from it, and the
+// hash stored beside it.
+func (v *Verifier) checkRead(r *storedRead, stored string) *Break {
+	if r.err != nil {
+		return &Break{Seq: v.lastSeq + 1, Problem: "unreadable record: " + r.err.Error()}
+	}
+	return v.check(r.fields, &r.hash, stored)
 }
 
 // chainFields are the fields the chain links by.
@@ -222,7 +263,7 @@ type chainFields struct {
 	id, session, prev, sessionPrev string
 }
 
-func (v *Verifier) check(f chainFields, computed, stored string) *Break {
+func (v *Verifier) check(f chainFields, computed *hexHash, stored string) *Break {
 	if v.sessions == nil {
 		v.sessions = map[string]string{}
 	}
@@ -232,8 +273,8 @@ func (v *Verifier) check(f chainFields, computed, stored string) *Break {
 	if f.seq != v.lastSeq+1 {
 		return brk("sequence", fmt.Sprint(v.lastSeq+1), fmt.Sprint(f.seq))
 	}
-	if computed != stored {
-		return brk("record hash", computed, stored)
+	if string(computed[:]) != stored {
+		return brk("record hash", string(computed[:]), stored)
 	}
 	if f.prev != v.last {
 		return brk("link to the previous record", v.last, f.prev)
@@ -285,26 +326,30 @@ func (p *prefixReader) lit(s string) {
 }
 
 func (p *prefixReader) str() string {
-	if p.err != nil || p.i >= len(p.b) || p.b[p.i] != '"' {
+	if p.err != nil { // the first error stands; p.i may be past the end
+		return ""
+	}
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
 		p.err = fmt.Errorf("expected a string at byte %d", p.i)
 		return ""
 	}
-	j, escaped := p.i+1, false
-	for ; j < len(p.b) && p.b[j] != '"'; j++ {
-		if p.b[j] == '\\' {
-			escaped = true
+	body := p.b[p.i+1:]
+	if n := bytes.IndexByte(body, '"'); n >= 0 && bytes.IndexByte(body[:n], '\\') < 0 {
+		p.i += n + 2 // no escapes: the usual case
+		return string(body[:n])
+	}
+	j := 0
+	for ; j < len(body) && body[j] != '"'; j++ {
+		if body[j] == '\\' {
 			j++
 		}
 	}
-	if j >= len(p.b) {
+	if j >= len(body) {
 		p.err = fmt.Errorf("unterminated string at byte %d", p.i)
 		return ""
 	}
-	raw := p.b[p.i : j+1]
-	p.i = j + 1
-	if !escaped {
-		return string(raw[1 : len(raw)-1])
-	}
+	raw := p.b[p.i : p.i+j+2]
+	p.i += j + 2
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		p.err = err
@@ -313,12 +358,15 @@ func (p *prefixReader) str() string {
 }
 
 func (p *prefixReader) int() int64 {
+	if p.err != nil {
+		return 0
+	}
 	j := p.i
 	for j < len(p.b) && (p.b[j] == '-' || p.b[j] >= '0' && p.b[j] <= '9') {
 		j++
 	}
 	n, err := strconv.ParseInt(string(p.b[p.i:j]), 10, 64)
-	if err != nil && p.err == nil {
+	if err != nil {
 		p.err = fmt.Errorf("expected a number at byte %d", p.i)
 	}
 	p.i = j

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -279,35 +281,125 @@ func decodeRow(seq int64, data, hash string) (audit.Record, error) {
 var _ audit.StoredReader = (*AuditLog)(nil)
 
 // EachStored implements audit.StoredReader: the records after seq after,
-// in order, as stored, without decoding them.
+// in order, as stored, without decoding them, up to the last record there
+// was when it started.
+//
+// It is what verification waits on: reading SQLite costs more than
+// hashing and checking what is read. So two connections of the read pool
+// read at once, each a chunk of 4,096 seqs in turn (each chunk its own
+// short read transaction, which does not hold up the checkpointer), and
+// the chunks are handed to fn in order. They read below database/sql,
+// through the driver's rows: a record's encoding is copied once out of
+// SQLite into a slice the driver makes for that value alone (database/sql
+// would copy it again, and convert every column), and fn may keep it. For
+// the scan each connection maps the database file (mmap_size) instead of
+// reading it a page per system call; SQLite maps at most the first 2 GiB
+// (the limit the driver is built with) and reads the rest as before.
 func (l *AuditLog) EachStored(ctx context.Context, after int64, fn func(audit.StoredRecord) error) error {
-	for {
-		rows, err := l.db.r.QueryContext(ctx, `SELECT seq, session, record, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT 5000`, after)
-		if err != nil {
-			return fmt.Errorf("read audit after %d: %w", after, err)
-		}
-		n := 0
-		for rows.Next() {
-			var s audit.StoredRecord
-			if err := rows.Scan(&s.Seq, &s.Session, &s.Canonical, &s.Hash); err != nil {
-				rows.Close()
-				return fmt.Errorf("read audit after %d: %w", after, err)
+	var last int64
+	if err := l.db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit`).Scan(&last); err != nil {
+		return fmt.Errorf("read audit after %d: %w", after, err)
+	}
+	const readers, span = 2, 4096
+	type chunk struct {
+		recs []audit.StoredRecord
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	// Reader r reads chunks r, r+readers, r+2*readers… into chunks[r].
+	chunks := make([]chan chunk, readers)
+	for r := range chunks {
+		chunks[r] = make(chan chunk, 1)
+		wg.Go(func() {
+			defer close(chunks[r])
+			send := func(c chunk) bool {
+				select {
+				case chunks[r] <- c:
+					return c.err == nil
+				case <-ctx.Done():
+					return false
+				}
 			}
+			c, err := l.db.r.Conn(ctx)
+			if err != nil {
+				send(chunk{err: fmt.Errorf("read audit after %d: %w", after, err)})
+				return
+			}
+			defer c.Close()
+			if _, err := c.ExecContext(ctx, "PRAGMA mmap_size = 2147418112"); err != nil {
+				send(chunk{err: fmt.Errorf("map the database for the audit scan: %w", err)})
+				return
+			}
+			// The connection goes back to the pool as Open made it.
+			defer c.ExecContext(context.WithoutCancel(ctx), "PRAGMA mmap_size = 0")
+			for lo := after + int64(r)*span; lo < last; lo += readers * span {
+				var ch chunk
+				ch.err = c.Raw(func(dc any) error {
+					var err error
+					ch.recs, err = readStoredChunk(ctx, dc, lo, min(lo+span, last))
+					return err
+				})
+				if !send(ch) {
+					return
+				}
+			}
+		})
+	}
+	for i, lo := 0, after; lo < last; i, lo = i+1, lo+span {
+		ch, ok := <-chunks[i%readers]
+		if !ok { // the reader stopped for ctx
+			return ctx.Err()
+		}
+		if ch.err != nil {
+			return ch.err
+		}
+		for _, s := range ch.recs {
 			if err := fn(s); err != nil {
-				rows.Close()
 				return err
 			}
-			after, n = s.Seq, n+1
 		}
-		if err := rows.Close(); err != nil {
-			return err
+	}
+	return nil
+}
+
+// readStoredChunk reads the records with seqs in (lo, hi] for EachStored,
+// through the driver connection dc.
+func readStoredChunk(ctx context.Context, dc any, lo, hi int64) (recs []audit.StoredRecord, err error) {
+	q, ok := dc.(driver.QueryerContext)
+	if !ok {
+		return nil, fmt.Errorf("read audit: driver connection %T cannot query", dc)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT seq, session, CAST(record AS BLOB), hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq`,
+		[]driver.NamedValue{{Ordinal: 1, Value: lo}, {Ordinal: 2, Value: hi}})
+	if err != nil {
+		return nil, fmt.Errorf("read audit records %d to %d: %w", lo+1, hi, err)
+	}
+	defer func() {
+		if cerr := rows.Close(); err == nil && cerr != nil {
+			recs, err = nil, fmt.Errorf("read audit records %d to %d: %w", lo+1, hi, cerr)
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read audit: %w", err)
+	}()
+	recs = make([]audit.StoredRecord, 0, hi-lo)
+	row := make([]driver.Value, 4)
+	for {
+		if err := rows.Next(row); err == io.EOF {
+			return recs, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("read audit records %d to %d: %w", lo+1, hi, err)
 		}
-		if n == 0 {
-			return nil
+		seq, ok1 := row[0].(int64)
+		session, ok2 := row[1].(string)
+		canonical, ok3 := row[2].([]byte)
+		hash, ok4 := row[3].(string)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return nil, fmt.Errorf("read audit records %d to %d: a row of %T, %T, %T, %T", lo+1, hi, row[0], row[1], row[2], row[3])
 		}
+		recs = append(recs, audit.StoredRecord{Seq: seq, Session: session, Canonical: canonical, Hash: hash})
 	}
 }
 
