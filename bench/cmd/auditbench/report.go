@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wardenhq/warden/bench/internal/numfmt"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // The targets.
@@ -231,7 +231,7 @@ func ms(d time.Duration) string {
 }
 
 // thousands formats n with commas between groups of three digits.
-func thousands(n int64) string { return numfmt.Thousands(n) }
+func thousands(n int64) string { return textfmt.Thousands(n) }
 
 func bytesIEC(n int64) string {
 	switch {

@@ -48,6 +48,7 @@ import (
 
 	"github.com/wardenhq/warden/bench/gatewaybench"
 	"github.com/wardenhq/warden/bench/hookbench"
+	"github.com/wardenhq/warden/bench/internal/child"
 )
 
 func main() {
@@ -196,7 +197,7 @@ type target struct {
 	url  string // base URL
 	// proc is the process whose CPU time is counted: the proxy's, or the
 	// stand-in's for direct calls.
-	proc *proc
+	proc *child.Process
 	// missing says why the target was not measured; empty if it was.
 	missing string
 	// Clients for non-streamed and streamed calls, each answer checked
@@ -275,7 +276,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	if bin == "" {
 		fmt.Fprintln(progress, "building warden")
 		var source string
-		if bin, source, err = buildWarden(ctx, dir); err != nil {
+		if bin, source, err = child.BuildWarden(ctx, dir); err != nil {
 			return err
 		}
 		rep.wardenBin = "cmd/warden built from " + source
@@ -292,25 +293,25 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 		return err
 	}
 	defer stopProc(standIn, progress, &err)
-	fmt.Fprintf(progress, "stand-in upstream on http://%s (pid %d)\n", standAddr, standIn.pid())
+	fmt.Fprintf(progress, "stand-in upstream on http://%s (pid %d)\n", standAddr, standIn.PID())
 	w, err := startWarden(ctx, bin, dir, standAddr, key, cfg.budget)
 	if err != nil {
 		return err
 	}
-	defer stopProc(w.proc, progress, &err)
-	if err := w.login(ctx); err != nil {
+	defer stopProc(w.Process, progress, &err)
+	if err := w.Login(ctx, benchProject, benchAgent); err != nil {
 		return err
 	}
-	fmt.Fprintf(progress, "warden on %s (pid %d)\n", w.endpoint, w.pid())
+	fmt.Fprintf(progress, "warden on %s (pid %d)\n", w.Endpoint, w.PID())
 	rp, rpAddr, err := startSelf(ctx, "reverse proxy", dir, proxyFlag, "--addr", "127.0.0.1:0", "--upstream", "http://"+standAddr)
 	if err != nil {
 		return err
 	}
 	defer stopProc(rp, progress, &err)
-	fmt.Fprintf(progress, "httputil.ReverseProxy on http://%s (pid %d)\n", rpAddr, rp.pid())
+	fmt.Fprintf(progress, "httputil.ReverseProxy on http://%s (pid %d)\n", rpAddr, rp.PID())
 	targets := []*target{
 		{name: direct, url: "http://" + standAddr, proc: standIn},
-		{name: wardenT, url: w.endpoint, proc: w.proc},
+		{name: wardenT, url: w.Endpoint, proc: w.Process},
 		{name: proxyT, url: "http://" + rpAddr, proc: rp},
 		{name: nginxT},
 	}
@@ -322,7 +323,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	}
 	rep.targets = targets
 
-	rn := &runner{cfg: cfg, progress: progress, token: w.sessionToken,
+	rn := &runner{cfg: cfg, progress: progress, token: w.SessionToken,
 		jsonBody: gatewaybench.RequestBody(maxTokens, false, cfg.bodyBytes), sseBody: gatewaybench.RequestBody(maxTokens, true, cfg.bodyBytes)}
 	active := slices.DeleteFunc(slices.Clone(targets), func(t *target) bool { return t.missing != "" })
 	for _, t := range active {
@@ -434,7 +435,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 
 // startNginxTarget finds or installs nginx and starts it in front of the
 // stand-in as target t; or says why not.
-func startNginxTarget(ctx context.Context, cfg config, dir, standAddr string, t *target, rep *report, progress io.Writer) (*proc, string) {
+func startNginxTarget(ctx context.Context, cfg config, dir, standAddr string, t *target, rep *report, progress io.Writer) (*child.Process, string) {
 	if cfg.nginx == "off" {
 		return nil, "not run (--nginx off)"
 	}
@@ -448,7 +449,7 @@ func startNginxTarget(ctx context.Context, cfg config, dir, standAddr string, t 
 	}
 	t.url, t.proc = "http://"+addr, p
 	rep.nginxVersion = nginxVersion(bin)
-	fmt.Fprintf(progress, "%s on http://%s (pid %d)\n", rep.nginxVersion, addr, p.pid())
+	fmt.Fprintf(progress, "%s on http://%s (pid %d)\n", rep.nginxVersion, addr, p.PID())
 	return p, ""
 }
 
@@ -468,8 +469,8 @@ func checkedClient(conns int, timeout time.Duration, chk *gatewaybench.Checker) 
 
 // stopProc stops p when run returns, and reports a failure to stop in
 // *err unless run already failed.
-func stopProc(p *proc, progress io.Writer, err *error) {
-	if stopErr := p.stop(10 * time.Second); stopErr != nil {
+func stopProc(p *child.Process, progress io.Writer, err *error) {
+	if stopErr := p.Stop(10 * time.Second); stopErr != nil {
 		fmt.Fprintln(progress, "gatewaybench:", stopErr)
 		if *err == nil {
 			*err = stopErr
@@ -513,7 +514,7 @@ func procTail(t *target) string {
 	if t.proc == nil {
 		return ""
 	}
-	return t.proc.logTail()
+	return t.proc.LogTail()
 }
 
 // constantRate runs calls to t at rate for d, open loop.
@@ -528,7 +529,7 @@ func (r *runner) constantRate(ctx context.Context, t *target, stream bool, label
 		Body: func(int) []byte { return body }}
 	chk.Take()
 	m := &measured{target: t.name, label: label}
-	cpu0, err := t.proc.cpu()
+	cpu0, err := t.proc.CPU()
 	if err != nil {
 		return nil, err
 	}
@@ -537,7 +538,7 @@ func (r *runner) constantRate(ctx context.Context, t *target, stream bool, label
 	if err != nil {
 		return nil, fmt.Errorf("%s against %s: %w", label, t.name, err)
 	}
-	cpu1, err := t.proc.cpu()
+	cpu1, err := t.proc.CPU()
 	if err != nil {
 		return nil, err
 	}
@@ -586,11 +587,11 @@ func (r *runner) concurrentStreams(ctx context.Context, t *target, w *warden) (*
 	sr := &streamsRun{delay: cfg.streamLife / time.Duration(gatewaybench.StreamEvents(streamDeltas)-1)}
 	fmt.Fprintf(r.progress, "%s %s: %d concurrent streams opened over %v, events %v apart (%v each)\n",
 		labelStreams, t.name, cfg.streams, cfg.streamRamp, sr.delay, cfg.streamLife)
-	if err := w.resetPeak(); err != nil {
+	if err := w.ResetPeak(); err != nil {
 		fmt.Fprintf(r.progress, "  cannot reset warden's VmHWM (%v): it holds the peak of the whole run\n", err)
 	}
 	var err error
-	if sr.rssBefore, _, err = w.memory(); err != nil {
+	if sr.rssBefore, _, err = w.Memory(); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})
@@ -599,7 +600,7 @@ func (r *runner) concurrentStreams(ctx context.Context, t *target, w *warden) (*
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if rss, _, err := w.memory(); err == nil {
+			if rss, _, err := w.Memory(); err == nil {
 				sr.rssPeak = max(sr.rssPeak, rss)
 				sr.samples++
 			}
@@ -621,7 +622,7 @@ func (r *runner) concurrentStreams(ctx context.Context, t *target, w *warden) (*
 	if err != nil {
 		return nil, err
 	}
-	if sr.rssAfter, sr.vmHWM, err = w.memory(); err != nil {
+	if sr.rssAfter, sr.vmHWM, err = w.Memory(); err != nil {
 		return nil, err
 	}
 	res := sr.result

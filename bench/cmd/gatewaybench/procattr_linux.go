@@ -5,12 +5,6 @@ import (
 	"syscall"
 )
 
-// childAttr makes the kernel kill a server if this program dies without
-// stopping it, even by SIGKILL.
-func childAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
 // raiseOpenFiles sets this process's open-file limit, and so its
 // children's, to its hard limit, raising that to need if it is lower
 // (which takes privilege).

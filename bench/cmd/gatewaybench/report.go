@@ -14,7 +14,7 @@ import (
 
 	"github.com/wardenhq/warden/bench/gatewaybench"
 	"github.com/wardenhq/warden/bench/hookbench"
-	"github.com/wardenhq/warden/bench/internal/numfmt"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // The aims.
@@ -482,7 +482,7 @@ func perCall(cpu time.Duration, n int) string {
 }
 
 // group writes n with thousands separators.
-func group(n int) string { return numfmt.Thousands(int64(n)) }
+func group(n int) string { return textfmt.Thousands(int64(n)) }
 
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/bench/gatewaybench"
+	"github.com/wardenhq/warden/bench/internal/child"
 )
 
 // The first argument that makes this program one of its servers instead
@@ -108,18 +109,18 @@ func listenAndServe(addr string, h http.Handler) error {
 
 // startSelf starts this program as one of its servers and waits for its
 // address.
-func startSelf(ctx context.Context, name, dir string, args ...string) (*proc, string, error) {
+func startSelf(ctx context.Context, name, dir string, args ...string) (*child.Process, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", fmt.Errorf("find this program to start the %s: %w", name, err)
 	}
-	p, err := startProc(name, filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".log"), nil, self, args...)
+	p, err := child.Start(name, filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".log"), nil, self, args...)
 	if err != nil {
 		return nil, "", err
 	}
-	addr, err := p.waitLine(ctx, listeningPrefix, 30*time.Second)
+	addr, err := p.WaitLine(ctx, listeningPrefix, 30*time.Second)
 	if err != nil {
-		_ = p.stop(5 * time.Second)
+		_ = p.Stop(5 * time.Second)
 		return nil, "", err
 	}
 	return p, addr, nil
@@ -205,12 +206,12 @@ http {
 
 // startNginx runs nginx in the foreground as a reverse proxy in front of
 // upstream (host:port) and returns it with its address.
-func startNginx(ctx context.Context, bin, dir, upstream string) (*proc, string, error) {
+func startNginx(ctx context.Context, bin, dir, upstream string) (*child.Process, string, error) {
 	dir = filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("start nginx: %w", err)
 	}
-	addr, err := freeAddr()
+	addr, err := child.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
@@ -219,12 +220,12 @@ func startNginx(ctx context.Context, bin, dir, upstream string) (*proc, string, 
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, "", fmt.Errorf("start nginx: %w", err)
 	}
-	p, err := startProc("nginx", filepath.Join(dir, "stderr.log"), nil, bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
+	p, err := child.Start("nginx", filepath.Join(dir, "stderr.log"), nil, bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := p.waitListening(ctx, addr, 10*time.Second); err != nil {
-		_ = p.stop(5 * time.Second)
+	if err := p.WaitListening(ctx, addr, 10*time.Second); err != nil {
+		_ = p.Stop(5 * time.Second)
 		return nil, "", fmt.Errorf("%w\n--- %s ---\n%s", err, filepath.Join(dir, "error.log"), readTail(filepath.Join(dir, "error.log")))
 	}
 	return p, addr, nil

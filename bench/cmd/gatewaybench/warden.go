@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/wardenhq/warden/bench/gatewaybench"
+	"github.com/wardenhq/warden/bench/internal/child"
 	"github.com/wardenhq/warden/shared/audit"
 )
 
@@ -69,14 +67,9 @@ func providerKey() string {
 	return "sk-ant-gatewaybench-" + hex.EncodeToString(b)
 }
 
-// warden is a running `warden serve` with a project and a session.
-type warden struct {
-	*proc
-	endpoint     string
-	adminToken   string
-	sessionToken string
-	api          *http.Client
-}
+// warden is a running `warden serve` with the benchmark's project and
+// session.
+type warden struct{ *child.Warden }
 
 // startWarden starts `warden serve` on a free loopback port with its data
 // in dir, the benchmark's policy (with its budget and rate limit if
@@ -94,103 +87,12 @@ func startWarden(ctx context.Context, bin, dir, upstream, key string, budget boo
 	if err := os.WriteFile(confPath, []byte(llmConfig(upstream)), 0o600); err != nil {
 		return nil, fmt.Errorf("write the gateway configuration: %w", err)
 	}
-	p, err := startProc("warden", filepath.Join(dir, "warden.log"), []string{keyEnv + "=" + key}, bin, "serve",
-		"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--shutdown-grace", "5s",
+	w, err := child.StartWarden(ctx, bin, dir, []string{keyEnv + "=" + key},
 		"--policy", policyPath, "--llm-config", confPath, "--first-project", "")
 	if err != nil {
 		return nil, err
 	}
-	w := &warden{proc: p, api: &http.Client{Timeout: 30 * time.Second}}
-	if w.endpoint, err = p.waitLine(ctx, "export WARDEN_ENDPOINT=", 30*time.Second); err == nil {
-		w.adminToken, err = p.waitLine(ctx, "export WARDEN_ADMIN_TOKEN=", 5*time.Second)
-	}
-	if err == nil {
-		err = w.waitReady(ctx, 30*time.Second)
-	}
-	if err != nil {
-		_ = p.stop(5 * time.Second)
-		return nil, err
-	}
-	return w, nil
-}
-
-func (w *warden) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		status, _, err := w.call(ctx, http.MethodGet, "/readyz", "", nil, nil)
-		if err == nil && status == http.StatusOK {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("warden at %s not ready within %v: status %d, %v%s", w.endpoint, timeout, status, err, w.logTail())
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// call sends a JSON request and decodes a 2xx JSON answer into out. It
-// returns the status and the raw answer; a non-2xx answer is an error.
-func (w *warden) call(ctx context.Context, method, path, token string, in, out any) (int, []byte, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, w.endpoint+path, body)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := w.api.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, data, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, data, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-		}
-	}
-	return resp.StatusCode, data, nil
-}
-
-// login creates the benchmark's project and logs its agent in, keeping
-// the session token.
-func (w *warden) login(ctx context.Context) error {
-	var created struct {
-		EnrollKey string `json:"enroll_key"`
-	}
-	if _, _, err := w.call(ctx, http.MethodPost, "/v1/admin/projects", w.adminToken, map[string]string{"name": benchProject}, &created); err != nil {
-		return fmt.Errorf("create project %q: %w", benchProject, err)
-	}
-	var sess struct {
-		Token string `json:"token"`
-	}
-	if _, _, err := w.call(ctx, http.MethodPost, "/v1/agent/login", "", map[string]string{"enroll_key": created.EnrollKey, "agent": benchAgent}, &sess); err != nil {
-		return fmt.Errorf("log in agent %s/%s: %w", benchProject, benchAgent, err)
-	}
-	if created.EnrollKey == "" || sess.Token == "" {
-		return fmt.Errorf("log in agent %s/%s: no enrollment key or no session token in the answers", benchProject, benchAgent)
-	}
-	w.sessionToken = sess.Token
-	return nil
+	return &warden{w}, nil
 }
 
 // trailCount is what the audit trail holds for the calls of one run,
@@ -217,7 +119,7 @@ func (w *warden) countTrail(ctx context.Context) (counts map[string]*trailCount,
 		}
 		var recs []audit.Record
 		path := fmt.Sprintf("/v1/admin/audit?after=%d&limit=1000", after)
-		if _, _, err := w.call(ctx, http.MethodGet, path, w.adminToken, nil, &recs); err != nil {
+		if _, _, err := w.Call(ctx, http.MethodGet, path, w.AdminToken, nil, &recs); err != nil {
 			return nil, 0, 0, fmt.Errorf("read audit trail: %w", err)
 		}
 		if len(recs) == 0 {

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/bench/hookbench"
+	"github.com/wardenhq/warden/bench/internal/child"
 )
 
 func main() {
@@ -122,7 +123,7 @@ const pause = 500 * time.Millisecond
 // server is one side of the comparison.
 type server struct {
 	name   string
-	proc   *proc
+	proc   *child.Process
 	target hookbench.Target
 	client *http.Client // the constant-rate runs' connections, kept across halves
 }
@@ -153,7 +154,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	bin := cfg.warden
 	if bin == "" {
 		fmt.Fprintln(progress, "building warden")
-		if bin, err = buildWarden(ctx, dir); err != nil {
+		if bin, _, err = child.BuildWarden(ctx, dir); err != nil {
 			return err
 		}
 	}
@@ -169,9 +170,9 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer stopProc(w.proc, progress, &err)
-	fmt.Fprintf(progress, "warden listening on %s (pid %d)\n", w.endpoint, w.cmd.Process.Pid)
-	if err := w.login(ctx, "project-a", "bench"); err != nil {
+	defer stopProc(w.Process, progress, &err)
+	fmt.Fprintf(progress, "warden listening on %s (pid %d)\n", w.Endpoint, w.PID())
+	if err := w.Login(ctx, "project-a", "bench"); err != nil {
 		return err
 	}
 	reply, err := w.probe(ctx, labelProbe)
@@ -180,7 +181,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	}
 	rep.replyBytes = len(reply)
 	time.Sleep(pause)
-	if rep.idleRSS, _, err = w.memory(); err != nil {
+	if rep.idleRSS, _, err = w.Memory(); err != nil {
 		return err
 	}
 	fmt.Fprintf(progress, "warden idle RSS %s; decision reply %d bytes\n", mib(rep.idleRSS), len(reply))
@@ -189,24 +190,24 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("find this program to start the trivial server: %w", err)
 	}
-	tp, err := startProc("trivial server", dir+"/trivial.log", self, trivialFlag, "--addr", "127.0.0.1:0", "--reply", string(reply))
+	tp, err := child.Start("trivial server", dir+"/trivial.log", nil, self, trivialFlag, "--addr", "127.0.0.1:0", "--reply", string(reply))
 	if err != nil {
 		return err
 	}
 	defer stopProc(tp, progress, &err)
-	trivialAddr, err := tp.waitLine(ctx, trivialListening, 30*time.Second)
+	trivialAddr, err := tp.WaitLine(ctx, trivialListening, 30*time.Second)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(progress, "trivial server listening on http://%s (pid %d)\n", trivialAddr, tp.cmd.Process.Pid)
+	fmt.Fprintf(progress, "trivial server listening on http://%s (pid %d)\n", trivialAddr, tp.PID())
 
 	// Both servers get the same requests, byte for byte.
-	header := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + w.sessionToken}}
+	header := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + w.SessionToken}}
 	trivial := &server{name: "trivial", proc: tp,
 		target: hookbench.Target{URL: "http://" + trivialAddr + hookPath, Header: header},
 		client: hookbench.NewClient(cfg.maxInFlight, cfg.timeout)}
-	ward := &server{name: "warden", proc: w.proc,
-		target: hookbench.Target{URL: w.endpoint + hookPath, Header: header},
+	ward := &server{name: "warden", proc: w.Process,
+		target: hookbench.Target{URL: w.Endpoint + hookPath, Header: header},
 		client: hookbench.NewClient(cfg.maxInFlight, cfg.timeout)}
 	rep.expected = map[string]int{labelProbe: 1}
 	rep.sent = map[string]int{labelProbe: 1}
@@ -255,7 +256,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 		return err
 	}
 	count(rep.satWarden)
-	if rep.afterRSS, rep.peakRSS, err = w.memory(); err != nil {
+	if rep.afterRSS, rep.peakRSS, err = w.Memory(); err != nil {
 		return err
 	}
 
@@ -276,8 +277,8 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 
 // stopProc stops p when run returns, and reports a failure to stop in
 // *err unless run already failed.
-func stopProc(p *proc, progress io.Writer, err *error) {
-	if stopErr := p.stop(10 * time.Second); stopErr != nil {
+func stopProc(p *child.Process, progress io.Writer, err *error) {
+	if stopErr := p.Stop(10 * time.Second); stopErr != nil {
 		fmt.Fprintln(progress, "hookbench:", stopErr)
 		if *err == nil {
 			*err = stopErr
@@ -326,17 +327,17 @@ func saturate(ctx context.Context, cfg config, s *server, progress io.Writer) (*
 }
 
 // withCPU runs f and notes in m the CPU time p and this program used.
-func withCPU(p *proc, m *measured, f func() error) error {
-	s0, err1 := p.cpu()
-	c0, err2 := cpuTime("self")
+func withCPU(p *child.Process, m *measured, f func() error) error {
+	s0, err1 := p.CPU()
+	c0, err2 := child.CPUTime("self")
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
 	if err := f(); err != nil {
 		return err
 	}
-	s1, err1 := p.cpu()
-	c1, err2 := cpuTime("self")
+	s1, err1 := p.CPU()
+	c1, err2 := child.CPUTime("self")
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}

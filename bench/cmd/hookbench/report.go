@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/bench/hookbench"
-	"github.com/wardenhq/warden/bench/internal/numfmt"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // The aims.
@@ -271,7 +271,7 @@ func cpuRatio(a, b *measured) string {
 }
 
 // group writes n with thousands separators.
-func group(n int) string { return numfmt.Thousands(int64(n)) }
+func group(n int) string { return textfmt.Thousands(int64(n)) }
 
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -20,7 +20,7 @@ import (
 
 	"github.com/wardenhq/warden/bench/scenario"
 
-	"github.com/wardenhq/warden/bench/internal/numfmt"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 func main() {
@@ -209,7 +209,7 @@ func formatNs(ns float64) string {
 	if ns < 100 {
 		return strconv.FormatFloat(ns, 'f', 1, 64)
 	}
-	return numfmt.Thousands(int64(ns + 0.5))
+	return textfmt.Thousands(int64(ns + 0.5))
 }
 
 // environment describes where and with what the numbers were measured.

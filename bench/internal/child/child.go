@@ -1,4 +1,7 @@
-package main
+// Package child runs the servers a benchmark measures as child processes
+// of its own, on loopback: start, wait for a line or a port, read their
+// memory and CPU time, stop; and builds and drives `warden serve`.
+package child
 
 import (
 	"bufio"
@@ -17,9 +20,9 @@ import (
 	"time"
 )
 
-// proc is a server started as a child process. Its stderr goes to a file;
+// Process is a server started as a child process. Its stderr goes to a file;
 // its stdout lines are offered on lines until nobody reads them.
-type proc struct {
+type Process struct {
 	name    string
 	cmd     *exec.Cmd
 	logPath string
@@ -28,9 +31,9 @@ type proc struct {
 	waitErr error
 }
 
-// startProc starts bin with args and, added to this program's
+// Start starts bin with args and, added to this program's
 // environment, env; stderr goes to logPath.
-func startProc(name, logPath string, env []string, bin string, args ...string) (*proc, error) {
+func Start(name, logPath string, env []string, bin string, args ...string) (*Process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -47,7 +50,7 @@ func startProc(name, logPath string, env []string, bin string, args ...string) (
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, lines: make(chan string, 256), exited: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, logPath: logPath, lines: make(chan string, 256), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -64,11 +67,12 @@ func startProc(name, logPath string, env []string, bin string, args ...string) (
 	return p, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+// PID is the process ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
 
-// waitLine returns the first stdout line that starts with prefix, without
+// WaitLine returns the first stdout line that starts with prefix, without
 // the prefix.
-func (p *proc) waitLine(ctx context.Context, prefix string, timeout time.Duration) (string, error) {
+func (p *Process) WaitLine(ctx context.Context, prefix string, timeout time.Duration) (string, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
@@ -78,18 +82,18 @@ func (p *proc) waitLine(ctx context.Context, prefix string, timeout time.Duratio
 				return rest, nil
 			}
 		case <-p.exited:
-			return "", fmt.Errorf("%s exited before printing %q: %v%s", p.name, prefix, p.waitErr, p.logTail())
+			return "", fmt.Errorf("%s exited before printing %q: %v%s", p.name, prefix, p.waitErr, p.LogTail())
 		case <-t.C:
-			return "", fmt.Errorf("%s did not print %q within %v%s", p.name, prefix, timeout, p.logTail())
+			return "", fmt.Errorf("%s did not print %q within %v%s", p.name, prefix, timeout, p.LogTail())
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}
 	}
 }
 
-// waitListening waits until addr accepts TCP connections, for a server
+// WaitListening waits until addr accepts TCP connections, for a server
 // that prints nothing when it is ready.
-func (p *proc) waitListening(ctx context.Context, addr string, timeout time.Duration) error {
+func (p *Process) WaitListening(ctx context.Context, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -98,22 +102,22 @@ func (p *proc) waitListening(ctx context.Context, addr string, timeout time.Dura
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("%s exited before listening on %s: %v%s", p.name, addr, p.waitErr, p.logTail())
+			return fmt.Errorf("%s exited before listening on %s: %v%s", p.name, addr, p.waitErr, p.LogTail())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not listening on %s within %v: %v%s", p.name, addr, timeout, err, p.logTail())
+			return fmt.Errorf("%s not listening on %s within %v: %v%s", p.name, addr, timeout, err, p.LogTail())
 		}
 	}
 }
 
-// stop ends the process: SIGTERM, then SIGKILL after grace.
-func (p *proc) stop(grace time.Duration) error {
+// Stop ends the process: SIGTERM, then SIGKILL after grace.
+func (p *Process) Stop(grace time.Duration) error {
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s had already exited: %v%s", p.name, p.waitErr, p.logTail())
+		return fmt.Errorf("%s had already exited: %v%s", p.name, p.waitErr, p.LogTail())
 	default:
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -133,8 +137,8 @@ func (p *proc) stop(grace time.Duration) error {
 	return fmt.Errorf("%s did not stop within %v of SIGTERM; killed", p.name, grace)
 }
 
-// logTail returns the end of the process's stderr, for error messages.
-func (p *proc) logTail() string {
+// LogTail returns the end of the process's stderr, for error messages.
+func (p *Process) LogTail() string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil || len(b) == 0 {
 		return ""
@@ -145,10 +149,10 @@ func (p *proc) logTail() string {
 	return "\n--- end of " + p.logPath + " ---\n" + string(b)
 }
 
-// memory returns the process's resident set size now and at its peak
+// Memory returns the process's resident set size now and at its peak
 // (VmRSS and VmHWM of /proc/PID/status), in bytes.
-func (p *proc) memory() (rss, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))
+func (p *Process) Memory() (rss, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
 	if err != nil {
 		return 0, 0, fmt.Errorf("read memory of %s: %w", p.name, err)
 	}
@@ -170,24 +174,24 @@ func (p *proc) memory() (rss, peak int64, err error) {
 		*dst = kb << 10
 	}
 	if rss == 0 || peak == 0 {
-		return 0, 0, fmt.Errorf("read memory of %s: no VmRSS or VmHWM in /proc/%d/status", p.name, p.pid())
+		return 0, 0, fmt.Errorf("read memory of %s: no VmRSS or VmHWM in /proc/%d/status", p.name, p.PID())
 	}
 	return rss, peak, nil
 }
 
-// resetPeak sets the process's VmHWM back to its VmRSS (Linux
+// ResetPeak sets the process's VmHWM back to its VmRSS (Linux
 // clear_refs 5), so that a later VmHWM is the peak of what follows.
-func (p *proc) resetPeak() error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.pid()), []byte("5"), 0)
+func (p *Process) ResetPeak() error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.PID()), []byte("5"), 0)
 }
 
 // clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ),
 // 100 per second on every Linux configuration Go supports.
 const clockTick = 10 * time.Millisecond
 
-// cpuTime returns the user plus system CPU time the process at
+// CPUTime returns the user plus system CPU time the process at
 // /proc/<pid>/stat has used ("self" for this one).
-func cpuTime(pid string) (time.Duration, error) {
+func CPUTime(pid string) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0, fmt.Errorf("read CPU time of %s: %w", pid, err)
@@ -210,14 +214,15 @@ func cpuTime(pid string) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-func (p *proc) cpu() (time.Duration, error) {
-	return cpuTime(strconv.Itoa(p.pid()))
+// CPU is the CPU time the process has used.
+func (p *Process) CPU() (time.Duration, error) {
+	return CPUTime(strconv.Itoa(p.PID()))
 }
 
-// buildWarden builds cmd/warden of the module the bench module replaces
+// BuildWarden builds cmd/warden of the module the bench module replaces
 // github.com/wardenhq/warden with, into dir. It returns the binary and
 // what it was built from.
-func buildWarden(ctx context.Context, dir string) (bin, source string, err error) {
+func BuildWarden(ctx context.Context, dir string) (bin, source string, err error) {
 	list := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/wardenhq/warden")
 	src, err := list.Output()
 	if err != nil {
@@ -252,9 +257,9 @@ func sourceVersion(ctx context.Context, dir string) string {
 	return v
 }
 
-// freeAddr returns a loopback address with a port free at the time of the
+// FreeAddr returns a loopback address with a port free at the time of the
 // call, for a server that cannot be told to pick its own (nginx).
-func freeAddr() (string, error) {
+func FreeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
