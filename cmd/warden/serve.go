@@ -284,7 +284,7 @@ func newGateway(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (*ll
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(conf.Upstreams)) {
-		if u := conf.Upstreams[name]; u.Key == "" && u.API != llm.Bedrock { // Bedrock signs with the AWS chain
+		if u := conf.Upstreams[name]; u.MissingKey() {
 			log.Warn("LLM upstream has no key: its models are refused until it has one", "upstream", name, "key", u.KeySource)
 		}
 	}

@@ -43,6 +43,11 @@ type Upstream struct {
 	IdleTimeout   time.Duration
 }
 
+// MissingKey reports whether the upstream cannot be called for want of a
+// key. A Bedrock upstream without one signs with the AWS credentials of
+// the Warden process instead.
+func (u *Upstream) MissingKey() bool { return u.Key == "" && u.API != Bedrock }
+
 // Route sends the models matching a glob to an upstream.
 type Route struct {
 	Model    string // path.Match pattern

@@ -175,7 +175,7 @@ func (g *Gateway) serve(f front) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		if c.upstream.Key == "" && c.upstream.API != Bedrock { // Bedrock signs with the AWS chain
+		if c.upstream.MissingKey() {
 			g.finish(r.Context(), c, hold, outcome{status: "no provider key"})
 			f.refuse(w, http.StatusBadGateway, fmt.Sprintf("Warden has no key for upstream %s (%s is empty)", c.upstream.Name, c.upstream.KeySource))
 			return
