@@ -372,7 +372,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 
 	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	m := c.front.newMeter(stream)
-	copyHeaders(w.Header(), resp.Header, "Content-Length")
+	// An answer that passes through as it came keeps its length, so that
+	// the agent has it whole before the call is settled and recorded.
+	var skip []string
+	if resp.Uncompressed || resp.ContentLength < 0 {
+		skip = []string{"Content-Length"}
+	}
+	copyHeaders(w.Header(), resp.Header, skip...)
 	w.Header().Set("X-Warden-Call", c.ref)
 	w.WriteHeader(resp.StatusCode)
 	_ = rc.Flush()
@@ -468,8 +474,17 @@ func (g *Gateway) transport() http.RoundTripper {
 	if g.Transport != nil {
 		return g.Transport
 	}
-	return http.DefaultTransport
+	return upstreamTransport
 }
+
+// upstreamTransport keeps connections to the upstreams open for reuse:
+// http.DefaultTransport keeps two per host, fewer than the calls an agent
+// fleet has in flight.
+var upstreamTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 256
+	return t
+}()
 
 // models answers GET /v1/models from the first upstream of the API the
 // client speaks (Anthropic clients send anthropic-version).
@@ -489,7 +504,7 @@ func (g *Gateway) models(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	if up == nil || up.Key == "" {
+	if up == nil || up.MissingKey() {
 		f.refuse(w, http.StatusBadGateway, fmt.Sprintf("Warden has no %s upstream with a key", api))
 		return
 	}
