@@ -182,6 +182,21 @@ func usageRecord(t *testing.T, sink *audit.MemorySink) (audit.Record, audit.Usag
 	return audit.Record{}, audit.Usage{}
 }
 
+// waitForUsage waits for the llm.usage record, written once the call has
+// ended, and returns it with its Usage.
+func waitForUsage(t *testing.T, sink *audit.MemorySink) (audit.Record, audit.Usage) {
+	t.Helper()
+	waitUntil(t, func() bool {
+		for _, r := range sink.Records() {
+			if r.Code == audit.LLMUsage {
+				return true
+			}
+		}
+		return false
+	})
+	return usageRecord(t, sink)
+}
+
 // handCost prices tokens by the table's per-million prices (short
 // context), rounding up.
 func handCost(p pricing.Price, t pricing.Tokens) pricing.Money {
@@ -404,18 +419,7 @@ func TestClientGoesAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream call was not cancelled")
 	}
-	var rec audit.Record
-	var u audit.Usage
-	waitUntil(t, func() bool {
-		for _, r := range f.sink.Records() {
-			if r.Code == audit.LLMUsage {
-				rec = r
-				json.Unmarshal(r.Args, &u)
-				return true
-			}
-		}
-		return false
-	})
+	rec, u := waitForUsage(t, f.sink)
 	if rec.Status != "client disconnected" || u.InputTokens != 12 || u.CacheReadTokens != 9000 || u.OutputTokens < 1 || !u.Estimated || u.CostUSD == pricing.Money(0).Decimal() {
 		t.Errorf("usage after a disconnect: %+v %+v", rec, u)
 	}
