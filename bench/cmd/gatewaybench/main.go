@@ -260,7 +260,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 		return err
 	}
 	start := time.Now()
-	rep := &report{cfg: cfg, started: start, loadBefore: loadAverage(), counts: map[string]int{}}
+	rep := &report{cfg: cfg, started: start, loadBefore: child.LoadAverage(), counts: map[string]int{}}
 	// Warden holds two descriptors per stream (agent and upstream).
 	if err := raiseOpenFiles(uint64(2*cfg.streams + 1024)); err != nil {
 		return err
@@ -282,7 +282,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 		rep.wardenBin = "cmd/warden built from " + source
 	}
 	fmt.Fprintln(progress, "measuring fsync in the data directory's file system")
-	if rep.fsync, err = measureFsync(dir, 200, 5*time.Second); err != nil {
+	if rep.fsync, err = hookbench.MeasureFsync(dir, 200, 5*time.Second); err != nil {
 		return err
 	}
 
@@ -423,7 +423,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	if rep.trail, rep.trailTotal, rep.orphans, err = w.countTrail(ctx); err != nil {
 		return err
 	}
-	rep.loadAfter = loadAverage()
+	rep.loadAfter = child.LoadAverage()
 	rep.elapsed = time.Since(start)
 	rep.write(out)
 	fmt.Fprintf(progress, "done in %s\n", rep.elapsed.Round(time.Second))

@@ -143,7 +143,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	}
 	start := time.Now()
 	rep := &report{cfg: cfg, started: start}
-	rep.loadBefore = loadAverage()
+	rep.loadBefore = child.LoadAverage()
 
 	dir, err := os.MkdirTemp("", "hookbench-")
 	if err != nil {
@@ -161,7 +161,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	rep.wardenBin = bin
 
 	fmt.Fprintln(progress, "measuring fsync in the data directory's file system")
-	if rep.fsync, err = measureFsync(dir, 200, 5*time.Second); err != nil {
+	if rep.fsync, err = hookbench.MeasureFsync(dir, 200, 5*time.Second); err != nil {
 		return err
 	}
 
@@ -264,7 +264,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	if rep.trail, rep.trailTotal, err = w.countTrail(ctx); err != nil {
 		return err
 	}
-	rep.loadAfter = loadAverage()
+	rep.loadAfter = child.LoadAverage()
 	rep.elapsed = time.Since(start)
 
 	rep.write(out)

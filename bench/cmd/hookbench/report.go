@@ -1,15 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/wardenhq/warden/bench/hookbench"
@@ -272,42 +268,3 @@ func cpuRatio(a, b *measured) string {
 
 // group writes n with thousands separators.
 func group(n int) string { return textfmt.Thousands(int64(n)) }
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// measureFsync appends 4 KiB to a file in dir and fsyncs it, n times or
-// for at most limit, and returns the fsync times: the floor under each
-// durable commit of warden's audit trail.
-func measureFsync(dir string, n int, limit time.Duration) (*hookbench.Histogram, error) {
-	path := filepath.Join(dir, "fsync-probe")
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("measure fsync: %w", err)
-	}
-	block := make([]byte, 4096)
-	h := &hookbench.Histogram{}
-	end := time.Now().Add(limit)
-	for i := 0; i < n && time.Now().Before(end); i++ {
-		if _, err := f.Write(block); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("measure fsync: %w", err)
-		}
-		t := time.Now()
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("measure fsync: %w", err)
-		}
-		h.Record(time.Since(t))
-	}
-	return h, errors.Join(f.Close(), os.Remove(path))
-}
