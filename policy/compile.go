@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/wardenhq/warden/policy/yamldoc"
 )
 
 // Policy is a compiled, validated policy: immutable, safe for concurrent use,
@@ -326,7 +328,7 @@ func (c *compiler) checkNotify(path string, names []string) {
 	for i, n := range names {
 		if _, ok := c.f.Notifications[n]; !ok {
 			c.errorf(pathOf(path, i), CodeUnknownReference, "declare it under notifications:",
-				"unknown notification channel %q%s", n, didYouMean(n, known))
+				"unknown notification channel %q%s", n, yamldoc.DidYouMean(n, known))
 		}
 	}
 }
@@ -343,7 +345,7 @@ func (c *compiler) compileWho(path string, w WhoDecl) who {
 		if c.f.Projects != nil && !hasWildcard(s) {
 			if _, ok := c.f.Projects[s]; !ok {
 				c.errorf(pathOf(pathOf(path, "project"), i), CodeUnknownReference, "declare it under projects:",
-					"unknown project %q%s", s, didYouMean(s, sortedKeys(c.f.Projects)))
+					"unknown project %q%s", s, yamldoc.DidYouMean(s, sortedKeys(c.f.Projects)))
 			}
 		}
 		out.projects = append(out.projects, compilePattern(s, false))
@@ -355,7 +357,7 @@ func (c *compiler) compileWho(path string, w WhoDecl) who {
 		}
 		if !hasWildcard(s) && !c.agentDeclared(w.Project, s) {
 			c.errorf(pathOf(pathOf(path, "agent"), i), CodeUnknownReference, "declare it under the project's agents:",
-				"agent %q is not declared in the rule's projects%s", s, didYouMean(s, c.agentNames(w.Project)))
+				"agent %q is not declared in the rule's projects%s", s, yamldoc.DidYouMean(s, c.agentNames(w.Project)))
 		}
 		out.agents = append(out.agents, compilePattern(s, false))
 	}

@@ -3,6 +3,8 @@ package policy
 import (
 	"strings"
 	"time"
+
+	"github.com/wardenhq/warden/policy/yamldoc"
 )
 
 // compileBudgets validates the budgets and fills in their IDs.
@@ -231,7 +233,7 @@ func (c *compiler) compileApprovers(decls map[string]ApproverDecl, rules []*rule
 			}
 			if !hit {
 				c.errorf(pathOf(pathOf(path, "rules"), i), CodeUnknownReference, "list the ids of approve rules",
-					"approver group %q names %q, which matches no approve rule%s", name, d.Rules[i], didYouMean(d.Rules[i], approveIDs))
+					"approver group %q names %q, which matches no approve rule%s", name, d.Rules[i], yamldoc.DidYouMean(d.Rules[i], approveIDs))
 			}
 		}
 		c.checkNotify(pathOf(path, "notify"), d.Notify)

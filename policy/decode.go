@@ -2,9 +2,7 @@ package policy
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wardenhq/warden/policy/yamldoc"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -70,8 +69,9 @@ func parseYAML(file string, data []byte, e *errs) *yaml.Node {
 		return nil
 	}
 	var root yaml.Node
-	if err := safeUnmarshal(data, &root); err != nil {
-		e.add(yamlErrorPos(file, err), CodeSyntax, "", "%s", yamlErrorText(err))
+	if err := yamldoc.Parse(data, &root, "file"); err != nil {
+		line, msg := yamldoc.ErrorLine(err)
+		e.add(Position{File: file, Line: line}, CodeSyntax, "", "%s", msg)
 		return nil
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
@@ -79,59 +79,6 @@ func parseYAML(file string, data []byte, e *errs) *yaml.Node {
 		return nil
 	}
 	return root.Content[0]
-}
-
-// safeUnmarshal runs the YAML parser, turning a panic inside it into an error
-// so that no input can crash the caller. A policy is one document: a second
-// one, which a plain Unmarshal would silently drop, is refused.
-func safeUnmarshal(data []byte, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: parser failed: %v", r)
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(n); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return err
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case err != nil:
-		return err
-	}
-	return fmt.Errorf("yaml: line %d: a second YAML document; a file holds one", extra.Line)
-}
-
-// yamlErrorPos digs "line N" out of a yaml.v3 error message.
-func yamlErrorPos(file string, err error) Position {
-	msg := err.Error()
-	if i := strings.Index(msg, "line "); i >= 0 {
-		rest := msg[i+5:]
-		j := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		if n, convErr := strconv.Atoi(rest[:j]); convErr == nil {
-			return Position{File: file, Line: n}
-		}
-	}
-	return Position{File: file}
-}
-
-// yamlErrorText drops the "yaml: line N:" prefix that the position now carries.
-func yamlErrorText(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if strings.HasPrefix(msg, "line ") {
-		if i := strings.Index(msg, ": "); i >= 0 {
-			msg = msg[i+2:]
-		}
-	}
-	return msg
 }
 
 func (d *decoder) at(n *yaml.Node) Position {
@@ -391,7 +338,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 		if j < 0 {
 			names := fieldNames(fields)
 			d.errs.add(d.at(k), CodeUnknownField, "allowed here: "+strings.Join(names, ", "),
-				"unknown field %q%s", key, didYouMean(key, names))
+				"unknown field %q%s", key, yamldoc.DidYouMean(key, names))
 			continue
 		}
 		fd := &fields[j]
@@ -405,7 +352,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 		if fd.enum != nil {
 			if s := v.Field(fd.index).String(); s != "" && !contains(fd.enum, s) {
 				d.errs.add(d.pos[p], CodeInvalidValue, "one of: "+strings.Join(fd.enum, ", "),
-					"invalid %s %q%s", key, s, didYouMean(s, fd.enum))
+					"invalid %s %q%s", key, s, yamldoc.DidYouMean(s, fd.enum))
 			}
 		}
 	}

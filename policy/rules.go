@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wardenhq/warden/policy/yamldoc"
 )
 
 // gitActions are the git actions that exist.
@@ -136,12 +138,12 @@ func (c *compiler) checkAction(path, a string) Kind {
 	case KindGit:
 		if !matchesAny(a, gitActions) {
 			c.errorf(path, CodeBadPattern, "git actions: "+strings.Join(gitActions, ", "),
-				"unknown git action %q%s", a, didYouMean(a, gitActions))
+				"unknown git action %q%s", a, yamldoc.DidYouMean(a, gitActions))
 			return KindUnknown
 		}
 	case KindLLM:
 		if !matchesAny(a, []string{"llm:invoke"}) {
-			c.errorf(path, CodeBadPattern, "the llm action is llm:invoke", "unknown llm action %q%s", a, didYouMean(a, []string{"llm:invoke"}))
+			c.errorf(path, CodeBadPattern, "the llm action is llm:invoke", "unknown llm action %q%s", a, yamldoc.DidYouMean(a, []string{"llm:invoke"}))
 			return KindUnknown
 		}
 	case KindAWS:

@@ -2,14 +2,13 @@ package pricing
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/wardenhq/warden/policy/yamldoc"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -120,8 +119,9 @@ func (d *decoder) parse(data []byte) *yaml.Node {
 		return nil
 	}
 	var root yaml.Node
-	if err := unmarshalOne(data, &root); err != nil {
-		d.errs = append(d.errs, yamlError(d.file, err))
+	if err := yamldoc.Parse(data, &root, "price file"); err != nil {
+		line, msg := yamldoc.ErrorLine(err)
+		d.errs = append(d.errs, &Error{File: d.file, Line: line, Msg: msg})
 		return nil
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
@@ -140,44 +140,6 @@ func validPrefix(data []byte) int {
 		i += n
 	}
 	return len(data)
-}
-
-// unmarshalOne parses exactly one YAML document into n; a panic in the
-// parser becomes an error.
-func unmarshalOne(data []byte, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: parser failed: %v", r)
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(n); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return err
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case err != nil:
-		return err
-	}
-	return fmt.Errorf("yaml: line %d: a second YAML document; a price file holds one", extra.Line)
-}
-
-// yamlError locates a parser error by the "line N" in its message.
-func yamlError(file string, err error) *Error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	e := &Error{File: file, Msg: msg}
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		num, text, _ := strings.Cut(rest, ": ")
-		if n, convErr := strconv.Atoi(num); convErr == nil {
-			e.Line, e.Msg = n, text
-		}
-	}
-	return e
 }
 
 // plain reports whether n may stand in a price file, which is
@@ -419,45 +381,7 @@ func (d *decoder) longContext(provider string, n *yaml.Node) *LongContext {
 
 // unknown reports key k, not one of allowed, in where.
 func (d *decoder) unknown(k *yaml.Node, where string, allowed []string) {
-	d.add(k, "unknown key %q in %s%s; allowed: %s", k.Value, where, didYouMean(k.Value, allowed), strings.Join(allowed, ", "))
-}
-
-// didYouMean suggests the allowed word nearest to s, if one is near.
-func didYouMean(s string, allowed []string) string {
-	best, bestDist := "", 3
-	for _, a := range allowed {
-		if dist := editDistance(s, a); dist < bestDist {
-			best, bestDist = a, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance of a and b, for short keys.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return max(len(a), len(b))
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	d.add(k, "unknown key %q in %s%s; allowed: %s", k.Value, where, yamldoc.DidYouMean(k.Value, allowed), strings.Join(allowed, ", "))
 }
 
 // rate reads the price v of key k into rates.
