@@ -1074,7 +1074,7 @@ func TestBedrockClientGoesAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the Bedrock call was not cancelled")
 	}
-	rec, u := waitForUsage(t, f.sink)
+	rec, u := usageRecord(t, f.sink)
 	if rec.Status != "client disconnected" || u.InputTokens != 12 || u.CacheReadTokens != 9000 || !u.Estimated || u.CostUSD == pricing.Money(0).Decimal() {
 		t.Errorf("usage after a disconnect: %+v %+v", rec, u)
 	}

@@ -166,35 +166,25 @@ func sseHandler(events []string, between func(i int)) http.HandlerFunc {
 
 const messagesBody = `{"model":"claude-sonnet-4-5","max_tokens":32000,"stream":true,"messages":[{"role":"user","content":"hi"}],"metadata":{"user_id":"u"}}`
 
-// usageRecord returns the llm.usage record and its Usage.
+// usageRecord returns the llm.usage record and its Usage, waiting for it
+// a while: it is written once the call has ended, which may be after the
+// agent has the whole answer.
 func usageRecord(t *testing.T, sink *audit.MemorySink) (audit.Record, audit.Usage) {
 	t.Helper()
-	for _, r := range sink.Records() {
-		if r.Code == audit.LLMUsage {
-			var u audit.Usage
-			if err := json.Unmarshal(r.Args, &u); err != nil {
-				t.Fatal(err)
-			}
-			return r, u
-		}
-	}
-	t.Fatalf("no llm.usage record in %d records", len(sink.Records()))
-	return audit.Record{}, audit.Usage{}
-}
-
-// waitForUsage waits for the llm.usage record, written once the call has
-// ended, and returns it with its Usage.
-func waitForUsage(t *testing.T, sink *audit.MemorySink) (audit.Record, audit.Usage) {
-	t.Helper()
-	waitUntil(t, func() bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		for _, r := range sink.Records() {
 			if r.Code == audit.LLMUsage {
-				return true
+				var u audit.Usage
+				if err := json.Unmarshal(r.Args, &u); err != nil {
+					t.Fatal(err)
+				}
+				return r, u
 			}
 		}
-		return false
-	})
-	return usageRecord(t, sink)
+		if time.Now().After(deadline) {
+			t.Fatalf("no llm.usage record in %d records", len(sink.Records()))
+		}
+	}
 }
 
 // handCost prices tokens by the table's per-million prices (short
@@ -419,7 +409,7 @@ func TestClientGoesAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream call was not cancelled")
 	}
-	rec, u := waitForUsage(t, f.sink)
+	rec, u := usageRecord(t, f.sink)
 	if rec.Status != "client disconnected" || u.InputTokens != 12 || u.CacheReadTokens != 9000 || u.OutputTokens < 1 || !u.Estimated || u.CostUSD == pricing.Money(0).Decimal() {
 		t.Errorf("usage after a disconnect: %+v %+v", rec, u)
 	}
