@@ -20,8 +20,8 @@
 // itself (wal_autocheckpoint=0): that would put a database-file fsync inside
 // the commit of whichever audit batch crossed the threshold, and into the
 // latency of the requests waiting on it. A third connection checkpoints in
-// the background instead (PASSIVE: it never blocks the writer), once a
-// second, and Close leaves the file checkpointed.
+// the background instead, once a second (see checkpoint), and Close leaves
+// the file checkpointed.
 package sqlite
 
 import (
@@ -51,17 +51,14 @@ type DB struct {
 	log  *AuditLog
 }
 
-// checkpointEvery is how often the background checkpoint runs, and
-// walRestartBytes the WAL size past which it restarts the WAL.
-const (
-	checkpointEvery = time.Second
-	walRestartBytes = 64 << 20
-)
-
 type config struct {
 	maxBatch    int
 	busyTimeout time.Duration
 	readers     int
+	// checkpointEvery is how often the background checkpoint runs, and
+	// walLimit the WAL size past which it starts the WAL over.
+	checkpointEvery time.Duration
+	walLimit        int64
 }
 
 // Option configures Open.
@@ -86,7 +83,7 @@ func WithBusyTimeout(d time.Duration) Option {
 // path must name a file: the writer and the readers are separate
 // connections, which an in-memory database would not share.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	cfg := config{maxBatch: 512, busyTimeout: 5 * time.Second, readers: 4}
+	cfg := config{maxBatch: 512, busyTimeout: 5 * time.Second, readers: 4, checkpointEvery: time.Second, walLimit: 64 << 20}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -99,7 +96,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	uri := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
 
-	w, err := sql.Open("sqlite", uri+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)")
+	w, err := sql.Open("sqlite", uri+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)"+
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", cfg.walLimit))
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
@@ -133,7 +131,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	db.ck, db.stop, db.done, db.path = ck, make(chan struct{}), make(chan struct{}), abs
-	go db.checkpoints()
+	go db.checkpoints(cfg.checkpointEvery, cfg.walLimit)
 	db.log = newAuditLog(db, cfg.maxBatch)
 	return db, nil
 }
@@ -141,26 +139,44 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 // checkpoints copies the WAL into the database file in the background
 // until Close. A failed checkpoint is retried on the next tick; the WAL
 // holds the data meanwhile.
-func (db *DB) checkpoints() {
+func (db *DB) checkpoints(every time.Duration, walLimit int64) {
 	defer close(db.done)
-	t := time.NewTicker(checkpointEvery)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-db.stop:
 			return
 		case <-t.C:
-			// PASSIVE never blocks the writer; the next commit after a
-			// complete one starts the WAL over, but the file keeps its
-			// largest size. Past a limit, TRUNCATE waits for the writer's
-			// current transaction, copies everything and empties the file.
-			mode := "PASSIVE"
-			if fi, err := os.Stat(db.path + "-wal"); err == nil && fi.Size() > walRestartBytes {
-				mode = "TRUNCATE"
-			}
-			_, _ = db.ck.Exec("PRAGMA wal_checkpoint(" + mode + ")")
+			db.checkpoint(walLimit)
 		}
 	}
+}
+
+// checkpoint copies the WAL into the database file. A PASSIVE checkpoint
+// never blocks the writer, but under a steady stream of commits it never
+// copies everything either: frames are appended while it runs, so the WAL
+// is never started over and grows without bound (to gigabytes at 20,000
+// records/s). So once the WAL passes walLimit (64 MiB), a second PASSIVE
+// pass runs on the writer's own connection, holding off commits only
+// while it copies what the first pass left (the frames written during
+// it); then every frame is in the database file and the next commit
+// starts the WAL over, truncating it to journal_size_limit. (A TRUNCATE
+// checkpoint would block new writers while it waits, up to the busy
+// timeout, for the writer's lock and for every reader: seconds of stalled
+// commits.) A reader on an older snapshot can keep frames from being
+// copied; the WAL then restarts after it is done.
+func (db *DB) checkpoint(walLimit int64) {
+	_, _ = db.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	if fi, err := os.Stat(db.path + "-wal"); err != nil || fi.Size() <= walLimit {
+		return
+	}
+	c, err := db.w.Conn(context.Background())
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_, _ = c.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
 }
 
 // init checks the journal mode and migrates the schema.
@@ -200,11 +216,40 @@ func (db *DB) Audit() *AuditLog { return db.log }
 // has succeeded the commit runs even if ctx is cancelled meanwhile: whether
 // the change happened then depends on fn's outcome alone.
 func (db *DB) inTx(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
+	return db.tx(ctx, true, fn)
+}
+
+// inUnsyncedTx is inTx without the fsync at commit: the transaction's WAL
+// frames are written but become durable only with the next fsynced commit,
+// whose fsync of the WAL file covers every frame before its own. A crash
+// before that loses this transaction whole (recovery stops at the last
+// intact commit), never a part of it. It is for writes that the caller
+// follows with a durable one before anything depends on them, as a budget
+// reservation is followed by the write-ahead audit record of its call.
+func (db *DB) inUnsyncedTx(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
+	return db.tx(ctx, false, fn)
+}
+
+func (db *DB) tx(ctx context.Context, sync bool, fn func(context.Context, *sql.Conn) error) (err error) {
 	c, err := db.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if !sync {
+		// synchronous=NORMAL: in WAL mode a commit writes its frames and
+		// does not fsync them. The writer goes back to FULL before it is
+		// handed to anyone else; if it cannot, it is discarded.
+		if _, err := c.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return err
+		}
+		defer func() {
+			if _, rerr := c.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
+				c.Raw(func(any) error { return driver.ErrBadConn })
+				err = errors.Join(err, fmt.Errorf("restore synchronous commits: %w", rerr))
+			}
+		}()
+	}
 	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}

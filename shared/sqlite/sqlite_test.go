@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -71,6 +72,7 @@ func TestOpenSettings(t *testing.T) {
 		{db.w, "busy_timeout", "5000"},
 		{db.w, "user_version", fmt.Sprint(len(migrations))},
 		{db.w, "wal_autocheckpoint", "0"}, // checkpoints run in the background
+		{db.w, "journal_size_limit", fmt.Sprint(64 << 20)},
 		{db.r, "busy_timeout", "5000"},
 		{db.r, "journal_mode", "wal"},
 	} {
@@ -135,5 +137,76 @@ func TestOpenPathNeedingEscapes(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("database file not at the given path: %v", err)
+	}
+}
+
+// TestWALStartsOverUnderSteadyWrites checks that the WAL stays bounded
+// while commits never stop: a PASSIVE checkpoint alone never catches up
+// with them, and the WAL grew to gigabytes.
+func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
+	t.Parallel()
+	const limit = 256 << 10
+	db := openTest(t, func(c *config) { c.checkpointEvery, c.walLimit = 20*time.Millisecond, limit })
+	ctx := t.Context()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := record(fmt.Sprintf("g%d-%d", g, i))
+				r.Session = fmt.Sprintf("s%d", g)
+				if _, err := db.Audit().Append(ctx, r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	// The WAL grows by about a page per record per commit here: past the
+	// limit within a fraction of a second. Restarted, it is truncated to
+	// the limit, and it is past it again only for a checkpoint's interval.
+	var largest int64
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(db.path + "-wal"); err == nil {
+			largest = max(largest, fi.Size())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	n := db.Audit().records.Load()
+	if n < 2000 {
+		t.Fatalf("only %d records written in 3s: too few to test the checkpoints", n)
+	}
+	if largest > 32*limit {
+		t.Errorf("the WAL reached %d bytes under steady writes (%d records), want it started over near %d", largest, n, limit)
+	}
+}
+
+// TestUnsyncedTxRestoresSync checks that the writer is back to fsynced
+// commits after an unsynced transaction, whether it committed or not.
+func TestUnsyncedTxRestoresSync(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := t.Context()
+	write := func(ctx context.Context, c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('unsynced', NULL)")
+		return err
+	}
+	if err := db.inUnsyncedTx(ctx, write); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.inUnsyncedTx(ctx, write); err == nil { // the key exists: rolled back
+		t.Fatal("second insert of the same key succeeded")
+	}
+	var got string
+	if err := db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "2" {
+		t.Errorf("PRAGMA synchronous after unsynced transactions = %q, %v; want 2 (FULL)", got, err)
 	}
 }
