@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // enroll creates a project on l and returns its enrollment key.
-func enroll(t *testing.T, l *local, project string) string {
+func enroll(t testing.TB, l *local, project string) string {
 	t.Helper()
 	code, out, errOut := l.cli(t, "", l.asAdmin("projects", "create", project)...)
 	key := regexp.MustCompile(`wdn_e_\S+`).FindString(out)
@@ -40,7 +40,7 @@ func enroll(t *testing.T, l *local, project string) string {
 }
 
 // auditRecords returns the whole trail of l.
-func auditRecords(t *testing.T, l *local) []audit.Record {
+func auditRecords(t testing.TB, l *local) []audit.Record {
 	t.Helper()
 	code, out, errOut := l.cli(t, "", l.asAdmin("audit", "tail", "-n", "1000", "--format", "json")...)
 	if code != 0 {

@@ -89,8 +89,9 @@ func selfBinary(t *testing.T) string {
 	return self
 }
 
-// gatewayServe starts warden serve with both providers routed to stub.
-func gatewayServe(t *testing.T, stub *e2e.ModelStub, policyYAML string, opts ...func(*serveConfig)) *local {
+// gatewayServe starts warden serve with both providers routed to the
+// upstream at the base URL upstream.
+func gatewayServe(t testing.TB, upstream string, policyYAML string, opts ...func(*serveConfig)) *local {
 	t.Helper()
 	conf := filepath.Join(t.TempDir(), "llm.yaml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`upstreams:
@@ -99,7 +100,7 @@ func gatewayServe(t *testing.T, stub *e2e.ModelStub, policyYAML string, opts ...
 routes:
   - {model: "claude-*", upstream: anthropic}
   - {model: "*", upstream: openai}
-`, stub.URL(), stub.URL())), 0o600); err != nil {
+`, upstream, upstream)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l := startServe(t, append([]func(*serveConfig){func(c *serveConfig) {
@@ -147,7 +148,7 @@ func TestRealClientsThroughGateway(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Bash("git push origin feature/gw"), e2e.Say("done")})
-			l := gatewayServe(t, stub, "")
+			l := gatewayServe(t, stub.URL(), "")
 			runClient := c.run(t, l, enroll(t, l, "project-a"))
 			bare, work := e2e.GitRemote(t)
 			if out, err := exec.Command("git", "-C", work, "branch", "feature/gw").CombinedOutput(); err != nil {
@@ -247,7 +248,7 @@ func TestBudgetStopsRealClients(t *testing.T) {
 			}
 			var l *local
 			stub := e2e.NewModelStub(t, nil) // the script needs the policy path, known once serve runs
-			l = gatewayServe(t, stub, "")
+			l = gatewayServe(t, stub.URL(), "")
 			stub.SetScript(t, []e2e.Step{e2e.Bash(fmt.Sprintf("cp %s %s && sleep 1", tight, l.policyFile)), e2e.Say("done")})
 			runClient := c.run(t, l, enroll(t, l, "project-a"))
 			res := runClient(stub, t.TempDir())
@@ -336,7 +337,7 @@ func TestWatchdogStopsALoop(t *testing.T) {
 			slackURL, posts := slackStandIn(t)
 			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("never said")})
 			stub.Overload(http.StatusTooManyRequests)
-			l := gatewayServe(t, stub, watchdogPolicy, func(c *serveConfig) {
+			l := gatewayServe(t, stub.URL(), watchdogPolicy, func(c *serveConfig) {
 				c.notify.SlackAPIURL = slackURL
 				c.notify.Secrets = notify.EnvSecrets{LookupEnv: func(k string) (string, bool) {
 					return "xoxb-e2e-bot-token", k == notify.EnvName("slack-bot-token")
@@ -411,7 +412,7 @@ func TestRateLimitShownByRealClients(t *testing.T) {
 			t.Parallel()
 			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Bash("true"), e2e.Say("done")})
 			pol := strings.Replace(string(examples.Policy), "requests: 120\n    per: 1m", "requests: 1\n    per: 1m", 1)
-			l := gatewayServe(t, stub, pol)
+			l := gatewayServe(t, stub.URL(), pol)
 			res := c.run(t, l, enroll(t, l, "project-a"))(stub, t.TempDir())
 			want := "rate limit llm-per-session for session"
 			if !strings.Contains(res.Stdout+res.Stderr, want) {

@@ -47,7 +47,7 @@ type local struct {
 	stop                                 func() error // shuts serve down once and returns what it returned
 }
 
-func startServe(t *testing.T, opts ...func(*serveConfig)) *local {
+func startServe(t testing.TB, opts ...func(*serveConfig)) *local {
 	t.Helper()
 	dir := t.TempDir()
 	l := &local{dataDir: filepath.Join(dir, "data"), policyFile: filepath.Join(dir, "policy.yaml")}
@@ -83,7 +83,7 @@ func startServe(t *testing.T, opts ...func(*serveConfig)) *local {
 }
 
 // cli runs a warden command against the server, with the admin token.
-func (l *local) cli(t *testing.T, stdin string, args ...string) (int, string, string) {
+func (l *local) cli(t testing.TB, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	args = append(args, "--endpoint", l.endpoint)
@@ -447,7 +447,7 @@ func TestServeConfig(t *testing.T) {
 	}
 }
 
-func writePolicy(t *testing.T, path, content string) {
+func writePolicy(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
@@ -458,7 +458,7 @@ func writePolicy(t *testing.T, path, content string) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

@@ -108,6 +108,16 @@ type Sink interface {
 	Append(ctx context.Context, r Record) (Record, error)
 }
 
+// DeferredSink is a Sink that also takes records nobody waits for, such as
+// the outcome of an action already done: AppendDeferred queues r and
+// returns, the store commits it with the next records someone waits for
+// (or alone, shortly after), and then calls done, which must not block,
+// with the record as stored or the error.
+type DeferredSink interface {
+	Sink
+	AppendDeferred(r Record, done func(Record, error))
+}
+
 // Reader reads the trail back in order.
 type Reader interface {
 	// After returns up to limit records with Seq greater than after.

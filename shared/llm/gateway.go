@@ -301,9 +301,9 @@ func (g *Gateway) finish(ctx context.Context, c *call, hold pipeline.Hold, o out
 	args, _ := json.Marshal(u)
 	rec := audit.Record{Code: audit.LLMUsage, Kind: "llm", Action: "llm:invoke", Resource: c.upstream.Provider + "/" + c.fields.Model,
 		Ref: c.ref, Status: o.status, DurationMS: g.now().Sub(c.start).Milliseconds(), Args: args}
-	if err := g.Pipeline.Outcome(ctx, c.session, rec); err != nil {
-		g.log().Error("record model usage", "err", err, "ref", c.ref, "cost", cost.String())
-	}
+	// The agent has its answer: the record goes with the next decision's
+	// commit, and so does the settlement above.
+	g.Pipeline.OutcomeDeferred(ctx, c.session, rec)
 }
 
 // hopHeaders are not forwarded, in either direction (RFC 9110 7.6.1), and

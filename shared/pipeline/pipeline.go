@@ -270,13 +270,42 @@ func authRefusal(err error) *Refusal {
 // tool.outcome unless o.Code says otherwise (llm.usage). The caller has
 // authenticated already.
 func (p *Pipeline) Outcome(ctx context.Context, sess identity.Session, o audit.Record) error {
+	o = p.outcome(sess, o)
+	if _, err := p.Audit.Append(ctx, o); err != nil {
+		return fmt.Errorf("record outcome %s: %w", o.Ref, err)
+	}
+	return nil
+}
+
+// OutcomeDeferred records an outcome as Outcome does, but without waiting
+// for it when the trail can defer it (audit.DeferredSink): for an action
+// whose caller has its answer already, so that the record shares the
+// commit of the next decision instead of costing one of its own. A record
+// that cannot be written is logged.
+func (p *Pipeline) OutcomeDeferred(ctx context.Context, sess identity.Session, o audit.Record) {
+	o = p.outcome(sess, o)
+	logErr := func(err error) {
+		p.log().Error("record outcome", "err", err, "ref", o.Ref, "code", o.Code, "session", sess.ID)
+	}
+	d, ok := p.Audit.(audit.DeferredSink)
+	if !ok {
+		if _, err := p.Audit.Append(ctx, o); err != nil {
+			logErr(err)
+		}
+		return
+	}
+	d.AppendDeferred(o, func(_ audit.Record, err error) {
+		if err != nil {
+			logErr(err)
+		}
+	})
+}
+
+func (p *Pipeline) outcome(sess identity.Session, o audit.Record) audit.Record {
 	o.ID, o.Time = audit.NewID(), p.now().UTC()
 	if o.Code == "" {
 		o.Code = audit.ToolOutcome
 	}
 	o.Project, o.Agent, o.Session = sess.Project, sess.Agent, sess.ID
-	if _, err := p.Audit.Append(ctx, o); err != nil {
-		return fmt.Errorf("record outcome %s: %w", o.Ref, err)
-	}
-	return nil
+	return o
 }

@@ -45,9 +45,9 @@ type AuditLog struct {
 }
 
 var (
-	_ audit.Sink        = (*AuditLog)(nil)
-	_ audit.Reader      = (*AuditLog)(nil)
-	_ audit.DigestStore = (*AuditLog)(nil)
+	_ audit.DeferredSink = (*AuditLog)(nil)
+	_ audit.Reader       = (*AuditLog)(nil)
+	_ audit.DigestStore  = (*AuditLog)(nil)
 )
 
 // The states of an append request. The writer and the caller race to move
@@ -64,7 +64,13 @@ type appendReq struct {
 	state atomic.Int32
 	err   error         // the outcome, set by the writer
 	done  chan struct{} // closed by the writer once rec.Seq or err is set
+	// then, for a deferred record, is called by the writer with the outcome.
+	then func(audit.Record, error)
 }
+
+// deferredWait is how long a batch of deferred records only waits for a
+// record someone waits for, to be committed with it.
+const deferredWait = 5 * time.Millisecond
 
 func newAuditLog(db *DB, maxBatch int) *AuditLog {
 	l := &AuditLog{db: db, queue: make(chan *appendReq, maxBatch), done: make(chan struct{})}
@@ -115,6 +121,18 @@ func (l *AuditLog) enqueue(ctx context.Context, req *appendReq) error {
 	}
 }
 
+// AppendDeferred implements audit.DeferredSink: r is committed with the
+// next batch that carries a record someone waits for, or after
+// deferredWait, so that an outcome recorded after its action shares that
+// batch's fsync rather than costing one of its own. done runs on the
+// writer goroutine.
+func (l *AuditLog) AppendDeferred(r audit.Record, done func(audit.Record, error)) {
+	req := &appendReq{rec: r, done: make(chan struct{}), then: done}
+	if err := l.enqueue(context.Background(), req); err != nil {
+		done(audit.Record{}, fmt.Errorf("append audit record %s: %w", r.ID, err))
+	}
+}
+
 // close stops Append and waits for the writer to commit what was queued.
 // It reports false if the log was already closed.
 func (l *AuditLog) close() bool {
@@ -151,8 +169,37 @@ func (l *AuditLog) write(maxBatch int) {
 				break fill
 			}
 		}
+		batch = l.awaitWaited(batch, maxBatch)
 		l.commit(batch)
 	}
+}
+
+// awaitWaited returns batch as it is if someone waits for one of its
+// records, and otherwise with what arrives in the next deferredWait, up to
+// the first record someone waits for.
+func (l *AuditLog) awaitWaited(batch []*appendReq, maxBatch int) []*appendReq {
+	for _, req := range batch {
+		if req.then == nil {
+			return batch
+		}
+	}
+	t := time.NewTimer(deferredWait)
+	defer t.Stop()
+	for len(batch) < maxBatch {
+		select {
+		case req, ok := <-l.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, req)
+			if req.then == nil {
+				return batch
+			}
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 const insertAudit = `INSERT INTO audit (seq, time, code, project, agent, session, ref, record, hash)
@@ -196,6 +243,7 @@ func (l *AuditLog) commit(batch []*appendReq) {
 	// taken their records are committed or failed as one.
 	ctx := context.Background()
 	n := 0
+	ledgerDone := func(error) {}
 	err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
 		// Seq continues from the table, read under the write lock, so that
 		// it stays gapless across restarts, failed batches and other
@@ -239,8 +287,12 @@ func (l *AuditLog) commit(batch []*appendReq) {
 			}
 			n++
 		}
-		return nil
+		// The budget ledger's changes go with the batch: a reservation
+		// made before its decision was queued is durable with it.
+		ledgerDone, err = l.db.budgets.flush(ctx, c)
+		return err
 	})
+	ledgerDone(err)
 	if err == nil {
 		l.batches.Add(1)
 		l.records.Add(int64(n))
@@ -250,6 +302,13 @@ func (l *AuditLog) commit(batch []*appendReq) {
 			req.err = err
 		}
 		close(req.done)
+		if req.then != nil {
+			if req.err != nil {
+				req.then(audit.Record{}, fmt.Errorf("append audit record %s: %w", req.rec.ID, req.err))
+			} else {
+				req.then(req.rec, nil)
+			}
+		}
 	}
 }
 

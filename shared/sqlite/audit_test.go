@@ -424,3 +424,45 @@ func TestSessionLookupsUseTheIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendDeferred checks that a deferred record waits for one someone
+// waits for and is committed with it, or alone after deferredWait, and that
+// its callback is told the stored record.
+func TestAppendDeferred(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	l := db.Audit()
+	ctx := t.Context()
+	got := make(chan audit.Record, 2)
+	then := func(r audit.Record, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		got <- r
+	}
+	before := l.batches.Load()
+	l.AppendDeferred(record("later"), then)
+	if _, err := l.Append(ctx, record("now")); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.ID != "later" || r.Seq != 1 {
+		t.Errorf("deferred record stored as %s seq %d, want later seq 1", r.ID, r.Seq)
+	}
+	if n := l.batches.Load() - before; n != 1 {
+		t.Errorf("%d commits for a deferred record and the one after it, want 1", n)
+	}
+	// Alone, it is committed after deferredWait.
+	start := time.Now()
+	l.AppendDeferred(record("alone"), then)
+	if r := <-got; r.Seq != 3 || time.Since(start) < deferredWait {
+		t.Errorf("lone deferred record: seq %d after %v", r.Seq, time.Since(start))
+	}
+	// After Close it is refused, and the callback says so.
+	must(t, db.Close())
+	errc := make(chan error, 1)
+	l.AppendDeferred(record("closed"), func(_ audit.Record, err error) { errc <- err })
+	if err := <-errc; !errors.Is(err, audit.ErrClosed) {
+		t.Errorf("deferred record after Close: %v, want ErrClosed", err)
+	}
+}

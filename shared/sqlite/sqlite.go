@@ -49,6 +49,8 @@ type DB struct {
 	stop chan struct{}
 	done chan struct{}
 	log  *AuditLog
+
+	budgets *BudgetLedger
 }
 
 type config struct {
@@ -132,6 +134,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	db.ck, db.stop, db.done, db.path = ck, make(chan struct{}), make(chan struct{}), abs
 	go db.checkpoints(cfg.checkpointEvery, cfg.walLimit)
+	db.budgets = newBudgetLedger(db)
 	db.log = newAuditLog(db, cfg.maxBatch)
 	return db, nil
 }
@@ -148,6 +151,9 @@ func (db *DB) checkpoints(every time.Duration, walLimit int64) {
 		case <-db.stop:
 			return
 		case <-t.C:
+			if db.budgets.pending() {
+				_ = db.budgets.flushNow(context.Background()) // on failure, the next batch or tick retries
+			}
 			db.checkpoint(walLimit)
 		}
 	}
@@ -202,9 +208,10 @@ func (db *DB) Close() error {
 	}
 	close(db.stop)
 	<-db.done
+	ledgerErr := db.budgets.close(context.Background())
 	// Readers first: the last connection to close checkpoints the WAL into
 	// the database file and removes it.
-	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
+	return errors.Join(ledgerErr, db.ck.Close(), db.r.Close(), db.w.Close())
 }
 
 // Audit returns the audit trail.
@@ -216,40 +223,11 @@ func (db *DB) Audit() *AuditLog { return db.log }
 // has succeeded the commit runs even if ctx is cancelled meanwhile: whether
 // the change happened then depends on fn's outcome alone.
 func (db *DB) inTx(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
-	return db.tx(ctx, true, fn)
-}
-
-// inUnsyncedTx is inTx without the fsync at commit: the transaction's WAL
-// frames are written but become durable only with the next fsynced commit,
-// whose fsync of the WAL file covers every frame before its own. A crash
-// before that loses this transaction whole (recovery stops at the last
-// intact commit), never a part of it. It is for writes that the caller
-// follows with a durable one before anything depends on them, as a budget
-// reservation is followed by the write-ahead audit record of its call.
-func (db *DB) inUnsyncedTx(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
-	return db.tx(ctx, false, fn)
-}
-
-func (db *DB) tx(ctx context.Context, sync bool, fn func(context.Context, *sql.Conn) error) (err error) {
 	c, err := db.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if !sync {
-		// synchronous=NORMAL: in WAL mode a commit writes its frames and
-		// does not fsync them. The writer goes back to FULL before it is
-		// handed to anyone else; if it cannot, it is discarded.
-		if _, err := c.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-			return err
-		}
-		defer func() {
-			if _, rerr := c.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
-				c.Raw(func(any) error { return driver.ErrBadConn })
-				err = errors.Join(err, fmt.Errorf("restore synchronous commits: %w", rerr))
-			}
-		}()
-	}
 	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}

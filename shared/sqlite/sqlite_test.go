@@ -188,25 +188,3 @@ func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
 		t.Errorf("the WAL reached %d bytes under steady writes (%d records), want it started over near %d", largest, n, limit)
 	}
 }
-
-// TestUnsyncedTxRestoresSync checks that the writer is back to fsynced
-// commits after an unsynced transaction, whether it committed or not.
-func TestUnsyncedTxRestoresSync(t *testing.T) {
-	t.Parallel()
-	db := openTest(t)
-	ctx := t.Context()
-	write := func(ctx context.Context, c *sql.Conn) error {
-		_, err := c.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('unsynced', NULL)")
-		return err
-	}
-	if err := db.inUnsyncedTx(ctx, write); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.inUnsyncedTx(ctx, write); err == nil { // the key exists: rolled back
-		t.Fatal("second insert of the same key succeeded")
-	}
-	var got string
-	if err := db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "2" {
-		t.Errorf("PRAGMA synchronous after unsynced transactions = %q, %v; want 2 (FULL)", got, err)
-	}
-}
