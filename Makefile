@@ -7,7 +7,7 @@ export GOFLAGS := -buildvcs=false
 GO       ?= go
 FUZZTIME ?= 10s
 # Fuzz targets run by `make test`: package:target.
-FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit ./policy/shell:FuzzQuote ./shared/hooks:FuzzDecode ./shared/audit:FuzzAppendString ./shared/audit:FuzzArchiveBatch ./shared/audit:FuzzDecodeCanonical ./shared/pricing:FuzzLoad ./shared/llm/meter:FuzzAnthropicStream ./shared/llm/meter:FuzzResponsesStream ./shared/llm/meter:FuzzChatStream ./shared/llm:FuzzBedrockStream ./shared/notify:FuzzVerify ./shared/notify:FuzzTelegramAnswer
+FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit ./policy/shell:FuzzQuote ./shared/hooks:FuzzDecode ./shared/audit:FuzzAppendString ./shared/audit:FuzzArchiveBatch ./shared/audit:FuzzDecodeCanonical ./shared/audit:FuzzMayHoldSecret ./shared/pricing:FuzzLoad ./shared/llm/meter:FuzzAnthropicStream ./shared/llm/meter:FuzzResponsesStream ./shared/llm/meter:FuzzChatStream ./shared/llm:FuzzBedrockStream ./shared/notify:FuzzVerify ./shared/notify:FuzzTelegramAnswer
 
 .PHONY: run build test vet fmt-check unit fuzz bench-test bench synth deploy clean
 

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
+	"strings"
+	"unicode/utf8"
 )
 
 // Redacted marks a removed secret whose value is not correlated.
@@ -53,6 +55,49 @@ func (rd *Redactor) tag(secret string) string {
 
 // String removes secrets from free text such as a command line.
 func (rd *Redactor) String(s string) string {
+	if !mayHoldSecret(s) {
+		return s
+	}
+	return rd.scrub(s)
+}
+
+// secretHints are, lower-cased, what every secret pattern that needs
+// neither '=', ':' nor "--" has in it: a text with none of them (and none
+// of those three) matches no pattern. secretKeyHints are the same for
+// secretKey. FuzzMayHoldSecret holds both to the patterns.
+var (
+	secretHints    = []string{"aws_secret_access_key", "sk-", "xox", "xapp-", "gh", "akia", "asia", "wdn_", "bearer", "basic", "eyj"}
+	secretKeyHints = []string{"pass", "secret", "token", "api", "authorization", "credential", "private", "session", "cookie"}
+)
+
+// mayHoldSecret reports whether s may match one of the secret patterns:
+// false is certain, true means the patterns must be run. Most of what is
+// recorded (model IDs, paths, plain commands) is false, and the patterns
+// are a good part of a decision's CPU time.
+func mayHoldSecret(s string) bool {
+	return strings.ContainsAny(s, "=:") || strings.Contains(s, "--") || hasHint(s, secretHints)
+}
+
+// hasHint reports whether s holds one of hints (lower-case ASCII) in any
+// case. A text that is not all ASCII counts as holding one: Unicode case
+// folding (the patterns' (?i)) maps some other letters onto ASCII ones.
+func hasHint(s string, hints []string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	lower := strings.ToLower(s)
+	for _, h := range hints {
+		if strings.Contains(lower, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// scrub runs the secret patterns over s.
+func (rd *Redactor) scrub(s string) string {
 	for _, re := range []*regexp.Regexp{namedSecret, flagSecret, urlPassword} {
 		s = re.ReplaceAllStringFunc(s, func(m string) string {
 			sub := re.FindStringSubmatch(m)
@@ -77,7 +122,7 @@ func (rd *Redactor) JSON(v any) json.RawMessage {
 }
 
 func (rd *Redactor) value(key string, v any) any {
-	if key != "" && secretKey.MatchString(key) {
+	if key != "" && hasHint(key, secretKeyHints) && secretKey.MatchString(key) {
 		switch x := v.(type) {
 		case map[string]any, []any:
 		case string:

@@ -70,3 +70,28 @@ func TestRedactJSON(t *testing.T) {
 		t.Errorf("JSON:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// FuzzMayHoldSecret checks the shortcut of Redactor.String and of secret
+// keys against the patterns themselves: whatever mayHoldSecret says
+// cannot hold a secret, the patterns leave alone, and whatever key has no
+// hint, secretKey does not match.
+func FuzzMayHoldSecret(f *testing.F) {
+	for _, s := range []string{"anthropic/claude-sonnet-4-5", "git push origin main", "/workspace/src/main.go",
+		"sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "curl -H 'Authorization: Bearer abcdefghijkl'", "AKIAIOSFODNN7EXAMPLE",
+		"export AWS_SECRET_ACCESS_KEY wJalrXUtnFEMI", "ghp_abcdefghijklmnopqrstuvwxyz0123", "ſk-abcdefghijklmnopqrst",
+		"xoxb-1234567890-abcdef", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijkl", "basic dXNlcjpwYXNzd29yZA==",
+		"api_key", "X-Api-Key", "max_tokens", "model", "sessionKey", "ΡASSWORD"} {
+		f.Add(s)
+	}
+	rd := NewRedactor(make([]byte, 32))
+	f.Fuzz(func(t *testing.T, s string) {
+		if !mayHoldSecret(s) {
+			if got := rd.scrub(s); got != s {
+				t.Errorf("mayHoldSecret(%q) = false, but the patterns redact it to %q", s, got)
+			}
+		}
+		if !hasHint(s, secretKeyHints) && secretKey.MatchString(s) {
+			t.Errorf("key %q has no hint, but secretKey matches it", s)
+		}
+	})
+}

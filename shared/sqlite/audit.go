@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,8 @@ type AuditLog struct {
 
 	mu     sync.RWMutex // held for reading while sending on queue
 	closed bool
+
+	heads chainHeads
 
 	// batches and records count successful commits and the records they
 	// carried, for the benchmarks.
@@ -214,6 +217,10 @@ func (l *AuditLog) sessionHead(ctx context.Context, c *sql.Conn, heads map[strin
 	if h, ok := heads[session]; ok {
 		return h, nil
 	}
+	if h, ok := l.heads.sessions[session]; ok {
+		heads[session] = h
+		return h, nil
+	}
 	var h string
 	// "session <> ''" lets SQLite use the partial index audit_by_session.
 	err := c.QueryRowContext(ctx, `SELECT hash FROM audit WHERE session = ? AND session <> '' ORDER BY seq DESC LIMIT 1`, session).Scan(&h)
@@ -226,6 +233,34 @@ func (l *AuditLog) sessionHead(ctx context.Context, c *sql.Conn, heads map[strin
 	}
 	heads[session] = h
 	return h, nil
+}
+
+// chainHeads is what the writer's last committed batch left: the log's
+// head and, for the sessions written lately, theirs. Only the writer
+// goroutine uses it.
+type chainHeads struct {
+	known    bool
+	seq      int64
+	hash     string
+	sessions map[string]string
+}
+
+// maxSessionHeads bounds chainHeads.sessions; past it, the map starts over.
+const maxSessionHeads = 4096
+
+// update records the outcome of a batch that ended with the log's head at
+// seq, hash and the sessions' at sessions; after a failure every head is
+// read from the table again.
+func (h *chainHeads) update(ok bool, seq int64, hash string, sessions map[string]string) {
+	if !ok {
+		*h = chainHeads{}
+		return
+	}
+	if h.sessions == nil || len(h.sessions)+len(sessions) > maxSessionHeads {
+		h.sessions = make(map[string]string, len(sessions))
+	}
+	h.known, h.seq, h.hash = true, seq, hash
+	maps.Copy(h.sessions, sessions)
 }
 
 // commit writes one batch in one transaction and wakes its callers.
@@ -244,22 +279,28 @@ func (l *AuditLog) commit(batch []*appendReq) {
 	ctx := context.Background()
 	n := 0
 	ledgerDone := func(error) {}
+	sessions := map[string]string{}
+	var headSeq int64
+	var headHash string
 	err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
-		// Seq continues from the table, read under the write lock, so that
-		// it stays gapless across restarts, failed batches and other
-		// processes writing the file.
-		// So do the chain heads: the log's, and each session's as it is
-		// met, both read in this transaction and carried through the batch.
-		last, head, err := chainHead(ctx, c)
-		if err != nil {
-			return err
+		// Seq continues from the table, so that it stays gapless across
+		// restarts and failed batches, and so do the chain heads: the
+		// log's, and each session's as it is met, carried through the
+		// batch. The writer keeps what its last batch left (l.heads)
+		// rather than read it again, and reads the table after a failed
+		// batch.
+		last, head := l.heads.seq, l.heads.hash
+		if !l.heads.known {
+			var err error
+			if last, head, err = chainHead(ctx, c); err != nil {
+				return err
+			}
 		}
 		stmt, err := c.PrepareContext(ctx, insertAudit)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		sessions := map[string]string{}
 		for _, req := range live {
 			rec := req.rec
 			rec.Seq = last + 1
@@ -290,9 +331,11 @@ func (l *AuditLog) commit(batch []*appendReq) {
 		// The budget ledger's changes go with the batch: a reservation
 		// made before its decision was queued is durable with it.
 		ledgerDone, err = l.db.budgets.flush(ctx, c)
+		headSeq, headHash = last, head
 		return err
 	})
 	ledgerDone(err)
+	l.heads.update(err == nil, headSeq, headHash, sessions)
 	if err == nil {
 		l.batches.Add(1)
 		l.records.Add(int64(n))
