@@ -726,7 +726,9 @@ var errStop = errors.New("stop")
 // returns why it stopped early ("" at the end, or when take returned
 // errStop); any other error from take is the client's.
 func (g *Gateway) relay(ctx context.Context, r *http.Request, up *Upstream, body io.Reader, idle *time.Timer, take func([]byte) error) string {
-	buf := make([]byte, 32<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		idle.Reset(up.IdleTimeout)
 		n, rerr := body.Read(buf)

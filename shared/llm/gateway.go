@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -329,6 +330,10 @@ func copyHeaders(dst, src http.Header, skip ...string) {
 	}
 }
 
+// copyBufs are the buffers answers are copied through, 32 KiB each: one
+// per call in flight rather than a new one per call for the collector.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // forward calls the upstream and streams its answer back.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold pipeline.Hold) {
 	if c.upstream.API == Bedrock {
@@ -384,7 +389,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 	_ = rc.Flush()
 
 	o := outcome{httpCode: resp.StatusCode}
-	buf := make([]byte, 32<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		idle.Reset(c.upstream.IdleTimeout)
 		n, rerr := resp.Body.Read(buf)
