@@ -386,7 +386,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 	copyHeaders(w.Header(), resp.Header, skip...)
 	w.Header().Set("X-Warden-Call", c.ref)
 	w.WriteHeader(resp.StatusCode)
-	_ = rc.Flush()
+	if stream {
+		_ = rc.Flush() // the agent sees the stream begin; a whole answer goes out with its header
+	}
 
 	o := outcome{httpCode: resp.StatusCode}
 	bp := copyBufs.Get().(*[]byte)
