@@ -30,6 +30,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -51,6 +52,7 @@ type DB struct {
 	log  *AuditLog
 
 	budgets *BudgetLedger
+	lock    io.Closer // the lock file, held while the database is open
 }
 
 type config struct {
@@ -84,14 +86,33 @@ func WithBusyTimeout(d time.Duration) Option {
 // returns), brings its schema up to date and starts the audit writer. The
 // path must name a file: the writer and the readers are separate
 // connections, which an in-memory database would not share.
+//
+// One process at a time may have the file open: the budget ledger and the
+// audit writer keep state in memory. Open takes an exclusive lock on
+// path+".lock", held until Close (or the process ends), and refuses a
+// file another process holds.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	cfg := config{maxBatch: 512, busyTimeout: 5 * time.Second, readers: 4, checkpointEvery: time.Second, walLimit: 64 << 20}
-	for _, o := range opts {
-		o(&cfg)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	lock, err := lockFile(abs + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	db, err := open(ctx, path, abs, opts)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	db.lock = lock
+	return db, nil
+}
+
+func open(ctx context.Context, path, abs string, opts []Option) (*DB, error) {
+	cfg := config{maxBatch: 512, busyTimeout: 5 * time.Second, readers: 4, checkpointEvery: time.Second, walLimit: 64 << 20}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	// A file: URI, so that SQLite applies mode=ro and a path holding '?'
 	// or '#' is escaped rather than read as parameters.
@@ -211,7 +232,8 @@ func (db *DB) Close() error {
 	ledgerErr := db.budgets.close(context.Background())
 	// Readers first: the last connection to close checkpoints the WAL into
 	// the database file and removes it.
-	return errors.Join(ledgerErr, db.ck.Close(), db.r.Close(), db.w.Close())
+	err := errors.Join(ledgerErr, db.ck.Close(), db.r.Close(), db.w.Close())
+	return errors.Join(err, db.lock.Close())
 }
 
 // Audit returns the audit trail.

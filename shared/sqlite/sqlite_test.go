@@ -188,3 +188,23 @@ func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
 		t.Errorf("the WAL reached %d bytes under steady writes (%d records), want it started over near %d", largest, n, limit)
 	}
 }
+
+// TestOpenRefusesASecondUser checks that a database open here cannot be
+// opened again until it is closed.
+func TestOpenRefusesASecondUser(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "warden.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), path)
+	want := `open database "` + path + `": another process has this database open (is a warden serve already running on it?): ` + path + `.lock is locked`
+	if err == nil || err.Error() != want {
+		t.Errorf("second Open: %v, want %q", err, want)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openAt(t, path) // free again
+}
