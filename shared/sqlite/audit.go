@@ -210,7 +210,7 @@ const insertAudit = `INSERT INTO audit (seq, time, code, project, agent, session
 
 // sessionHead returns the hash of the newest record of session, from the
 // batch's own heads or the table; "" for a new session or no session.
-func (l *AuditLog) sessionHead(ctx context.Context, c *sql.Conn, heads map[string]string, session string) (string, error) {
+func (l *AuditLog) sessionHead(ctx context.Context, c *sql.Tx, heads map[string]string, session string) (string, error) {
 	if session == "" {
 		return "", nil
 	}
@@ -282,7 +282,7 @@ func (l *AuditLog) commit(batch []*appendReq) {
 	sessions := map[string]string{}
 	var headSeq int64
 	var headHash string
-	err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 		// Seq continues from the table, so that it stays gapless across
 		// restarts and failed batches, and so do the chain heads: the
 		// log's, and each session's as it is met, carried through the
@@ -296,11 +296,7 @@ func (l *AuditLog) commit(batch []*appendReq) {
 				return err
 			}
 		}
-		stmt, err := c.PrepareContext(ctx, insertAudit)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		stmt := c.StmtContext(ctx, l.db.stmts.insertAudit)
 		for _, req := range live {
 			rec := req.rec
 			rec.Seq = last + 1
@@ -330,8 +326,9 @@ func (l *AuditLog) commit(batch []*appendReq) {
 		}
 		// The budget ledger's changes go with the batch: a reservation
 		// made before its decision was queued is durable with it.
-		ledgerDone, err = l.db.budgets.flush(ctx, c)
 		headSeq, headHash = last, head
+		var err error
+		ledgerDone, err = l.db.budgets.flush(ctx, c)
 		return err
 	})
 	ledgerDone(err)
@@ -521,7 +518,7 @@ func (l *AuditLog) Latest(ctx context.Context) (int64, error) {
 
 // chainHead returns the Seq and hash of the newest record: the last in the
 // table or, when retention has deleted every record, the anchor.
-func chainHead(ctx context.Context, c queryRower) (int64, string, error) {
+func chainHead(ctx context.Context, c queryer) (int64, string, error) {
 	var seq int64
 	var hash string
 	err := c.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
@@ -541,7 +538,7 @@ func (l *AuditLog) AppendDigest(ctx context.Context, d audit.Digest) error {
 	if err != nil {
 		return fmt.Errorf("encode digest %d: %w", d.Seq, err)
 	}
-	return l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+	return l.db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 		var last int64
 		if err := c.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_digests`).Scan(&last); err != nil {
 			return fmt.Errorf("read the last digest: %w", err)

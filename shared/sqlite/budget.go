@@ -276,19 +276,13 @@ func (l *BudgetLedger) ended(w *ledgerWrite, err error) {
 }
 
 // write writes w in the transaction open on c.
-func (w *ledgerWrite) write(ctx context.Context, c *sql.Conn) error {
+func (w *ledgerWrite) write(ctx context.Context, db *DB, c *sql.Tx) error {
 	for _, mc := range w.counters {
 		alerted, err := json.Marshal(append([]int{}, mc.c.Alerted...)) // [] rather than null
 		if err != nil {
 			return fmt.Errorf("write counter %s: %w", mc.key.name(), err)
 		}
-		_, err = c.ExecContext(ctx, `INSERT INTO budget_counters
-			(budget, scope, period, window_start, spent_usd, spent_tokens, held_usd, held_tokens, alerted)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (budget, scope, period, window_start) DO UPDATE SET
-				spent_usd = excluded.spent_usd, spent_tokens = excluded.spent_tokens,
-				held_usd = excluded.held_usd, held_tokens = excluded.held_tokens,
-				alerted = excluded.alerted`,
+		_, err = c.StmtContext(ctx, db.stmts.writeCounter).ExecContext(ctx,
 			mc.key.Budget, mc.key.Scope, mc.key.Period, mc.key.Window, int64(mc.c.Spent.USD), mc.c.Spent.Tokens,
 			int64(mc.c.Held.USD), mc.c.Held.Tokens, string(alerted))
 		if err != nil {
@@ -296,30 +290,42 @@ func (w *ledgerWrite) write(ctx context.Context, c *sql.Conn) error {
 		}
 	}
 	for _, h := range w.added {
-		_, err := c.ExecContext(ctx, `INSERT INTO budget_holds (id, created_at, worst_usd, worst_tokens, charges)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			h.id, h.created, int64(h.worst.USD), h.worst.Tokens, h.json)
+		_, err := c.StmtContext(ctx, db.stmts.insertHold).ExecContext(ctx, h.id, h.created, int64(h.worst.USD), h.worst.Tokens, h.json)
 		if err != nil {
 			return fmt.Errorf("write hold %s: %w", h.id, err)
 		}
 	}
 	for _, id := range w.removed {
-		if _, err := c.ExecContext(ctx, `DELETE FROM budget_holds WHERE id = ?`, id); err != nil {
+		if _, err := c.StmtContext(ctx, db.stmts.deleteHold).ExecContext(ctx, id); err != nil {
 			return fmt.Errorf("delete hold %s: %w", id, err)
 		}
 	}
 	return nil
 }
 
+// The ledger's writes.
+const (
+	writeCounter = `INSERT INTO budget_counters
+		(budget, scope, period, window_start, spent_usd, spent_tokens, held_usd, held_tokens, alerted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (budget, scope, period, window_start) DO UPDATE SET
+			spent_usd = excluded.spent_usd, spent_tokens = excluded.spent_tokens,
+			held_usd = excluded.held_usd, held_tokens = excluded.held_tokens,
+			alerted = excluded.alerted`
+	insertHold = `INSERT INTO budget_holds (id, created_at, worst_usd, worst_tokens, charges)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	deleteHold = `DELETE FROM budget_holds WHERE id = ?`
+)
+
 // flush writes the ledger's changes in the transaction open on c, and
 // returns what to call once it has ended, with its outcome.
-func (l *BudgetLedger) flush(ctx context.Context, c *sql.Conn) (func(error), error) {
+func (l *BudgetLedger) flush(ctx context.Context, c *sql.Tx) (func(error), error) {
 	w := l.take()
 	done := func(err error) { l.ended(w, err) }
 	if w.empty() {
 		return done, nil
 	}
-	if err := w.write(ctx, c); err != nil {
+	if err := w.write(ctx, l.db, c); err != nil {
 		return done, fmt.Errorf("budget ledger: %w", err)
 	}
 	return done, nil
@@ -335,7 +341,7 @@ func (l *BudgetLedger) pending() bool {
 // flushNow writes the pending changes in a transaction of their own.
 func (l *BudgetLedger) flushNow(ctx context.Context) error {
 	var done func(error)
-	err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 		var err error
 		done, err = l.flush(ctx, c)
 		return err

@@ -103,7 +103,7 @@ func (db *DB) ListProjects(ctx context.Context) ([]identity.Project, error) {
 
 // UpdateProject implements identity.Store.
 func (db *DB) UpdateProject(ctx context.Context, name string, update func(*identity.Project) error) error {
-	return db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+	return db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 		p, err := getProject(ctx, c, name)
 		if errors.Is(err, identity.ErrNotFound) {
 			return err
@@ -174,7 +174,7 @@ func getAgent(ctx context.Context, q queryer, project, name string) (identity.Ag
 
 // UpdateAgent implements identity.Store.
 func (db *DB) UpdateAgent(ctx context.Context, project, name string, update func(*identity.Agent) error) error {
-	return db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+	return db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 		a, err := getAgent(ctx, c, project, name)
 		if errors.Is(err, identity.ErrNotFound) {
 			return err
@@ -301,7 +301,7 @@ func (db *DB) ListSessions(ctx context.Context, project string) ([]identity.Sess
 
 // UpdateSession implements identity.Store.
 func (db *DB) UpdateSession(ctx context.Context, id string, update func(*identity.Session) error) error {
-	return db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+	return db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 		s, err := scanSession(c.QueryRowContext(ctx, sessionSelect+` WHERE id = ?`, id))
 		if errors.Is(err, identity.ErrNotFound) {
 			return err

@@ -56,7 +56,7 @@ func (l *AuditLog) Prune(ctx context.Context, through int64) (int64, error) {
 	var total int64
 	for {
 		var n int64
-		err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+		err := l.db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 			var first sql.NullInt64
 			if err := c.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit`).Scan(&first); err != nil {
 				return err
@@ -98,14 +98,10 @@ func (l *AuditLog) Prune(ctx context.Context, through int64) (int64, error) {
 	}
 }
 
-// queryRower is a connection or a pool.
-type queryRower interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}
-
+// queryer is a connection or a pool.
 // readAnchor reads the anchor without the session heads; a zero Anchor if
 // nothing was pruned.
-func readAnchor(ctx context.Context, q queryRower) (audit.Anchor, error) {
+func readAnchor(ctx context.Context, q queryer) (audit.Anchor, error) {
 	var a audit.Anchor
 	var data []byte
 	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, anchorKey).Scan(&data)

@@ -52,6 +52,7 @@ type DB struct {
 	log  *AuditLog
 
 	budgets *BudgetLedger
+	stmts   statements
 	lock    io.Closer // the lock file, held while the database is open
 }
 
@@ -119,7 +120,7 @@ func open(ctx context.Context, path, abs string, opts []Option) (*DB, error) {
 	uri := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
 
-	w, err := sql.Open("sqlite", uri+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)"+
+	w, err := sql.Open("sqlite", uri+"?"+busy+"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)"+
 		fmt.Sprintf("&_pragma=journal_size_limit(%d)", cfg.walLimit))
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
@@ -128,6 +129,10 @@ func open(ctx context.Context, path, abs string, opts []Option) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	db := &DB{w: w}
 	if err := db.init(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	if err := db.prepare(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
@@ -215,7 +220,7 @@ func (db *DB) init(ctx context.Context) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal mode is %q, want wal (is the file on a network file system?)", mode)
 	}
-	return db.inTx(ctx, func(ctx context.Context, c *sql.Conn) error {
+	return db.inTx(ctx, func(ctx context.Context, c *sql.Tx) error {
 		return migrate(ctx, c)
 	})
 }
@@ -244,39 +249,71 @@ func (db *DB) Audit() *AuditLog { return db.log }
 // cannot fail half-way on a lock another process took in between. Once fn
 // has succeeded the commit runs even if ctx is cancelled meanwhile: whether
 // the change happened then depends on fn's outcome alone.
-func (db *DB) inTx(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
+func (db *DB) inTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
 	c, err := db.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	// BEGIN IMMEDIATE (_txlock). The transaction does not end with ctx:
+	// statements in fn see ctx, the commit does not.
+	tx, err := c.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
 		return err
 	}
 	committed := false
 	defer func() {
 		if !committed { // fn or COMMIT failed, or fn panicked
-			rollback(c)
+			rollback(c, tx)
 		}
 	}()
-	if err := fn(ctx, c); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		return err
 	}
-	if _, err := c.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	committed = true
 	return nil
 }
 
-// rollback ends the transaction open on c. SQLite rolls some failed
-// transactions back by itself; if ROLLBACK fails for that or any other
-// reason, the connection is discarded rather than handed back to the pool
-// in an unknown state. The next write opens a fresh one.
-func rollback(c *sql.Conn) {
-	if _, err := c.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+// rollback ends the transaction tx open on c. SQLite rolls some failed
+// transactions back by itself, and a failed COMMIT leaves tx done for
+// database/sql but perhaps not for SQLite; if ROLLBACK fails for that or
+// any other reason, the connection is discarded rather than handed back to
+// the pool in an unknown state. The next write opens a fresh one.
+func rollback(c *sql.Conn, tx *sql.Tx) {
+	err := tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		_, err = c.ExecContext(context.Background(), "ROLLBACK")
+	}
+	if err != nil {
 		c.Raw(func(any) error { return driver.ErrBadConn })
 	}
+}
+
+// statements are the writer's prepared statements, parsed once per
+// connection rather than once per use (tx.StmtContext finds them).
+type statements struct {
+	insertAudit, writeCounter, insertHold, deleteHold *sql.Stmt
+}
+
+func (db *DB) prepare(ctx context.Context) error {
+	for _, s := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&db.stmts.insertAudit, insertAudit},
+		{&db.stmts.writeCounter, writeCounter},
+		{&db.stmts.insertHold, insertHold},
+		{&db.stmts.deleteHold, deleteHold},
+	} {
+		var err error
+		if *s.stmt, err = db.w.PrepareContext(ctx, s.sql); err != nil {
+			return fmt.Errorf("prepare %q: %w", s.sql, err)
+		}
+	}
+	return nil
 }
 
 // migrations are the schema versions, in order; PRAGMA user_version holds
@@ -401,7 +438,7 @@ var migrations = []string{
 
 // migrate applies the migrations the database has not seen, inside the
 // caller's write transaction.
-func migrate(ctx context.Context, c *sql.Conn) error {
+func migrate(ctx context.Context, c *sql.Tx) error {
 	var version int
 	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
