@@ -153,8 +153,9 @@ func (l *AuditLog) close() bool {
 
 // write is the writer goroutine. It blocks for the first request, then
 // takes whatever else is already queued, without waiting for more: a lone
-// record is committed at once, and records that arrive during a commit
-// form the next batch.
+// record someone waits for is committed at once, and records that arrive
+// during a commit form the next batch. A batch of deferred records only
+// waits a little for company (awaitWaited).
 func (l *AuditLog) write(maxBatch int) {
 	defer close(l.done)
 	batch := make([]*appendReq, 0, maxBatch)
