@@ -347,54 +347,41 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 	}
 	abba := append(slices.Clone(active), reversed(active)...)
 
-	// Non-streamed calls: a warm-up, then the halves.
-	for _, t := range active {
-		if cfg.warmup > 0 {
-			m, err := rn.constantRate(ctx, t, false, labelWarmup, cfg.rate, cfg.warmup)
+	// halves runs a warm-up against each target, then the measured halves
+	// in the order A B C D D C B A.
+	halves := func(stream bool, rate float64, warmup, d time.Duration, first, second string) ([]*measured, error) {
+		for _, t := range active {
+			if warmup > 0 {
+				m, err := rn.constantRate(ctx, t, stream, labelWarmup, rate, warmup)
+				if err != nil {
+					return nil, err
+				}
+				count(m)
+				time.Sleep(cfg.pause)
+			}
+		}
+		var out []*measured
+		for i, t := range abba {
+			label, length := first, d/2
+			if i >= len(active) {
+				label, length = second, d-d/2
+			}
+			m, err := rn.constantRate(ctx, t, stream, label, rate, length)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			count(m)
+			out = append(out, m)
 			time.Sleep(cfg.pause)
 		}
+		return out, nil
 	}
-	for i, t := range abba {
-		label, d := labelRate1, cfg.duration/2
-		if i >= len(active) {
-			label, d = labelRate2, cfg.duration-cfg.duration/2
-		}
-		m, err := rn.constantRate(ctx, t, false, label, cfg.rate, d)
-		if err != nil {
-			return err
-		}
-		count(m)
-		rep.json = append(rep.json, m)
-		time.Sleep(cfg.pause)
+	// Non-streamed calls, then streamed calls (time to first byte).
+	if rep.json, err = halves(false, cfg.rate, cfg.warmup, cfg.duration, labelRate1, labelRate2); err != nil {
+		return err
 	}
-
-	// Streamed calls: time to first byte.
-	for _, t := range active {
-		if cfg.warmup > 0 {
-			m, err := rn.constantRate(ctx, t, true, labelWarmup, cfg.ttfbRate, cfg.warmup/2)
-			if err != nil {
-				return err
-			}
-			count(m)
-			time.Sleep(cfg.pause)
-		}
-	}
-	for i, t := range abba {
-		label, d := labelTTFB1, cfg.ttfbDuration/2
-		if i >= len(active) {
-			label, d = labelTTFB2, cfg.ttfbDuration-cfg.ttfbDuration/2
-		}
-		m, err := rn.constantRate(ctx, t, true, label, cfg.ttfbRate, d)
-		if err != nil {
-			return err
-		}
-		count(m)
-		rep.sse = append(rep.sse, m)
-		time.Sleep(cfg.pause)
+	if rep.sse, err = halves(true, cfg.ttfbRate, cfg.warmup/2, cfg.ttfbDuration, labelTTFB1, labelTTFB2); err != nil {
+		return err
 	}
 
 	// One stream with events spaced apart, through each target.
