@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/wardenhq/warden/bench/gatewaybench"
@@ -27,10 +24,6 @@ const (
 	standInFlag = "--stand-in"
 	proxyFlag   = "--reverse-proxy"
 )
-
-// listeningPrefix starts the line a server started by this program prints
-// once it accepts connections.
-const listeningPrefix = "listening on "
 
 // runServer runs one of the servers this program is re-executed as, if
 // args ask for one.
@@ -56,7 +49,7 @@ func standInServer(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return listenAndServe(*addr, &gatewaybench.StandIn{Key: *key})
+	return child.Serve(*addr, &gatewaybench.StandIn{Key: *key})
 }
 
 // proxyServer is the baseline proxy: a bare httputil.ReverseProxy on the
@@ -77,34 +70,10 @@ func proxyServer(args []string) error {
 		return fmt.Errorf("--upstream %q: want an http URL", *upstream)
 	}
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u) }}
-	return listenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return child.Serve(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).EnableFullDuplex()
 		rp.ServeHTTP(w, r)
 	}))
-}
-
-// listenAndServe serves h on addr with the limits of `warden serve`,
-// prints the listening line, and runs until SIGTERM or SIGINT.
-func listenAndServe(addr string, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	fmt.Printf("%s%s\n", listeningPrefix, ln.Addr())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
 }
 
 // startSelf starts this program as one of its servers and waits for its
@@ -118,7 +87,7 @@ func startSelf(ctx context.Context, name, dir string, args ...string) (*child.Pr
 	if err != nil {
 		return nil, "", err
 	}
-	addr, err := p.WaitLine(ctx, listeningPrefix, 30*time.Second)
+	addr, err := p.WaitLine(ctx, child.Listening, 30*time.Second)
 	if err != nil {
 		_ = p.Stop(5 * time.Second)
 		return nil, "", err

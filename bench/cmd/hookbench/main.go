@@ -195,7 +195,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (err error) {
 		return err
 	}
 	defer stopProc(tp, progress, &err)
-	trivialAddr, err := tp.WaitLine(ctx, trivialListening, 30*time.Second)
+	trivialAddr, err := tp.WaitLine(ctx, child.Listening, 30*time.Second)
 	if err != nil {
 		return err
 	}
