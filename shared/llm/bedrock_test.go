@@ -351,40 +351,12 @@ func TestBedrockMessagesStreamed(t *testing.T) {
 // once the agent has read the previous event, so any buffering would hang.
 func TestBedrockEventsAreNotBatched(t *testing.T) {
 	t.Parallel()
-	read := make(chan struct{})
-	frames := bedrockFrames(t)
-	f, _ := newBedrockFixture(t, eventStreamHandler(frames, func(i int) {
-		if i > 0 {
-			select {
-			case <-read:
-			case <-time.After(5 * time.Second):
-			}
-		}
-	}))
+	step := newLockstep()
+	f, _ := newBedrockFixture(t, eventStreamHandler(bedrockFrames(t), step.wait))
 	resp := f.post(t, "/v1/messages", bedrockMessagesBody)
 	defer resp.Body.Close()
 	_, wantSSE := bedrockEvents()
-	br := bufio.NewReader(resp.Body)
-	start := time.Now()
-	for i := range wantSSE {
-		event := ""
-		for !strings.HasSuffix(event, "\n\n") {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("event %d: %v after %q", i, err, event)
-			}
-			event += line
-		}
-		if event != wantSSE[i] {
-			t.Fatalf("event %d: %q", i, event)
-		}
-		if i < len(wantSSE)-1 {
-			read <- struct{}{}
-		}
-	}
-	if d := time.Since(start); d > 4*time.Second {
-		t.Fatalf("events were held back: %s", d)
-	}
+	step.read(t, resp.Body, wantSSE)
 }
 
 func TestBedrockNonStreamed(t *testing.T) {

@@ -257,20 +257,37 @@ func TestMessagesStreamed(t *testing.T) {
 // the agent has read the previous one, so any buffering would hang.
 func TestEventsAreNotBatched(t *testing.T) {
 	t.Parallel()
-	read := make(chan struct{})
-	f := newFixture(t, sseHandler(anthropicStream, func(i int) {
-		if i > 0 {
-			select {
-			case <-read:
-			case <-time.After(5 * time.Second):
-			}
-		}
-	}))
+	step := newLockstep()
+	f := newFixture(t, sseHandler(anthropicStream, step.wait))
 	resp := f.post(t, "/v1/messages", messagesBody)
 	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
+	step.read(t, resp.Body, anthropicStream)
+}
+
+// lockstep makes a stand-in send event i > 0 only once the agent has read
+// event i-1 (or after 5 s).
+type lockstep chan struct{}
+
+func newLockstep() lockstep { return make(lockstep) }
+
+// wait is the stand-in's side, called before it sends event i.
+func (l lockstep) wait(i int) {
+	if i > 0 {
+		select {
+		case <-l:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// read is the agent's side: it reads the SSE events of body, checks each
+// against want, and lets the stand-in send the next; events held back
+// (the stand-in's 5 s timeouts) fail the test.
+func (l lockstep) read(t *testing.T, body io.Reader, want []string) {
+	t.Helper()
+	br := bufio.NewReader(body)
 	start := time.Now()
-	for i := range anthropicStream {
+	for i := range want {
 		event := ""
 		for !strings.HasSuffix(event, "\n\n") {
 			line, err := br.ReadString('\n')
@@ -279,11 +296,11 @@ func TestEventsAreNotBatched(t *testing.T) {
 			}
 			event += line
 		}
-		if event != anthropicStream[i] {
+		if event != want[i] {
 			t.Fatalf("event %d: %q", i, event)
 		}
-		if i < len(anthropicStream)-1 {
-			read <- struct{}{} // let the stand-in send the next one
+		if i < len(want)-1 {
+			l <- struct{}{} // let the stand-in send the next one
 		}
 	}
 	if d := time.Since(start); d > 4*time.Second {
