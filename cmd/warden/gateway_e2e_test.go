@@ -163,16 +163,13 @@ func TestRealClientsThroughGateway(t *testing.T) {
 			}
 
 			// Upstream saw the provider key, never the Warden token.
-			var served []e2e.Request
 			for _, r := range stub.Requests() {
 				auth := r.Header.Get("X-Api-Key") + r.Header.Get("Authorization")
 				if !strings.Contains(auth, e2eProviderKey) || strings.Contains(auth, "wdn_") {
 					t.Errorf("%s %s reached the provider with credentials %q", r.Method, r.Path, auth)
 				}
-				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
-					served = append(served, r)
-				}
 			}
+			served := stub.ModelCalls()
 			// Each model call is decided, then its usage recorded with the
 			// exact tokens the provider reported and their price.
 			recs := auditRecords(t, l)
@@ -273,12 +270,7 @@ func TestBudgetStopsRealClients(t *testing.T) {
 					refused++
 				}
 			}
-			served := 0
-			for _, r := range stub.Requests() {
-				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
-					served++
-				}
-			}
+			served := len(stub.ModelCalls())
 			// One call ran the command; the next was refused; none after.
 			if served != 1 || refused < 1 || refused > 2 {
 				t.Errorf("%d calls reached the provider, %d refused for the budget", served, refused)
@@ -354,12 +346,7 @@ func TestWatchdogStopsALoop(t *testing.T) {
 			if !strings.Contains(res.Stdout+res.Stderr, "was paused by watchdog") {
 				t.Fatalf("%s never showed the pause\nstdout:\n%s\nstderr:\n%s", name, res.Stdout, res.Stderr)
 			}
-			reached := 0
-			for _, r := range stub.Requests() {
-				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
-					reached++
-				}
-			}
+			reached := len(stub.ModelCalls())
 			if reached != 20 {
 				t.Errorf("%d calls reached the provider; the session should pause at the 20th", reached)
 			}
@@ -419,12 +406,7 @@ func TestRateLimitShownByRealClients(t *testing.T) {
 				t.Fatalf("%s did not show the rate limit (exit %d)\nstdout:\n%s\nstderr:\n%s", name, res.ExitCode, res.Stdout, res.Stderr)
 			}
 			t.Logf("%s showed (exit %d): %.300s", name, res.ExitCode, lineWith(res.Stdout+res.Stderr, want))
-			reached := 0
-			for _, r := range stub.Requests() {
-				if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
-					reached++
-				}
-			}
+			reached := len(stub.ModelCalls())
 			if reached != 1 {
 				t.Errorf("%d calls reached the provider, want 1", reached)
 			}

@@ -181,6 +181,18 @@ func (s *ModelStub) Requests() []Request {
 	return out
 }
 
+// ModelCalls returns the conversation requests received so far (Messages
+// and Responses API calls), in order: the calls that reached the provider.
+func (s *ModelStub) ModelCalls() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if r.Path == "/v1/messages" || r.Path == "/v1/responses" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // ToolResults returns the result of each scripted command that the client sent back, in script
 // order, one per call (the latest request carrying it wins).
 func (s *ModelStub) ToolResults() []ToolResult {
