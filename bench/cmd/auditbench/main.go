@@ -33,23 +33,21 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 
+	"github.com/wardenhq/warden/bench/internal/benchmain"
 	"github.com/wardenhq/warden/shared/sqlite"
 )
 
 func main() {
 	var cfg config
-	fs := flag.NewFlagSet("auditbench", flag.ContinueOnError)
+	fs := benchmain.FlagSet("auditbench")
 	fs.IntVar(&cfg.records, "records", defaultRecords, "records in the trail (the issue's scale is 10,000,000; see the README)")
 	fs.IntVar(&cfg.sessions, "sessions", 0, "sessions in the trail (default: one per 500 records)")
 	fs.IntVar(&cfg.large, "large", 3, "sessions of exactly 10,000 records among them")
@@ -66,18 +64,9 @@ func main() {
 	fs.StringVar(&cfg.pageCache, "page-cache", "as-is", "the OS page cache before the reads: as-is (as the ingest left it), warm (read the database file through first) or cold (drop it: echo 3 > /proc/sys/vm/drop_caches, as root)")
 	fs.Float64Var(&cfg.maxDiskGiB, "max-disk", 30, "stop the ingest once the database and its WAL take this many GiB")
 	fs.Float64Var(&cfg.minFreeGiB, "min-free", 15, "stop the ingest once the file system holding the database has less than this many GiB free")
-	if err := fs.Parse(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
-		return
-	} else if err != nil {
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "auditbench:", err)
-		stop()
-		os.Exit(1)
-	}
+	benchmain.Run(fs, func(ctx context.Context, stdout, stderr io.Writer) error {
+		return run(ctx, cfg, stdout, stderr)
+	})
 }
 
 // defaultRecords is the trail's default size, not the 10,000,000:

@@ -39,15 +39,14 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/wardenhq/warden/bench/gatewaybench"
 	"github.com/wardenhq/warden/bench/hookbench"
+	"github.com/wardenhq/warden/bench/internal/benchmain"
 	"github.com/wardenhq/warden/bench/internal/child"
 )
 
@@ -60,24 +59,11 @@ func main() {
 		return
 	}
 	cfg := defaultConfig()
-	fs := flagSet("gatewaybench")
+	fs := benchmain.FlagSet("gatewaybench")
 	cfg.register(fs)
-	if err := fs.Parse(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
-		return
-	} else if err != nil {
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
-		stop()
-		os.Exit(1)
-	}
-}
-
-func flagSet(name string) *flag.FlagSet {
-	return flag.NewFlagSet(name, flag.ContinueOnError)
+	benchmain.Run(fs, func(ctx context.Context, stdout, stderr io.Writer) error {
+		return run(ctx, cfg, stdout, stderr)
+	})
 }
 
 // config is what a run is made with.

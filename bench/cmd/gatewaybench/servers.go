@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/bench/gatewaybench"
+	"github.com/wardenhq/warden/bench/internal/benchmain"
 	"github.com/wardenhq/warden/bench/internal/child"
 )
 
@@ -43,7 +44,7 @@ func runServer(args []string) (ok bool, err error) {
 // standInServer serves gatewaybench.StandIn: the upstream every target is
 // in front of.
 func standInServer(args []string) error {
-	fs := flagSet(standInFlag)
+	fs := benchmain.FlagSet(standInFlag)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	key := fs.String("key", "", "the only x-api-key accepted (requests without one are accepted too)")
 	if err := fs.Parse(args); err != nil {
@@ -59,7 +60,7 @@ func standInServer(args []string) error {
 // fails, and the upstream connection is torn down mid-stream
 // (golang/go#40747; here about 1 stream in 100 was cut).
 func proxyServer(args []string) error {
-	fs := flagSet(proxyFlag)
+	fs := benchmain.FlagSet(proxyFlag)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	upstream := fs.String("upstream", "", "URL of the upstream")
 	if err := fs.Parse(args); err != nil {

@@ -24,16 +24,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/wardenhq/warden/bench/hookbench"
+	"github.com/wardenhq/warden/bench/internal/benchmain"
 	"github.com/wardenhq/warden/bench/internal/child"
 )
 
@@ -46,7 +44,7 @@ func main() {
 		return
 	}
 	var cfg config
-	fs := flagSet("hookbench")
+	fs := benchmain.FlagSet("hookbench")
 	fs.StringVar(&cfg.warden, "warden", "", "warden binary to run (default: build cmd/warden of the replaced module)")
 	fs.Float64Var(&cfg.rate, "rate", 1000, "requests per second of the constant-rate runs")
 	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the constant-rate run against each server")
@@ -56,22 +54,9 @@ func main() {
 	fs.IntVar(&cfg.satWorkers, "sat-workers", 64, "closed-loop workers of the saturation run")
 	fs.BoolVar(&cfg.satTrivial, "sat-trivial", true, "also saturate the trivial server, for this machine's ceiling")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "timeout of one request")
-	if err := fs.Parse(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
-		return
-	} else if err != nil {
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "hookbench:", err)
-		stop()
-		os.Exit(1)
-	}
-}
-
-func flagSet(name string) *flag.FlagSet {
-	return flag.NewFlagSet(name, flag.ContinueOnError)
+	benchmain.Run(fs, func(ctx context.Context, stdout, stderr io.Writer) error {
+		return run(ctx, cfg, stdout, stderr)
+	})
 }
 
 // config is what a run is made with.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/wardenhq/warden/bench/internal/benchmain"
 	"github.com/wardenhq/warden/bench/internal/child"
 )
 
@@ -15,7 +16,7 @@ const trivialFlag = "--trivial-server"
 // reads the request body and answers a fixed JSON reply of the size
 // Warden's decision has. It runs until SIGTERM or SIGINT.
 func trivialServer(args []string) error {
-	fs := flagSet(trivialFlag)
+	fs := benchmain.FlagSet(trivialFlag)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	reply := fs.String("reply", `{}`, "the body of every answer")
 	if err := fs.Parse(args); err != nil {
