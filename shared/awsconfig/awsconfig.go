@@ -1,0 +1,118 @@
+// Package awsconfig is the contract between the CDK stack (infra/) and the
+// Lambda functions (functions/): the names of the environment variables the
+// stack sets and the functions read, the DynamoDB tables' key schema, and
+// the reading of that configuration. It imports nothing but the standard
+// library, so that the infra module can import it without the runtime's
+// dependencies.
+package awsconfig
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Environment variables set by the stack on the functions.
+const (
+	// EnvStage is the deployment's stage name (dev, prod...).
+	EnvStage = "WARDEN_STAGE"
+	// EnvIdentityTable, EnvAuditTable and EnvBudgetTable name the DynamoDB
+	// tables.
+	EnvIdentityTable = "WARDEN_IDENTITY_TABLE"
+	EnvAuditTable    = "WARDEN_AUDIT_TABLE"
+	EnvBudgetTable   = "WARDEN_BUDGET_TABLE"
+	// EnvPolicyBucket is the versioned bucket that holds the policy (object
+	// PolicyKey), the LLM gateway's configuration (LLMConfigKey) and price
+	// table (PricesKey), both optional.
+	EnvPolicyBucket = "WARDEN_POLICY_BUCKET"
+	// EnvArchiveBucket is the Object Lock bucket of the audit archive.
+	EnvArchiveBucket = "WARDEN_ARCHIVE_BUCKET"
+	// EnvSecretsPrefix is the prefix of the Secrets Manager secrets the
+	// functions may read: the secret a policy or configuration names
+	// "slack-bot-token" is the secret SecretsPrefix + "slack-bot-token".
+	EnvSecretsPrefix = "WARDEN_SECRETS_PREFIX"
+)
+
+// Objects in the policy bucket.
+const (
+	PolicyKey    = "policy.yaml"
+	LLMConfigKey = "llm.yaml"
+	PricesKey    = "prices.yaml"
+)
+
+// Secret names under the secrets prefix that the stack creates.
+const (
+	// SigningKeySecret holds the seed of the key that signs the audit
+	// trail's digests and archive batches.
+	SigningKeySecret = "audit-signing-key"
+)
+
+// Key schema shared by the three tables: a string partition key and a
+// string sort key, a sparse global secondary index GSI1 over two string
+// attributes, and a numeric TTL attribute (seconds since the epoch).
+const (
+	AttrPK     = "pk"
+	AttrSK     = "sk"
+	IndexGSI1  = "gsi1"
+	AttrGSI1PK = "gsi1pk"
+	AttrGSI1SK = "gsi1sk"
+	AttrTTL    = "ttl"
+)
+
+// Config is what a function reads from its environment. A function
+// checks only the fields it uses (Require).
+type Config struct {
+	Stage         string
+	IdentityTable string
+	AuditTable    string
+	BudgetTable   string
+	PolicyBucket  string
+	ArchiveBucket string
+	SecretsPrefix string
+}
+
+// FromEnv reads the configuration; lookup is os.LookupEnv when nil.
+func FromEnv(lookup func(string) (string, bool)) Config {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	get := func(name string) string { v, _ := lookup(name); return strings.TrimSpace(v) }
+	return Config{
+		Stage:         get(EnvStage),
+		IdentityTable: get(EnvIdentityTable),
+		AuditTable:    get(EnvAuditTable),
+		BudgetTable:   get(EnvBudgetTable),
+		PolicyBucket:  get(EnvPolicyBucket),
+		ArchiveBucket: get(EnvArchiveBucket),
+		SecretsPrefix: get(EnvSecretsPrefix),
+	}
+}
+
+// Require reports every variable among names that is empty, in one error
+// that names them: a function does not start half-configured.
+func (c Config) Require(names ...string) error {
+	values := map[string]string{
+		EnvStage:         c.Stage,
+		EnvIdentityTable: c.IdentityTable,
+		EnvAuditTable:    c.AuditTable,
+		EnvBudgetTable:   c.BudgetTable,
+		EnvPolicyBucket:  c.PolicyBucket,
+		EnvArchiveBucket: c.ArchiveBucket,
+		EnvSecretsPrefix: c.SecretsPrefix,
+	}
+	var missing []string
+	for _, n := range names {
+		v, known := values[n]
+		if !known {
+			return fmt.Errorf("awsconfig: unknown variable %s", n)
+		}
+		if v == "" {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return errors.New("missing configuration (set by the CDK stack): " + strings.Join(missing, ", "))
+	}
+	return nil
+}
