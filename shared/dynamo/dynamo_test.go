@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	miniserver "github.com/truora/minidyn/server"
 
+	"github.com/wardenhq/warden/shared/budget"
+	"github.com/wardenhq/warden/shared/budget/budgettest"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/identity/identitytest"
 )
@@ -53,4 +55,10 @@ func TestIdentityStore(t *testing.T) {
 	t.Parallel()
 	emu := newEmulator(t)
 	identitytest.Run(t, func(t testing.TB) identity.Store { return emu.db(t).Identity() })
+}
+
+func TestLedger(t *testing.T) {
+	t.Parallel()
+	emu := newEmulator(t)
+	budgettest.Run(t, func(t *testing.T) budget.Ledger { return emu.db(t).Budgets() })
 }
