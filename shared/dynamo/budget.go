@@ -263,31 +263,13 @@ func (l Ledger) Counters(ctx context.Context, keys []budget.CounterKey) ([]budge
 			pending = append(pending, key(pk, counterSK))
 		}
 	}
-	for len(pending) > 0 {
-		n := min(len(pending), 100) // BatchGetItem's limit
-		batch := map[string]types.KeysAndAttributes{l.db.tables.Budget: {Keys: pending[:n], ConsistentRead: aws.Bool(true)}}
-		pending = pending[n:]
-		for attempt := 0; len(batch) > 0; attempt++ {
-			if attempt == maxAttempts {
-				return nil, ErrContended
-			}
-			if attempt > 0 {
-				backoff(ctx, attempt)
-			}
-			out, err := l.db.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: batch})
-			if err != nil {
-				return nil, fmt.Errorf("read counters: %w", err)
-			}
-			for _, m := range out.Responses[l.db.tables.Budget] {
-				it := &item{m: m}
-				c := readCounter(it)
-				if it.err != nil {
-					return nil, fmt.Errorf("read counter %s: %w", it.s(awsconfig.AttrPK), it.err)
-				}
-				byPK[it.s(awsconfig.AttrPK)] = c
-			}
-			batch = out.UnprocessedKeys
+	err := l.db.batchGet(ctx, l.db.tables.Budget, pending, "", func(it *item) {
+		if c := readCounter(it); it.err == nil {
+			byPK[it.s(awsconfig.AttrPK)] = c
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
 	}
 	out := make([]budget.Counter, len(keys))
 	for i, k := range keys {
@@ -313,6 +295,43 @@ func readCounter(it *item) budget.Counter {
 	}
 	slices.Sort(c.Alerted)
 	return c
+}
+
+// batchGet reads the items of keys (distinct, of one table) with strongly
+// consistent reads, in BatchGetItem's chunks of 100, calling read for each
+// item found; projection, if not empty, names the attributes to read. An
+// item read leaves its decoding error in it.err, which batchGet returns.
+func (db *DB) batchGet(ctx context.Context, table string, keys []map[string]types.AttributeValue, projection string, read func(*item)) error {
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		ka := types.KeysAndAttributes{Keys: keys[:n], ConsistentRead: aws.Bool(true)}
+		if projection != "" {
+			ka.ProjectionExpression = aws.String(projection)
+		}
+		batch := map[string]types.KeysAndAttributes{table: ka}
+		keys = keys[n:]
+		for attempt := 0; len(batch) > 0; attempt++ {
+			if attempt == maxAttempts {
+				return ErrContended
+			}
+			if attempt > 0 {
+				backoff(ctx, attempt)
+			}
+			out, err := db.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: batch})
+			if err != nil {
+				return err
+			}
+			for _, m := range out.Responses[table] {
+				it := &item{m: m}
+				read(it)
+				if it.err != nil {
+					return fmt.Errorf("item %s: %w", it.s(awsconfig.AttrPK), it.err)
+				}
+			}
+			batch = out.UnprocessedKeys
+		}
+	}
+	return nil
 }
 
 // transact runs a TransactWriteItems, starting over after a conflict with

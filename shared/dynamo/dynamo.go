@@ -1,6 +1,8 @@
 // Package dynamo holds the DynamoDB adapters of Warden's storage ports,
 // used by the Lambda functions: the identity store (projects, agents,
-// sessions, server metadata) and the budget ledger. The local server's
+// sessions, server metadata), the budget ledger and the audit trail
+// (audit.go: appended on the request's path, sequenced and chained by the
+// archiver). The local server's
 // adapters are in shared/sqlite; both pass the same conformance suites
 // (shared/identity/identitytest, shared/budget/budgettest).
 //
@@ -40,6 +42,7 @@ import (
 // Tables names the tables.
 type Tables struct {
 	Identity string
+	Audit    string
 	Budget   string
 }
 

@@ -2,7 +2,9 @@ package dynamo
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -25,7 +27,16 @@ type emulator struct {
 }
 
 func newEmulator(t testing.TB) *emulator {
-	srv := httptest.NewServer(miniserver.NewServer())
+	// One request at a time: minidyn reads its tables without its lock in
+	// some operations (BatchGetItem), a data race under concurrent
+	// transactions. Interleavings stay those of whole requests.
+	var mu sync.Mutex
+	mini := miniserver.NewServer()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		mini.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return &emulator{client: newClient(srv.URL)}
 }
@@ -44,8 +55,8 @@ func newClient(url string) *dynamodb.Client {
 // db returns storage over fresh tables.
 func (e *emulator) db(t testing.TB) *DB {
 	n := e.tables.Add(1)
-	tables := Tables{Identity: fmt.Sprintf("identity-%d", n), Budget: fmt.Sprintf("budget-%d", n)}
-	if err := CreateTables(t.Context(), e.client, tables.Identity, tables.Budget); err != nil {
+	tables := Tables{Identity: fmt.Sprintf("identity-%d", n), Audit: fmt.Sprintf("audit-%d", n), Budget: fmt.Sprintf("budget-%d", n)}
+	if err := CreateTables(t.Context(), e.client, tables.Identity, tables.Audit, tables.Budget); err != nil {
 		t.Fatal(err)
 	}
 	return New(e.client, tables)
