@@ -49,15 +49,36 @@ const (
 )
 
 // Key schema shared by the three tables: a string partition key and a
-// string sort key, a sparse global secondary index GSI1 over two string
-// attributes, and a numeric TTL attribute (seconds since the epoch).
+// string sort key, and a numeric TTL attribute (seconds since the epoch).
+// Some tables have sparse global secondary indexes over two string
+// attributes each, projecting all attributes (TableIndexes).
 const (
 	AttrPK     = "pk"
 	AttrSK     = "sk"
+	AttrTTL    = "ttl"
 	IndexGSI1  = "gsi1"
 	AttrGSI1PK = "gsi1pk"
 	AttrGSI1SK = "gsi1sk"
-	AttrTTL    = "ttl"
+	IndexGSI2  = "gsi2"
+	AttrGSI2PK = "gsi2pk"
+	AttrGSI2SK = "gsi2sk"
+)
+
+// Index is a global secondary index: its name and key attributes.
+type Index struct{ Name, PK, SK string }
+
+var (
+	gsi1 = Index{IndexGSI1, AttrGSI1PK, AttrGSI1SK}
+	gsi2 = Index{IndexGSI2, AttrGSI2PK, AttrGSI2SK}
+)
+
+// Indexes of each table: the identity table lists sessions by creation
+// (gsi1); the audit table finds records by Seq (gsi1) and by session
+// (gsi2); the budget table has none.
+var (
+	IdentityIndexes = []Index{gsi1}
+	AuditIndexes    = []Index{gsi1, gsi2}
+	BudgetIndexes   = []Index(nil)
 )
 
 // Config is what a function reads from its environment. A function

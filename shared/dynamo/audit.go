@@ -41,11 +41,18 @@ import (
 //	                             sequenced, seq, hash and "canonical" instead
 //	pk "head"           sk "-"   the trail's head: seq, hash
 //	pk "shead#"+session sk "-"   a session's head: hash
+//	pk "digest"         sk Seq   a signed digest (audit.Digest as JSON)
+//
+// A sequenced record with a session is also indexed by session in gsi2
+// (gsi2pk "sess#" + session, gsi2sk Seq), which Query reads.
 type AuditLog struct{ db *DB }
 
 var (
-	_ audit.Sink   = AuditLog{}
-	_ audit.Reader = AuditLog{}
+	_ audit.Sink         = AuditLog{}
+	_ audit.Reader       = AuditLog{}
+	_ audit.StoredReader = AuditLog{}
+	_ audit.Querier      = AuditLog{}
+	_ audit.DigestStore  = AuditLog{}
 )
 
 // Audit returns the audit trail.
@@ -68,6 +75,7 @@ const (
 func recordPK(id string) string           { return "rec#" + id }
 func sessionHeadPK(id string) string      { return "shead#" + id }
 func seqPartition(seq int64) string       { return "seq#" + strconv.FormatInt(seq/seqBucket, 10) }
+func sessionPartition(id string) string   { return "sess#" + id }
 func seqSortKey(seq int64) string         { return fmt.Sprintf("%020d", seq) }
 func errAudit(id string, err error) error { return fmt.Errorf("append audit record %s: %w", id, err) }
 
@@ -236,6 +244,11 @@ func (l AuditLog) link(ctx context.Context, recs []audit.Record) ([]types.Transa
 		seqd.setS("canonical", string(canonical))
 		seqd.setS(awsconfig.AttrGSI1PK, seqPartition(seq))
 		seqd.setS(awsconfig.AttrGSI1SK, seqSortKey(seq))
+		if r.Session != "" {
+			seqd.setS("session", r.Session)
+			seqd.setS(awsconfig.AttrGSI2PK, sessionPartition(r.Session))
+			seqd.setS(awsconfig.AttrGSI2SK, seqSortKey(seq))
+		}
 		items = append(items, types.TransactWriteItem{Put: &types.Put{
 			TableName:           table,
 			Item:                seqd.m,
@@ -299,17 +312,30 @@ func (l AuditLog) Latest(ctx context.Context) (int64, error) {
 	return seq, head.err
 }
 
-// After implements audit.Reader: sequenced records in Seq order. The index
-// is updated a moment after the transaction that sequenced a record, so
-// After stops before the first Seq it cannot see yet rather than skip it.
+// After implements audit.Reader: sequenced records in Seq order.
 func (l AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.Record, error) {
-	latest, err := l.Latest(ctx)
-	if err != nil || limit <= 0 {
-		return nil, err
-	}
 	var out []audit.Record
+	err := l.walk(ctx, after, limit, func(it *item) (bool, error) {
+		r, err := decodeSequenced(it)
+		out = append(out, r)
+		return len(out) < limit, err
+	})
+	return out, err
+}
+
+// walk calls fn with each sequenced record item after after, in Seq
+// order, up to the newest, until fn returns false or an error. pageSize
+// bounds each read (1 to seqBucket). The index is updated a moment after
+// the transaction that sequenced a record, so walk stops before the first
+// Seq it cannot see yet rather than skip it.
+func (l AuditLog) walk(ctx context.Context, after int64, pageSize int, fn func(*item) (bool, error)) error {
+	latest, err := l.Latest(ctx)
+	if err != nil || pageSize <= 0 {
+		return err
+	}
+	pageSize = min(pageSize, seqBucket)
 	next := after + 1
-	for next <= latest && len(out) < limit {
+	for next <= latest {
 		// One page of next's index partition, from next on; each round
 		// takes at least one record or ends.
 		page, err := l.db.client.Query(ctx, &dynamodb.QueryInput{
@@ -319,28 +345,165 @@ func (l AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.Re
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":p": str(seqPartition(next)), ":from": str(seqSortKey(next)),
 			},
-			Limit: aws.Int32(int32(min(limit-len(out), seqBucket))),
+			Limit: aws.Int32(int32(pageSize)),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read audit records after %d: %w", after, err)
+			return fmt.Errorf("read audit records after %d: %w", next-1, err)
 		}
 		if len(page.Items) == 0 {
-			return out, nil // next is not visible yet
+			return nil // next is not visible yet
 		}
 		for _, m := range page.Items {
 			it := &item{m: m}
-			seq := it.n("seq")
-			if seq != next {
-				return out, nil // next is not visible yet
+			if it.n("seq") != next {
+				return nil // next is not visible yet
 			}
-			r, err := audit.DecodeCanonical(it.s("canonical"))
-			if err != nil || it.err != nil {
-				return nil, fmt.Errorf("decode audit record %d: %w", seq, errors.Join(it.err, err))
+			more, err := fn(it)
+			if err != nil || !more {
+				return err
 			}
-			r.Seq, r.Hash = seq, it.s("hash")
-			out = append(out, r)
 			next++
 		}
 	}
+	return nil
+}
+
+// decodeSequenced decodes a sequenced record item.
+func decodeSequenced(it *item) (audit.Record, error) {
+	seq := it.n("seq")
+	r, err := audit.DecodeCanonical(it.s("canonical"))
+	if err != nil || it.err != nil {
+		return audit.Record{}, fmt.Errorf("decode audit record %d: %w", seq, errors.Join(it.err, err))
+	}
+	r.Seq, r.Hash = seq, it.s("hash")
+	return r, nil
+}
+
+// EachStored implements audit.StoredReader.
+func (l AuditLog) EachStored(ctx context.Context, after int64, fn func(audit.StoredRecord) error) error {
+	return l.walk(ctx, after, seqBucket, func(it *item) (bool, error) {
+		s := audit.StoredRecord{Seq: it.n("seq"), Session: it.s("session"), Canonical: []byte(it.s("canonical")), Hash: it.s("hash")}
+		if it.err != nil {
+			return false, fmt.Errorf("audit record %d: %w", s.Seq, it.err)
+		}
+		return true, fn(s)
+	})
+}
+
+// Query implements audit.Querier. A session's records are read from their
+// index (gsi2); other filters read the trail in order and keep what
+// matches.
+func (l AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit int) ([]audit.Record, error) {
+	var out []audit.Record
+	keep := func(it *item) (bool, error) {
+		r, err := decodeSequenced(it)
+		if err != nil {
+			return false, err
+		}
+		if f.Match(&r) {
+			out = append(out, r)
+		}
+		return len(out) < limit, nil
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	if f.Session == "" {
+		return out, l.walk(ctx, after, seqBucket, keep)
+	}
+	p := dynamodb.NewQueryPaginator(l.db.client, &dynamodb.QueryInput{
+		TableName:              aws.String(l.db.tables.Audit),
+		IndexName:              aws.String(awsconfig.IndexGSI2),
+		KeyConditionExpression: aws.String("gsi2pk = :p AND gsi2sk > :after"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": str(sessionPartition(f.Session)), ":after": str(seqSortKey(after)),
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query audit records of session %s: %w", f.Session, err)
+		}
+		for _, m := range page.Items {
+			if more, err := keep(&item{m: m}); err != nil || !more {
+				return out, err
+			}
+		}
+	}
 	return out, nil
+}
+
+const digestPK = "digest"
+
+// AppendDigest implements audit.DigestStore: d must follow the newest
+// digest, which one transaction checks as it stores d.
+func (l AuditLog) AppendDigest(ctx context.Context, d audit.Digest) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode digest %d: %w", d.Seq, err)
+	}
+	it := &item{m: key(digestPK, seqSortKey(d.Seq))}
+	it.setS("digest", string(data))
+	table := aws.String(l.db.tables.Audit)
+	items := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: table, Item: it.m, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}}}
+	if d.Seq > 1 {
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: table, Key: key(digestPK, seqSortKey(d.Seq-1)), ConditionExpression: aws.String("attribute_exists(pk)"),
+		}})
+	}
+	if failed, err := l.db.transact(ctx, items); failed >= 0 {
+		return fmt.Errorf("digest %d does not follow the newest digest", d.Seq)
+	} else if err != nil {
+		return fmt.Errorf("store digest %d: %w", d.Seq, err)
+	}
+	return nil
+}
+
+// LastDigest implements audit.DigestStore.
+func (l AuditLog) LastDigest(ctx context.Context) (audit.Digest, error) {
+	ds, err := l.digests(ctx, 1)
+	if err != nil {
+		return audit.Digest{}, err
+	}
+	if len(ds) == 0 {
+		return audit.Digest{}, audit.ErrNoDigest
+	}
+	return ds[0], nil
+}
+
+// Digests implements audit.DigestStore.
+func (l AuditLog) Digests(ctx context.Context) ([]audit.Digest, error) { return l.digests(ctx, 0) }
+
+// digests reads the digests in order, or the newest n when n > 0.
+func (l AuditLog) digests(ctx context.Context, n int) ([]audit.Digest, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(l.db.tables.Audit),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(digestPK)},
+		ConsistentRead:            aws.Bool(true),
+	}
+	if n > 0 {
+		in.ScanIndexForward, in.Limit = aws.Bool(false), aws.Int32(int32(n))
+	}
+	var out []audit.Digest
+	for {
+		page, err := l.db.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("read digests: %w", err)
+		}
+		for _, m := range page.Items {
+			it := &item{m: m}
+			var d audit.Digest
+			if err := json.Unmarshal([]byte(it.s("digest")), &d); err != nil || it.err != nil {
+				return nil, fmt.Errorf("decode digest item %s: %w", it.s(awsconfig.AttrSK), errors.Join(it.err, err))
+			}
+			out = append(out, d)
+		}
+		if page.LastEvaluatedKey == nil || n > 0 && len(out) >= n {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }

@@ -1,11 +1,18 @@
 package dynamo
 
 import (
+	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wardenhq/warden/shared/audit"
 )
@@ -112,4 +119,87 @@ func TestAuditConcurrentSequencers(t *testing.T) {
 	}
 	wg.Wait()
 	verifyTrail(t, l, recs)
+}
+
+// TestAuditReadPaths runs what the server and the archiver do with a
+// sequenced trail: queries by session and by code, signed digests, the
+// stored verification, tampering found, and archiving.
+func TestAuditReadPaths(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l := newEmulator(t).db(t).Audit()
+	recs := appended(t, l, 45)
+	if _, err := l.Sequence(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Query(ctx, audit.Filter{Session: "s1"}, 0, 100)
+	if err != nil || len(got) != 15 {
+		t.Fatalf("Query(session s1) = %d records, %v; want 15", len(got), err)
+	}
+	for i, r := range got {
+		if r.Session != "s1" || i > 0 && r.Seq <= got[i-1].Seq {
+			t.Fatalf("Query(session s1)[%d] = seq %d session %s", i, r.Seq, r.Session)
+		}
+	}
+	later, err := l.Query(ctx, audit.Filter{Session: "s1"}, got[9].Seq, 3)
+	if err != nil || len(later) != 3 || later[0].Seq != got[10].Seq {
+		t.Errorf("Query(session s1, after %d, limit 3) = %+v, %v", got[9].Seq, later, err)
+	}
+	if none, err := l.Query(ctx, audit.Filter{Code: audit.DecisionDeny}, 0, 10); err != nil || len(none) != 0 {
+		t.Errorf("Query(code deny) = %d records, %v", len(none), err)
+	}
+
+	_, signer, _ := ed25519.GenerateKey(nil)
+	pub := signer.Public().(ed25519.PublicKey)
+	g := &audit.Digester{Trail: l, Store: l, Key: signer}
+	if _, err := l.LastDigest(ctx); !errors.Is(err, audit.ErrNoDigest) {
+		t.Errorf("LastDigest of a new trail: %v", err)
+	}
+	mustDigest := func() {
+		t.Helper()
+		if _, err := g.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustDigest()
+	more := appended(t, l, 5)
+	if _, err := l.Sequence(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	mustDigest()
+	ds, err := l.Digests(ctx)
+	if err != nil || len(ds) != 2 || ds[1].ToSeq != 50 {
+		t.Fatalf("Digests = %+v, %v", ds, err)
+	}
+	if err := l.AppendDigest(ctx, ds[0]); err == nil {
+		t.Error("AppendDigest accepted a digest that does not follow the newest")
+	}
+	rep, err := audit.VerifyStored(ctx, l, pub, ds)
+	if err != nil || !rep.OK || rep.Records != 50 {
+		t.Fatalf("VerifyStored = %+v, %v", rep, err)
+	}
+
+	arch := &audit.Archiver{Trail: l, Store: audit.DirStore{Root: t.TempDir()}, Key: signer, BatchRecords: 20}
+	if n, err := arch.Once(ctx); err != nil || n != 3 {
+		t.Fatalf("archive: %d batches, %v; want 3 of at most 20 records", n, err)
+	}
+	if rep, err := audit.VerifyArchive(ctx, arch.Store, pub, nil); err != nil || !rep.OK || rep.Records != 50 {
+		t.Fatalf("VerifyArchive = %+v, %v", rep, err)
+	}
+
+	// Someone with write access to the table edits a sequenced record.
+	it := &item{m: key(recordPK(recs[7].ID), "-")}
+	out, err := l.db.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.db.tables.Audit), Key: it.m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := out.Item["canonical"].(*types.AttributeValueMemberS)
+	c.Value = strings.Replace(c.Value, "make test", "make tesT", 1)
+	if _, err := l.db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.db.tables.Audit), Item: out.Item}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = audit.VerifyStored(ctx, l, pub, ds)
+	if err != nil || rep.OK || rep.Break == nil || rep.Break.Seq != 8 {
+		t.Errorf("VerifyStored after an edit = %+v, %v; want a break at seq 8", rep, err)
+	}
 }

@@ -67,39 +67,54 @@ const maxAttempts = 20
 // maxAttempts times in a row.
 var ErrContended = errors.New("dynamodb: too many concurrent writers on one item, try again")
 
-// CreateTables creates the tables with the stack's key schema, on-demand,
-// and waits until they are active. The stack creates them in a deployment;
-// tests and local tools call this against an emulator.
-func CreateTables(ctx context.Context, client *dynamodb.Client, names ...string) error {
-	s := types.ScalarAttributeTypeS
-	for _, name := range names {
-		_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:   aws.String(name),
-			BillingMode: types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{
-				{AttributeName: aws.String(awsconfig.AttrPK), AttributeType: s},
-				{AttributeName: aws.String(awsconfig.AttrSK), AttributeType: s},
-				{AttributeName: aws.String(awsconfig.AttrGSI1PK), AttributeType: s},
-				{AttributeName: aws.String(awsconfig.AttrGSI1SK), AttributeType: s},
-			},
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(awsconfig.AttrPK), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(awsconfig.AttrSK), KeyType: types.KeyTypeRange},
-			},
-			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-				IndexName: aws.String(awsconfig.IndexGSI1),
-				KeySchema: []types.KeySchemaElement{
-					{AttributeName: aws.String(awsconfig.AttrGSI1PK), KeyType: types.KeyTypeHash},
-					{AttributeName: aws.String(awsconfig.AttrGSI1SK), KeyType: types.KeyTypeRange},
-				},
-				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-			}},
-		})
-		if err != nil {
-			return fmt.Errorf("create table %s: %w", name, err)
+// CreateTables creates the tables with the stack's key schema and indexes
+// (awsconfig), on-demand. The stack creates them in a deployment; tests and
+// local tools call this against an emulator.
+func CreateTables(ctx context.Context, client *dynamodb.Client, t Tables) error {
+	for _, tb := range []struct {
+		name    string
+		indexes []awsconfig.Index
+	}{
+		{t.Identity, awsconfig.IdentityIndexes},
+		{t.Audit, awsconfig.AuditIndexes},
+		{t.Budget, awsconfig.BudgetIndexes},
+	} {
+		if err := createTable(ctx, client, tb.name, tb.indexes); err != nil {
+			return fmt.Errorf("create table %s: %w", tb.name, err)
 		}
 	}
 	return nil
+}
+
+func createTable(ctx context.Context, client *dynamodb.Client, name string, indexes []awsconfig.Index) error {
+	s := types.ScalarAttributeTypeS
+	in := &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(awsconfig.AttrPK), AttributeType: s},
+			{AttributeName: aws.String(awsconfig.AttrSK), AttributeType: s},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(awsconfig.AttrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(awsconfig.AttrSK), KeyType: types.KeyTypeRange},
+		},
+	}
+	for _, ix := range indexes {
+		in.AttributeDefinitions = append(in.AttributeDefinitions,
+			types.AttributeDefinition{AttributeName: aws.String(ix.PK), AttributeType: s},
+			types.AttributeDefinition{AttributeName: aws.String(ix.SK), AttributeType: s})
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName: aws.String(ix.Name),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(ix.PK), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(ix.SK), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		})
+	}
+	_, err := client.CreateTable(ctx, in)
+	return err
 }
 
 // key is an item's primary key.

@@ -56,7 +56,7 @@ func newClient(url string) *dynamodb.Client {
 func (e *emulator) db(t testing.TB) *DB {
 	n := e.tables.Add(1)
 	tables := Tables{Identity: fmt.Sprintf("identity-%d", n), Audit: fmt.Sprintf("audit-%d", n), Budget: fmt.Sprintf("budget-%d", n)}
-	if err := CreateTables(t.Context(), e.client, tables.Identity, tables.Audit, tables.Budget); err != nil {
+	if err := CreateTables(t.Context(), e.client, tables); err != nil {
 		t.Fatal(err)
 	}
 	return New(e.client, tables)
