@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -109,19 +111,57 @@ func (l AuditLog) Append(ctx context.Context, r audit.Record) (audit.Record, err
 	return r, nil
 }
 
-// DecodeAppended decodes a record item as Append wrote it, such as the new
-// image of a stream event.
-func DecodeAppended(m map[string]types.AttributeValue) (audit.Record, error) {
-	it := &item{m: m}
-	data := it.s("record")
-	if it.err != nil || data == "" {
-		return audit.Record{}, fmt.Errorf("not an audit record item (pk %q)", it.s(awsconfig.AttrPK))
+// AppendedRecord decodes a record as Append stored it, from an item's pk
+// and "record" attributes (as a stream event's new image carries them).
+// ok is false for any other item: a head, a digest, a lease, or a record
+// already sequenced (which has no "record" attribute any more).
+func AppendedRecord(pk, data string) (r audit.Record, ok bool, err error) {
+	if !strings.HasPrefix(pk, recordPK("")) || data == "" {
+		return audit.Record{}, false, nil
 	}
-	var r audit.Record
 	if err := json.Unmarshal([]byte(data), &r); err != nil {
-		return audit.Record{}, fmt.Errorf("audit record item %q: %w", it.s(awsconfig.AttrPK), err)
+		return audit.Record{}, false, fmt.Errorf("audit record item %q: %w", pk, err)
 	}
-	return r, nil
+	if r.ID == "" || recordPK(r.ID) != pk {
+		return audit.Record{}, false, fmt.Errorf("audit record item %q holds record %q", pk, r.ID)
+	}
+	return r, true, nil
+}
+
+// Lease takes the lease name for holder until ttl from now, if no one else
+// holds it, and reports whether it did. release gives it back. The
+// archiver's concurrent invocations (one per stream shard) take turns so,
+// rather than write competing archive batches.
+func (l AuditLog) Lease(ctx context.Context, name, holder string, ttl time.Duration) (release func(context.Context), ok bool, err error) {
+	now := l.db.now()
+	it := &item{m: key("lease#"+name, "-")}
+	it.setS("holder", holder)
+	it.setN("until", now.Add(ttl).UnixMilli())
+	_, err = l.db.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(l.db.tables.Audit),
+		Item:                      it.m,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #until < :now"),
+		ExpressionAttributeNames:  map[string]string{"#until": "until"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli())},
+	})
+	if conditionFailed(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("take lease %s: %w", name, err)
+	}
+	release = func(ctx context.Context) {
+		// Not a delete: the functions may not delete from the audit table.
+		_, _ = l.db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(l.db.tables.Audit),
+			Key:                       key("lease#"+name, "-"),
+			UpdateExpression:          aws.String("SET #until = :zero"),
+			ConditionExpression:       aws.String("holder = :me"),
+			ExpressionAttributeNames:  map[string]string{"#until": "until"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":me": str(holder)},
+		})
+	}
+	return release, true, nil
 }
 
 // Sequence gives records their place in the trail, in the order given,

@@ -2,16 +2,12 @@ package dynamo
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/budget/budgettest"
@@ -19,38 +15,13 @@ import (
 	"github.com/wardenhq/warden/shared/identity/identitytest"
 )
 
-// emulator is minidyn's DynamoDB JSON API on loopback, spoken to by the
-// real SDK client.
+// emulator makes tables on one minidyn emulator.
 type emulator struct {
 	client *dynamodb.Client
 	tables atomic.Int64
 }
 
-func newEmulator(t testing.TB) *emulator {
-	// One request at a time: minidyn reads its tables without its lock in
-	// some operations (BatchGetItem), a data race under concurrent
-	// transactions. Interleavings stay those of whole requests.
-	var mu sync.Mutex
-	mini := miniserver.NewServer()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		mini.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return &emulator{client: newClient(srv.URL)}
-}
-
-// newClient is the SDK client for an emulator at url: fixed credentials,
-// no retries hidden from the tests but the SDK's defaults.
-func newClient(url string) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region:                          "eu-central-1",
-		BaseEndpoint:                    aws.String(url),
-		Credentials:                     credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		DisableValidateResponseChecksum: true,
-	})
-}
+func newEmulator(t testing.TB) *emulator { return &emulator{client: dynamotest.Client(t)} }
 
 // db returns storage over fresh tables.
 func (e *emulator) db(t testing.TB) *DB {
