@@ -52,6 +52,11 @@ type Server struct {
 	Log       *slog.Logger
 	// Ready reports whether the server can serve: store reachable, policy loaded.
 	Ready func(ctx context.Context) error
+	// AdminPrincipal, if not nil, replaces the admin token: it returns the
+	// identity the platform authenticated for the request (on AWS, the IAM
+	// principal API Gateway verified the SigV4 signature of), and false
+	// when there is none, which refuses the request.
+	AdminPrincipal func(*http.Request) (string, bool)
 }
 
 // Handler returns the routes.
@@ -158,6 +163,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.AdminPrincipal != nil {
+			p, ok := s.AdminPrincipal(r)
+			if !ok {
+				fail(w, http.StatusUnauthorized, "unauthenticated", "the admin API needs requests signed with AWS credentials (SigV4)")
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+			return
+		}
 		if err := s.Identity.CheckAdmin(r.Context(), hooks.BearerToken(r)); err != nil {
 			if errors.Is(err, identity.ErrUnauthenticated) {
 				fail(w, http.StatusUnauthorized, "unauthenticated", "the admin API needs the admin token (Authorization: Bearer …)")
@@ -170,12 +184,20 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	})
 }
 
-// actor names who made an administrative change, for the audit trail.
+type principalKey struct{}
+
+// actor names who made an administrative change, for the audit trail: the
+// authenticated principal when the platform gives one, else "admin", with
+// the name the CLI sends in X-Warden-Actor.
 func actor(r *http.Request) string {
-	if a := r.Header.Get("X-Warden-Actor"); a != "" && len(a) <= 128 {
-		return "admin:" + a
+	who := "admin"
+	if p, ok := r.Context().Value(principalKey{}).(string); ok {
+		who = p
 	}
-	return "admin"
+	if a := r.Header.Get("X-Warden-Actor"); a != "" && len(a) <= 128 {
+		return who + ":" + a
+	}
+	return who
 }
 
 // record writes an administrative audit record. The change has happened;
