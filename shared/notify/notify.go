@@ -123,6 +123,12 @@ type Notifier struct {
 	mu     sync.RWMutex
 	closed bool
 
+	// pending counts queued and in-flight deliveries; idle is closed when
+	// it drops to zero (Flush).
+	pmu     sync.Mutex
+	pending int
+	idle    chan struct{}
+
 	sent, failed, dropped atomic.Int64
 }
 
@@ -236,9 +242,11 @@ func (n *Notifier) Enqueue(to []string, m Message) error {
 	var dropped []string
 	for _, j := range jobs {
 		j.msg = m
+		n.begin()
 		select {
 		case n.queue <- j:
 		default:
+			n.end()
 			dropped = append(dropped, j.name)
 			total := n.dropped.Add(1)
 			n.log.Warn("notification dropped: queue full", "channel", j.name, "event", m.Event, "title", m.Title, "dropped", total)
@@ -293,11 +301,47 @@ func (n *Notifier) work() {
 	for j := range n.queue {
 		if n.base.Err() != nil {
 			n.dropped.Add(1)
-			continue
-		}
-		if err := n.deliver(n.base, j); err != nil {
+		} else if err := n.deliver(n.base, j); err != nil {
 			n.log.Error("notification not sent", "err", err, "channel", j.name, "event", j.msg.Event)
 		}
+		n.end()
+	}
+}
+
+// begin and end count a delivery in and out of pending.
+func (n *Notifier) begin() {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	if n.pending == 0 {
+		n.idle = make(chan struct{})
+	}
+	n.pending++
+}
+
+func (n *Notifier) end() {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	if n.pending--; n.pending == 0 {
+		close(n.idle)
+	}
+}
+
+// Flush waits until every message queued so far is delivered or given up,
+// or ctx ends. A Lambda function calls it before its invocation returns,
+// since a frozen environment sends nothing.
+func (n *Notifier) Flush(ctx context.Context) error {
+	n.pmu.Lock()
+	idle := n.idle
+	busy := n.pending > 0
+	n.pmu.Unlock()
+	if !busy {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush notifications: %w", ctx.Err())
 	}
 }
 

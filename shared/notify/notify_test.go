@@ -385,3 +385,35 @@ func TestScrub(t *testing.T) {
 		t.Error("scrub changed an error without secrets")
 	}
 }
+
+// TestFlushWaitsForDeliveries: Flush returns once what was queued is
+// delivered, and not before; with nothing queued it returns at once; a
+// context that ends first is an error.
+func TestFlushWaitsForDeliveries(t *testing.T) {
+	t.Parallel()
+	hook := &blockingHook{release: make(chan struct{})}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	p := loadPolicy(t, fmt.Sprintf("  hook: {type: webhook, url: %q}\n", srv.URL))
+	n := newNotifier(t, p, nil)
+	if err := n.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush with nothing queued: %v", err)
+	}
+	for _, title := range []string{"m1", "m2"} {
+		if err := n.Enqueue([]string{"hook"}, Message{Title: title}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := n.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush while the hook blocks: %v", err)
+	}
+	close(hook.release)
+	if err := n.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := n.Stats(); st.Sent != 2 {
+		t.Errorf("after Flush: %+v, want 2 sent", st)
+	}
+}
