@@ -1,6 +1,9 @@
-// Package infra will hold Warden's AWS CDK app (Go): the API Gateway and
-// Lambda front end, the policy bucket, DynamoDB tables, the S3 Object Lock
-// audit archive, the approval state machine and the secrets. It is its own Go
-// module so that the runtime module never compiles the CDK libraries;
-// cdk.json at the repository root points here.
-package infra
+// Command infra is Warden's AWS CDK app: one stack per stage with the API
+// Gateway REST API and the Lambda functions behind it (api, the streaming
+// llm gateway, the audit archiver), the DynamoDB tables, the versioned
+// policy bucket, the Object Lock audit archive, the secrets and the
+// alarms. It is its own Go module so that the runtime module never
+// compiles the CDK libraries; cdk.json at the repository root runs it, and
+// `make synth` runs it without the CDK CLI. README.md describes the stack
+// and its configuration.
+package main

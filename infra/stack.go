@@ -1,0 +1,491 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/wardenhq/warden/shared/awsconfig"
+)
+
+// Secret names under the stage's prefix, besides awsconfig.SigningKeySecret.
+const (
+	AnthropicKeySecret      = "anthropic-api-key"
+	OpenAIKeySecret         = "openai-api-key"
+	SlackBotTokenSecret     = "slack-bot-token"
+	SlackSigningSecretName  = "slack-signing-secret"
+	placeholderSecretLength = 48
+)
+
+// The functions' sizes. The llm function streams model answers: API
+// Gateway keeps a streamed response open up to 15 minutes, and so may the
+// function; api answers within API Gateway's 29 s buffered limit.
+var functionSizes = map[string]struct{ memoryMB, timeoutSeconds int }{
+	"api":      {512, 29},
+	"llm":      {1024, 15 * 60},
+	"archiver": {512, 5 * 60},
+}
+
+// StackName is the name of the stage's stack.
+func StackName(stage string) string { return "Warden-" + stage }
+
+// SecretsPrefix is the prefix of the stage's secrets in Secrets Manager.
+func SecretsPrefix(stage string) string { return "warden/" + stage + "/" }
+
+// warden is the stack under construction.
+type warden struct {
+	cfg   Config
+	stack awscdk.Stack
+
+	identity, audit, budget awsdynamodb.Table
+	policy, archive         awss3.Bucket
+	signingKey              awssecretsmanager.Secret
+	functions               map[string]awslambda.Function
+	topic                   awssns.Topic
+	api                     awsapigateway.RestApi
+}
+
+// NewStack adds the stage's stack to scope.
+func NewStack(scope constructs.Construct, cfg Config) awscdk.Stack {
+	stack := awscdk.NewStack(scope, jsii.String(StackName(cfg.Stage)), &awscdk.StackProps{
+		StackName:   jsii.String(StackName(cfg.Stage)),
+		Description: jsii.String(fmt.Sprintf("Warden control plane for AI coding agents, stage %s", cfg.Stage)),
+	})
+	awscdk.Tags_Of(stack).Add(jsii.String("warden:stage"), jsii.String(cfg.Stage), nil)
+	w := &warden{cfg: cfg, stack: stack, functions: map[string]awslambda.Function{}}
+	w.tables()
+	w.buckets()
+	w.secrets()
+	for _, name := range Functions {
+		w.function(name)
+	}
+	w.permissions()
+	w.restAPI()
+	w.alarms()
+	w.outputs()
+	return stack
+}
+
+// tables adds the identity, audit and budget tables, all with awsconfig's
+// key schema; the audit table streams new records to the archiver.
+func (w *warden) tables() {
+	table := func(id string, stream awsdynamodb.StreamViewType) awsdynamodb.Table {
+		props := &awsdynamodb.TableProps{
+			PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrPK), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:      &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrSK), Type: awsdynamodb.AttributeType_STRING},
+			BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+				PointInTimeRecoveryEnabled: jsii.Bool(true),
+			},
+			TimeToLiveAttribute: jsii.String(awsconfig.AttrTTL),
+			Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
+			RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
+			DeletionProtection:  jsii.Bool(true),
+		}
+		if stream != "" {
+			props.Stream = stream
+		}
+		t := awsdynamodb.NewTable(w.stack, jsii.String(id), props)
+		t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+			IndexName:      jsii.String(awsconfig.IndexGSI1),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrGSI1PK), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrGSI1SK), Type: awsdynamodb.AttributeType_STRING},
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		})
+		return t
+	}
+	w.identity = table("IdentityTable", "")
+	w.audit = table("AuditTable", awsdynamodb.StreamViewType_NEW_IMAGE)
+	w.budget = table("BudgetTable", "")
+}
+
+// buckets adds the policy bucket and the audit archive (Object Lock,
+// COMPLIANCE mode, deletes denied to everyone).
+func (w *warden) buckets() {
+	w.policy = awss3.NewBucket(w.stack, jsii.String("PolicyBucket"), &awss3.BucketProps{
+		Versioned:         jsii.Bool(true),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	w.archive = awss3.NewBucket(w.stack, jsii.String("ArchiveBucket"), &awss3.BucketProps{
+		ObjectLockEnabled: jsii.Bool(true),
+		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(
+			awscdk.Duration_Days(jsii.Number(float64(w.cfg.ArchiveRetentionDays)))),
+		Versioned:         jsii.Bool(true),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	// Object Lock already refuses to delete a locked version; the policy
+	// also refuses to add delete markers, for every principal, the
+	// account's root and administrators included.
+	w.archive.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("DenyDeletes"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("s3:DeleteObject", "s3:DeleteObjectVersion"),
+		Resources:  jsii.Strings(*w.archive.ArnForObjects(jsii.String("*"))),
+	}))
+}
+
+// secrets adds the stage's secrets under SecretsPrefix. Every value is
+// generated: the signing key's for good, the others as placeholders the
+// operator replaces after the first deploy (infra/README.md).
+func (w *warden) secrets() {
+	secret := func(id, name, description string, gen *awssecretsmanager.SecretStringGenerator) awssecretsmanager.Secret {
+		s := awssecretsmanager.NewSecret(w.stack, jsii.String(id), &awssecretsmanager.SecretProps{
+			SecretName:           jsii.String(SecretsPrefix(w.cfg.Stage) + name),
+			Description:          jsii.String(description),
+			GenerateSecretString: gen,
+			RemovalPolicy:        awscdk.RemovalPolicy_RETAIN,
+		})
+		return s
+	}
+	placeholder := func(id, name, what string) {
+		secret(id, name, what+" — a generated placeholder: replace it with aws secretsmanager put-secret-value",
+			&awssecretsmanager.SecretStringGenerator{
+				PasswordLength:     jsii.Number(placeholderSecretLength),
+				ExcludePunctuation: jsii.Bool(true),
+			})
+	}
+	// 64 hexadecimal digits: the 32-byte seed of the Ed25519 key that signs
+	// the audit digests and archive batches.
+	w.signingKey = secret("AuditSigningKey", awsconfig.SigningKeySecret,
+		"Warden audit signing key: the hex-encoded 32-byte Ed25519 seed", &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+			ExcludeUppercase:   jsii.Bool(true),
+			ExcludeCharacters:  jsii.String("ghijklmnopqrstuvwxyz"),
+		})
+	placeholder("AnthropicApiKey", AnthropicKeySecret, "Anthropic API key of the LLM gateway")
+	placeholder("OpenAIApiKey", OpenAIKeySecret, "OpenAI API key of the LLM gateway")
+	if w.cfg.Slack {
+		placeholder("SlackBotToken", SlackBotTokenSecret, "Slack app bot token (xoxb-…)")
+		placeholder("SlackSigningSecret", SlackSigningSecretName, "Slack app signing secret")
+	}
+}
+
+// function adds a function: its own role (no managed policy), its own log
+// group, its code from <functionsDir>/<name>, and the configuration it
+// reads.
+func (w *warden) function(name string) {
+	id := strings.ToUpper(name[:1]) + name[1:]
+	logs := awslogs.NewLogGroup(w.stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     retention(w.cfg.LogRetentionDays),
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	role := awsiam.NewRole(w.stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String(fmt.Sprintf("Warden %s function (%s)", name, w.cfg.Stage)),
+	})
+	// Logs on the function's own group only, instead of
+	// AWSLambdaBasicExecutionRole's logs:* on every group.
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("OwnLogGroup"),
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn()),
+	}))
+	env := map[string]*string{
+		awsconfig.EnvStage:         jsii.String(w.cfg.Stage),
+		awsconfig.EnvSecretsPrefix: jsii.String(SecretsPrefix(w.cfg.Stage)),
+	}
+	switch name {
+	case "api", "llm":
+		env[awsconfig.EnvIdentityTable] = w.identity.TableName()
+		env[awsconfig.EnvAuditTable] = w.audit.TableName()
+		env[awsconfig.EnvBudgetTable] = w.budget.TableName()
+		env[awsconfig.EnvPolicyBucket] = w.policy.BucketName()
+	case "archiver":
+		env[awsconfig.EnvAuditTable] = w.audit.TableName()
+		env[awsconfig.EnvArchiveBucket] = w.archive.BucketName()
+	}
+	size := functionSizes[name]
+	w.functions[name] = awslambda.NewFunction(w.stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
+		Description:  jsii.String(fmt.Sprintf("Warden %s (%s)", name, w.cfg.Stage)),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(w.cfg.FunctionsDir, name)), nil),
+		Role:         role,
+		LogGroup:     logs,
+		MemorySize:   jsii.Number(float64(size.memoryMB)),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(float64(size.timeoutSeconds))),
+		Environment:  &env,
+	})
+}
+
+// permissions gives each function what it uses and nothing else.
+func (w *warden) permissions() {
+	allow := func(fn string, sid string, actions []string, resources ...*string) {
+		w.functions[fn].Role().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(sid),
+			Actions:   jsii.Strings(actions...),
+			Resources: &resources,
+		}))
+	}
+	var tables []*string
+	for _, t := range []awsdynamodb.Table{w.identity, w.audit, w.budget} {
+		tables = append(tables, t.TableArn(), jsii.String(*t.TableArn()+"/index/*"))
+	}
+	secrets := w.stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("secretsmanager"),
+		Resource:     jsii.String("secret"),
+		ResourceName: jsii.String(SecretsPrefix(w.cfg.Stage) + "*"),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	var policyObjects []*string
+	for _, key := range []string{awsconfig.PolicyKey, awsconfig.LLMConfigKey, awsconfig.PricesKey} {
+		policyObjects = append(policyObjects, w.policy.ArnForObjects(jsii.String(key)))
+	}
+	for _, fn := range []string{"api", "llm"} {
+		// Item actions only: TransactWriteItems and TransactGetItems are
+		// authorized per item by PutItem, UpdateItem, DeleteItem,
+		// ConditionCheckItem and GetItem. No DeleteItem on the audit
+		// table: records are never deleted by the functions.
+		allow(fn, "Tables", []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
+			"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, tables...)
+		// A budget hold is deleted when it is settled.
+		allow(fn, "BudgetHolds", []string{"dynamodb:DeleteItem"}, w.budget.TableArn())
+		allow(fn, "PolicyObjects", []string{"s3:GetObject", "s3:GetObjectVersion"}, policyObjects...)
+		// Without ListBucket S3 answers 403 instead of 404 for a missing
+		// object, and llm.yaml and prices.yaml are optional.
+		allow(fn, "PolicyBucketList", []string{"s3:ListBucket"}, w.policy.BucketArn())
+		allow(fn, "Secrets", []string{"secretsmanager:GetSecretValue"}, secrets)
+	}
+	if arns := w.bedrockARNs(); len(arns) > 0 {
+		allow("llm", "BedrockModels", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, arns...)
+	}
+
+	archiver := w.functions["archiver"]
+	archiver.AddEventSource(awslambdaeventsources.NewDynamoEventSource(w.audit, &awslambdaeventsources.DynamoEventSourceProps{
+		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:        jsii.Number(1000),
+		// Batches of up to a minute's records; one batch at a time per
+		// shard, in order, retried until it succeeds (the chain needs
+		// every record; IteratorAge alarms when it falls behind).
+		MaxBatchingWindow:     awscdk.Duration_Seconds(jsii.Number(60)),
+		ParallelizationFactor: jsii.Number(1),
+	}))
+	allow("archiver", "ArchiveObjects", []string{"s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"},
+		w.archive.ArnForObjects(jsii.String("*")))
+	allow("archiver", "ArchiveList", []string{"s3:ListBucket"}, w.archive.BucketArn())
+	allow("archiver", "SigningKey", []string{"secretsmanager:GetSecretValue"}, w.signingKey.SecretArn())
+}
+
+// bedrockARNs are the resources the llm function may invoke: each
+// configured foundation model in the stack's region; for a cross-region
+// inference profile, the profile and its model in every region the
+// profile routes to (Bedrock checks both).
+func (w *warden) bedrockARNs() []*string {
+	var arns []*string
+	for _, id := range w.cfg.BedrockModels {
+		if !IsInferenceProfile(id) {
+			arns = append(arns, w.stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("bedrock"), Account: jsii.String(""),
+				Resource: jsii.String("foundation-model"), ResourceName: jsii.String(id),
+			}))
+			continue
+		}
+		_, model, _ := strings.Cut(id, ".")
+		arns = append(arns,
+			w.stack.FormatArn(&awscdk.ArnComponents{
+				Service:  jsii.String("bedrock"),
+				Resource: jsii.String("inference-profile"), ResourceName: jsii.String(id),
+			}),
+			w.stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("bedrock"), Region: jsii.String("*"), Account: jsii.String(""),
+				Resource: jsii.String("foundation-model"), ResourceName: jsii.String(model),
+			}))
+	}
+	return arns
+}
+
+// LLM routes: each path and method the LLM gateway registers
+// (shared/llm: Gateway.Register and registerBedrock).
+var llmRoutes = []struct{ method, path string }{
+	{"POST", "/v1/messages"},
+	{"POST", "/v1/messages/count_tokens"},
+	{"GET", "/v1/models"},
+	{"POST", "/v1/responses"},
+	{"POST", "/v1/chat/completions"},
+	{"POST", "/bedrock/model/{modelId}/invoke-with-response-stream"},
+	{"POST", "/bedrock/model/{modelId}/invoke"},
+	{"POST", "/bedrock/model/{modelId}/count-tokens"},
+	{"GET", "/bedrock/inference-profiles"},
+	{"GET", "/bedrock/inference-profiles/{id}"},
+}
+
+// restAPI adds the REST API: the LLM routes to llm, streamed; the admin
+// routes to api behind IAM (SigV4); every other /v1 route, and the health
+// checks, to api, authenticated by the function (Warden tokens).
+func (w *warden) restAPI() {
+	accessLogs := awslogs.NewLogGroup(w.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     retention(w.cfg.LogRetentionDays),
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	w.api = awsapigateway.NewRestApi(w.stack, jsii.String("Api"), &awsapigateway.RestApiProps{
+		RestApiName: jsii.String("warden-" + w.cfg.Stage),
+		Description: jsii.String("Warden: LLM gateway, hooks, sessions and admin API"),
+		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
+			// Regional: streamed responses may stay open 15 minutes.
+			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+		},
+		CloudWatchRole:              jsii.Bool(w.cfg.APIGatewayCloudWatchRole),
+		CloudWatchRoleRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		DeployOptions: &awsapigateway.StageOptions{
+			StageName:            jsii.String(w.cfg.Stage),
+			ThrottlingRateLimit:  jsii.Number(w.cfg.ThrottleRateLimit),
+			ThrottlingBurstLimit: jsii.Number(float64(w.cfg.ThrottleBurstLimit)),
+			MetricsEnabled:       jsii.Bool(true),
+			// No execution logging: it would write request bodies and
+			// headers (tokens, prompts) to the logs.
+			DataTraceEnabled:     jsii.Bool(false),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
+			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
+				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
+				RequestTime: jsii.Bool(true), ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true),
+				Status: jsii.Bool(true), User: jsii.Bool(true),
+			}),
+		},
+	})
+
+	// The construct's own Endpoint output would repeat ApiEndpoint.
+	w.api.Node().TryRemoveChild(jsii.String("Endpoint"))
+
+	llm := awsapigateway.NewLambdaIntegration(w.functions["llm"], &awsapigateway.LambdaIntegrationOptions{
+		Proxy:                jsii.Bool(true),
+		ResponseTransferMode: awsapigateway.ResponseTransferMode_STREAM,
+		// A streamed integration may run up to 15 minutes.
+		Timeout:         awscdk.Duration_Minutes(jsii.Number(15)),
+		AllowTestInvoke: jsii.Bool(false),
+	})
+	api := awsapigateway.NewLambdaIntegration(w.functions["api"], &awsapigateway.LambdaIntegrationOptions{
+		Proxy:           jsii.Bool(true),
+		AllowTestInvoke: jsii.Bool(false),
+	})
+	open := &awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_NONE}
+
+	for _, r := range llmRoutes {
+		w.resource(r.path).AddMethod(jsii.String(r.method), llm, open)
+	}
+	w.resource("/v1/admin/{proxy+}").AddMethod(jsii.String("ANY"), api,
+		&awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_IAM})
+	w.resource("/v1/{proxy+}").AddMethod(jsii.String("ANY"), api, open)
+	w.resource("/healthz").AddMethod(jsii.String("GET"), api, open)
+	w.resource("/readyz").AddMethod(jsii.String("GET"), api, open)
+}
+
+// resource returns the API resource at path, adding what is missing.
+func (w *warden) resource(path string) awsapigateway.IResource {
+	r := w.api.Root()
+	for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+		if child := r.GetResource(jsii.String(part)); child != nil {
+			r = child
+		} else {
+			r = r.AddResource(jsii.String(part), nil)
+		}
+	}
+	return r
+}
+
+// alarms adds, all to one SNS topic: errors and throttles of each
+// function, the archiver falling behind its stream, and budget alerts
+// (the functions' custom metric Warden/BudgetAlerts by Stage).
+func (w *warden) alarms() {
+	w.topic = awssns.NewTopic(w.stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("Warden " + w.cfg.Stage + " alarms"),
+	})
+	if w.cfg.AlarmEmail != "" {
+		w.topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(w.cfg.AlarmEmail), nil))
+	}
+	action := awscloudwatchactions.NewSnsAction(w.topic)
+	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64) {
+		a := awscloudwatch.NewAlarm(w.stack, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+	}
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+	for _, name := range Functions {
+		fn := w.functions[name]
+		id := strings.ToUpper(name[:1]) + name[1:]
+		alarm(id+"Errors", fmt.Sprintf("Warden %s: the %s function failed", w.cfg.Stage, name),
+			fn.MetricErrors(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1)
+		alarm(id+"Throttles", fmt.Sprintf("Warden %s: the %s function was throttled", w.cfg.Stage, name),
+			fn.MetricThrottles(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1)
+	}
+	alarm("ArchiverIteratorAge", fmt.Sprintf("Warden %s: the audit archiver is more than an hour behind the audit stream (records leave the stream after 24 hours)", w.cfg.Stage),
+		w.functions["archiver"].Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}),
+		3600_000)
+	alarm("BudgetAlerts", fmt.Sprintf("Warden %s: a budget crossed an alert threshold", w.cfg.Stage),
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String("Warden"),
+			MetricName:    jsii.String("BudgetAlerts"),
+			DimensionsMap: &map[string]*string{"Stage": jsii.String(w.cfg.Stage)},
+			Period:        five,
+			Statistic:     jsii.String("Sum"),
+		}), 1)
+}
+
+// outputs adds what an operator and the agents' setup need.
+func (w *warden) outputs() {
+	out := func(id, description string, value *string) {
+		awscdk.NewCfnOutput(w.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+	}
+	out("ApiEndpoint", "Warden's endpoint (warden agent setup --endpoint)", w.api.Url())
+	// The stage's URL without the trailing slash: clients append /v1/messages.
+	out("LlmUrl", "base URL of the LLM gateway: ANTHROPIC_BASE_URL; OpenAI base URL <LlmUrl>/v1; Bedrock <LlmUrl>/bedrock",
+		awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("https://"), w.api.RestApiId(), jsii.String(".execute-api."), awscdk.Aws_REGION(),
+			jsii.String("."), awscdk.Aws_URL_SUFFIX(), jsii.String("/"), w.api.DeploymentStage().StageName(),
+		}))
+	out("PolicyBucketName", "policy bucket ("+awsconfig.PolicyKey+", "+awsconfig.LLMConfigKey+", "+awsconfig.PricesKey+")", w.policy.BucketName())
+	out("ArchiveBucketName", "audit archive bucket (Object Lock, COMPLIANCE)", w.archive.BucketName())
+	out("IdentityTableName", "identity table", w.identity.TableName())
+	out("AuditTableName", "audit table", w.audit.TableName())
+	out("BudgetTableName", "budget table", w.budget.TableName())
+	out("SecretsPrefix", "Secrets Manager prefix of the stage's secrets", jsii.String(SecretsPrefix(w.cfg.Stage)))
+	out("AlarmTopicArn", "SNS topic of the alarms", w.topic.TopicArn())
+}
+
+// retention maps a validated number of days to CDK's enumeration.
+func retention(days int) awslogs.RetentionDays {
+	enums := []awslogs.RetentionDays{
+		awslogs.RetentionDays_ONE_DAY, awslogs.RetentionDays_THREE_DAYS, awslogs.RetentionDays_FIVE_DAYS,
+		awslogs.RetentionDays_ONE_WEEK, awslogs.RetentionDays_TWO_WEEKS, awslogs.RetentionDays_ONE_MONTH,
+		awslogs.RetentionDays_TWO_MONTHS, awslogs.RetentionDays_THREE_MONTHS, awslogs.RetentionDays_FOUR_MONTHS,
+		awslogs.RetentionDays_FIVE_MONTHS, awslogs.RetentionDays_SIX_MONTHS, awslogs.RetentionDays_ONE_YEAR,
+		awslogs.RetentionDays_THIRTEEN_MONTHS, awslogs.RetentionDays_EIGHTEEN_MONTHS, awslogs.RetentionDays_TWO_YEARS,
+		awslogs.RetentionDays_THREE_YEARS, awslogs.RetentionDays_FIVE_YEARS, awslogs.RetentionDays_SIX_YEARS,
+		awslogs.RetentionDays_SEVEN_YEARS, awslogs.RetentionDays_EIGHT_YEARS, awslogs.RetentionDays_NINE_YEARS,
+		awslogs.RetentionDays_TEN_YEARS,
+	}
+	return enums[slices.Index(logRetentions, days)]
+}

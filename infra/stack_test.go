@@ -1,0 +1,527 @@
+package main
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/wardenhq/warden/shared/awsconfig"
+)
+
+var (
+	match   = assertions.Match_ObjectLike
+	exactly = assertions.Match_ObjectEquals
+	absent  = assertions.Match_Absent
+)
+
+func TestTables(t *testing.T) {
+	st := defaultStack(t)
+	if n := len(st.resources("AWS::DynamoDB::Table")); n != 3 {
+		t.Fatalf("%d tables, want 3", n)
+	}
+	for _, output := range []string{"IdentityTableName", "AuditTableName", "BudgetTableName"} {
+		id := st.outputRef(t, output)
+		tmpl := st.only(t, id)
+		must(t, output+" schema and settings", func() {
+			tmpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), match(&map[string]any{
+				"KeySchema": []any{
+					map[string]any{"AttributeName": awsconfig.AttrPK, "KeyType": "HASH"},
+					map[string]any{"AttributeName": awsconfig.AttrSK, "KeyType": "RANGE"},
+				},
+				"AttributeDefinitions": assertions.Match_ArrayEquals(&[]any{
+					map[string]any{"AttributeName": awsconfig.AttrPK, "AttributeType": "S"},
+					map[string]any{"AttributeName": awsconfig.AttrSK, "AttributeType": "S"},
+					map[string]any{"AttributeName": awsconfig.AttrGSI1PK, "AttributeType": "S"},
+					map[string]any{"AttributeName": awsconfig.AttrGSI1SK, "AttributeType": "S"},
+				}),
+				"GlobalSecondaryIndexes": []any{exactly(&map[string]any{
+					"IndexName": awsconfig.IndexGSI1,
+					"KeySchema": []any{
+						map[string]any{"AttributeName": awsconfig.AttrGSI1PK, "KeyType": "HASH"},
+						map[string]any{"AttributeName": awsconfig.AttrGSI1SK, "KeyType": "RANGE"},
+					},
+					"Projection": map[string]any{"ProjectionType": "ALL"},
+				})},
+				"BillingMode":                      "PAY_PER_REQUEST",
+				"ProvisionedThroughput":            absent(),
+				"PointInTimeRecoverySpecification": exactly(&map[string]any{"PointInTimeRecoveryEnabled": true}),
+				"TimeToLiveSpecification":          exactly(&map[string]any{"AttributeName": awsconfig.AttrTTL, "Enabled": true}),
+				// SSE enabled with no key named: the AWS managed key aws/dynamodb.
+				"SSESpecification":          exactly(&map[string]any{"SSEEnabled": true}),
+				"DeletionProtectionEnabled": true,
+			}))
+		})
+		must(t, output+" retained", func() {
+			tmpl.HasResource(jsii.String("AWS::DynamoDB::Table"), match(&map[string]any{
+				"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+			}))
+		})
+		stream := absent()
+		if output == "AuditTableName" {
+			stream = exactly(&map[string]any{"StreamViewType": "NEW_IMAGE"})
+		}
+		must(t, output+" stream", func() {
+			tmpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), match(&map[string]any{"StreamSpecification": stream}))
+		})
+	}
+	// The audit table's stream feeds the archiver, from the oldest record,
+	// one batch at a time per shard.
+	must(t, "archiver event source", func() {
+		st.template.ResourceCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), jsii.Number(1))
+		st.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), match(&map[string]any{
+			"EventSourceArn":        map[string]any{"Fn::GetAtt": []any{st.outputRef(t, "AuditTableName"), "StreamArn"}},
+			"FunctionName":          map[string]any{"Ref": st.functionID(t, "archiver")},
+			"StartingPosition":      "TRIM_HORIZON",
+			"ParallelizationFactor": 1,
+		}))
+	})
+}
+
+func TestPolicyBucket(t *testing.T) {
+	st := defaultStack(t)
+	id := st.outputRef(t, "PolicyBucketName")
+	checkBucketBasics(t, st, id)
+	must(t, "no Object Lock on the policy bucket", func() {
+		st.only(t, id).HasResourceProperties(jsii.String("AWS::S3::Bucket"), match(&map[string]any{
+			"ObjectLockEnabled": absent(), "ObjectLockConfiguration": absent(),
+		}))
+	})
+}
+
+func TestArchiveBucket(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   func(*testing.T) *stackTemplate
+		days int
+	}{{"default", defaultStack, 365}, {"configured", fullStack, 2555}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st(t)
+			id := st.outputRef(t, "ArchiveBucketName")
+			checkBucketBasics(t, st, id)
+			must(t, "Object Lock COMPLIANCE", func() {
+				st.only(t, id).HasResourceProperties(jsii.String("AWS::S3::Bucket"), match(&map[string]any{
+					"ObjectLockEnabled": true,
+					"ObjectLockConfiguration": exactly(&map[string]any{
+						"ObjectLockEnabled": "Enabled",
+						"Rule": map[string]any{"DefaultRetention": exactly(&map[string]any{
+							"Mode": "COMPLIANCE", "Days": tc.days,
+						})},
+					}),
+				}))
+			})
+			// Deletes are denied to every principal, on every object.
+			must(t, "delete deny", func() {
+				st.template.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), match(&map[string]any{
+					"Bucket": map[string]any{"Ref": id},
+					"PolicyDocument": match(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{exactly(&map[string]any{
+						"Sid":       "DenyDeletes",
+						"Effect":    "Deny",
+						"Principal": map[string]any{"AWS": "*"},
+						"Action":    []any{"s3:DeleteObject", "s3:DeleteObjectVersion"},
+						"Resource":  map[string]any{"Fn::Join": []any{"", []any{map[string]any{"Fn::GetAtt": []any{id, "Arn"}}, "/*"}}},
+					})})}),
+				}))
+			})
+		})
+	}
+}
+
+// checkBucketBasics: versioned, encrypted, public access blocked,
+// retained, and a bucket policy that refuses every request without TLS.
+func checkBucketBasics(t *testing.T, st *stackTemplate, id string) {
+	t.Helper()
+	tmpl := st.only(t, id)
+	must(t, id+" settings", func() {
+		tmpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), match(&map[string]any{
+			"VersioningConfiguration": exactly(&map[string]any{"Status": "Enabled"}),
+			"BucketEncryption": exactly(&map[string]any{"ServerSideEncryptionConfiguration": []any{
+				map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}},
+			}}),
+			"PublicAccessBlockConfiguration": exactly(&map[string]any{
+				"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+			}),
+		}))
+		tmpl.HasResource(jsii.String("AWS::S3::Bucket"), match(&map[string]any{
+			"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+		}))
+	})
+	arn := map[string]any{"Fn::GetAtt": []any{id, "Arn"}}
+	must(t, id+" TLS only", func() {
+		st.template.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), match(&map[string]any{
+			"Bucket": map[string]any{"Ref": id},
+			"PolicyDocument": match(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{exactly(&map[string]any{
+				"Effect":    "Deny",
+				"Principal": map[string]any{"AWS": "*"},
+				"Action":    "s3:*",
+				"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+				"Resource":  []any{arn, map[string]any{"Fn::Join": []any{"", []any{arn, "/*"}}}},
+			})})}),
+		}))
+	})
+	// No bucket policy statement allows anything: the functions' access is
+	// in their roles.
+	for pid, p := range st.resources("AWS::S3::BucketPolicy") {
+		for _, s := range p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			if s.(map[string]any)["Effect"] != "Deny" {
+				t.Errorf("bucket policy %s allows: %v", pid, s)
+			}
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		st    func(*testing.T) *stackTemplate
+		names []string
+	}{
+		{"default", defaultStack, []string{"warden/dev/anthropic-api-key", "warden/dev/audit-signing-key", "warden/dev/openai-api-key"}},
+		{"slack", fullStack, []string{"warden/prod/anthropic-api-key", "warden/prod/audit-signing-key", "warden/prod/openai-api-key",
+			"warden/prod/slack-bot-token", "warden/prod/slack-signing-secret"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st(t)
+			var names []string
+			for id, s := range st.resources("AWS::SecretsManager::Secret") {
+				p := s["Properties"].(map[string]any)
+				names = append(names, p["Name"].(string))
+				if p["GenerateSecretString"] == nil || p["SecretString"] != nil {
+					t.Errorf("secret %s: want a generated value and no value in the template", id)
+				}
+				if s["DeletionPolicy"] != "Retain" {
+					t.Errorf("secret %s: DeletionPolicy %v, want Retain", id, s["DeletionPolicy"])
+				}
+			}
+			sort.Strings(names)
+			if !slices.Equal(names, tc.names) {
+				t.Errorf("secrets %q, want %q", names, tc.names)
+			}
+			prefix := SecretsPrefix(st.cfg.Stage)
+			must(t, "signing key: 64 hex digits", func() {
+				st.template.HasResourceProperties(jsii.String("AWS::SecretsManager::Secret"), match(&map[string]any{
+					"Name": prefix + awsconfig.SigningKeySecret,
+					"GenerateSecretString": exactly(&map[string]any{
+						"PasswordLength": 64, "ExcludePunctuation": true, "ExcludeUppercase": true,
+						"ExcludeCharacters": "ghijklmnopqrstuvwxyz",
+					}),
+				}))
+			})
+			for _, fn := range []string{"api", "llm", "archiver"} {
+				must(t, fn+" secrets prefix", func() {
+					st.only(t, st.functionID(t, fn)).HasResourceProperties(jsii.String("AWS::Lambda::Function"), match(&map[string]any{
+						"Environment": map[string]any{"Variables": match(&map[string]any{awsconfig.EnvSecretsPrefix: prefix})},
+					}))
+				})
+			}
+		})
+	}
+}
+
+func TestFunctions(t *testing.T) {
+	st := defaultStack(t)
+	tables := []string{awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable}
+	env := map[string]map[string]string{
+		"api":      {awsconfig.EnvPolicyBucket: "PolicyBucketName"},
+		"llm":      {awsconfig.EnvPolicyBucket: "PolicyBucketName"},
+		"archiver": {awsconfig.EnvAuditTable: "AuditTableName", awsconfig.EnvArchiveBucket: "ArchiveBucketName"},
+	}
+	for _, fn := range []string{"api", "llm"} {
+		for i, v := range tables {
+			env[fn][v] = []string{"IdentityTableName", "AuditTableName", "BudgetTableName"}[i]
+		}
+	}
+	timeout := map[string]int{"api": 29, "llm": 900, "archiver": 300}
+	if n := len(st.resources("AWS::Lambda::Function")); n != 3 {
+		t.Errorf("%d functions, want 3", n)
+	}
+	for _, fn := range Functions {
+		id := st.functionID(t, fn)
+		vars := map[string]any{awsconfig.EnvStage: "dev", awsconfig.EnvSecretsPrefix: "warden/dev/"}
+		for name, output := range env[fn] {
+			vars[name] = map[string]any{"Ref": st.outputRef(t, output)}
+		}
+		must(t, fn, func() {
+			st.only(t, id).HasResourceProperties(jsii.String("AWS::Lambda::Function"), match(&map[string]any{
+				"Runtime":       "provided.al2023",
+				"Architectures": []any{"arm64"},
+				"Handler":       "bootstrap",
+				"Timeout":       timeout[fn],
+				// Exactly the variables the function uses.
+				"Environment":   exactly(&map[string]any{"Variables": exactly(&vars)}),
+				"LoggingConfig": exactly(&map[string]any{"LogGroup": map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^" + strings.ToUpper(fn[:1]) + fn[1:] + "Logs"))}}),
+				"Role":          map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^" + strings.ToUpper(fn[:1]) + fn[1:] + "Role")), "Arn"}},
+			}))
+		})
+	}
+	// Each function's log group, and the API's access log, keep 90 days.
+	must(t, "log groups", func() {
+		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(4))
+		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(4))
+	})
+	must(t, "configured log retention", func() {
+		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(4))
+	})
+}
+
+// awsRequiresStar lists the only actions that may be granted on resource
+// "*", each because AWS defines no resource for it.
+var awsRequiresStar = map[string]string{
+	// Lambda's event source mapping lists the table's streams; ListStreams
+	// has no resource-level permissions (added by the DynamoEventSource).
+	"dynamodb:ListStreams": "no resource type: IAM requires Resource *",
+}
+
+// TestLeastPrivilege walks every identity policy in the template: no
+// action with a wildcard, no resource "*" except where AWS requires it,
+// no managed policy on a function's role, and each role holds exactly the
+// grants listed here.
+func TestLeastPrivilege(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   func(*testing.T) *stackTemplate
+	}{{"default", defaultStack}, {"full", fullStack}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st(t)
+			byRole := st.identityStatements()
+			if len(byRole) == 0 {
+				t.Fatal("no identity policies found")
+			}
+			for role, stmts := range byRole {
+				for _, s := range stmts {
+					for _, a := range s.actions {
+						if strings.Contains(a, "*") || !strings.Contains(a, ":") {
+							t.Errorf("%s (%s): action %q is a wildcard", s.where, role, a)
+						}
+					}
+					for _, r := range s.resources {
+						if r != "*" {
+							continue
+						}
+						for _, a := range s.actions {
+							if _, ok := awsRequiresStar[a]; !ok {
+								t.Errorf("%s (%s): %s on resource *", s.where, role, a)
+							}
+						}
+					}
+				}
+			}
+			for id, r := range st.resources("AWS::IAM::Role") {
+				managed := stringList(r["Properties"].(map[string]any)["ManagedPolicyArns"])
+				switch {
+				case len(managed) == 0:
+				// API Gateway's account-wide role for writing logs: AWS's own
+				// policy, the documented way (it is no function's role).
+				case friendly(id) == "ApiCloudWatchRole" && slices.Equal(managed,
+					[]string{"arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}):
+				default:
+					t.Errorf("role %s has managed policies %q", id, managed)
+				}
+			}
+			for _, fn := range Functions {
+				role := "${" + strings.ToUpper(fn[:1]) + fn[1:] + "Role}"
+				got := grants(byRole[role])
+				want := expectedGrants(st.cfg, fn)
+				sort.Strings(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s grants:\n%s\nwant:\n%s\nextra: %q\nmissing: %q", fn, strings.Join(got, "\n"), strings.Join(want, "\n"),
+						minus(got, want), minus(want, got))
+				}
+			}
+		})
+	}
+}
+
+// expectedGrants is every "action resource" a function's role may hold.
+func expectedGrants(cfg Config, fn string) []string {
+	var out []string
+	grant := func(actions []string, resources ...string) {
+		for _, a := range actions {
+			for _, r := range resources {
+				out = append(out, a+" "+r)
+			}
+		}
+	}
+	logGroup := "${" + strings.ToUpper(fn[:1]) + fn[1:] + "Logs.Arn}"
+	grant([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, logGroup)
+	switch fn {
+	case "api", "llm":
+		var tables []string
+		for _, tbl := range []string{"IdentityTable", "AuditTable", "BudgetTable"} {
+			tables = append(tables, "${"+tbl+".Arn}", "${"+tbl+".Arn}/index/*")
+		}
+		grant([]string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem",
+			"dynamodb:Query", "dynamodb:UpdateItem"}, tables...)
+		grant([]string{"dynamodb:DeleteItem"}, "${BudgetTable.Arn}")
+		grant([]string{"s3:GetObject", "s3:GetObjectVersion"}, "${PolicyBucket.Arn}/"+awsconfig.PolicyKey,
+			"${PolicyBucket.Arn}/"+awsconfig.LLMConfigKey, "${PolicyBucket.Arn}/"+awsconfig.PricesKey)
+		grant([]string{"s3:ListBucket"}, "${PolicyBucket.Arn}")
+		grant([]string{"secretsmanager:GetSecretValue"},
+			"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(cfg.Stage)+"*")
+		if fn == "llm" {
+			for _, id := range cfg.BedrockModels {
+				var arns []string
+				if IsInferenceProfile(id) {
+					_, model, _ := strings.Cut(id, ".")
+					arns = []string{"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/" + id,
+						"arn:${AWS::Partition}:bedrock:*::foundation-model/" + model}
+				} else {
+					arns = []string{"arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/" + id}
+				}
+				grant([]string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, arns...)
+			}
+		}
+	case "archiver":
+		grant([]string{"dynamodb:ListStreams"}, "*")
+		grant([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, "${AuditTable.StreamArn}")
+		grant([]string{"s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"}, "${ArchiveBucket.Arn}/*")
+		grant([]string{"s3:ListBucket"}, "${ArchiveBucket.Arn}")
+		grant([]string{"secretsmanager:GetSecretValue"}, "${AuditSigningKey}")
+	}
+	return out
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestBedrockPermission(t *testing.T) {
+	// No models, no Bedrock action at all.
+	for role, stmts := range defaultStack(t).identityStatements() {
+		for _, g := range grants(stmts) {
+			if strings.HasPrefix(g, "bedrock:") {
+				t.Errorf("%s: %s with no bedrockModels configured", role, g)
+			}
+		}
+	}
+	// Configured: only llm, only the two invoke actions (TestLeastPrivilege
+	// checks the ARNs).
+	var llm int
+	for role, stmts := range fullStack(t).identityStatements() {
+		for _, g := range grants(stmts) {
+			if strings.HasPrefix(g, "bedrock:") {
+				if role != "${LlmRole}" {
+					t.Errorf("%s: %s", role, g)
+				}
+				llm++
+			}
+		}
+	}
+	if llm != 2*3 {
+		t.Errorf("llm has %d Bedrock grants, want 6 (2 actions × a model, a profile and its model)", llm)
+	}
+}
+
+func TestAPIStage(t *testing.T) {
+	st := defaultStack(t)
+	must(t, "stage", func() {
+		st.template.ResourceCountIs(jsii.String("AWS::ApiGateway::Stage"), jsii.Number(1))
+		st.template.HasResourceProperties(jsii.String("AWS::ApiGateway::Stage"), match(&map[string]any{
+			"StageName": "dev",
+			"MethodSettings": []any{match(&map[string]any{
+				"HttpMethod": "*", "ResourcePath": "/*",
+				"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100,
+				"DataTraceEnabled": false, "LoggingLevel": absent(),
+			})},
+			"AccessLogSetting": match(&map[string]any{
+				"DestinationArn": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^ApiAccessLogs")), "Arn"}},
+				"Format":         assertions.Match_StringLikeRegexp(jsii.String(`"status":"\$context.status"`)),
+			}),
+		}))
+	})
+	must(t, "regional endpoint", func() {
+		st.template.HasResourceProperties(jsii.String("AWS::ApiGateway::RestApi"), match(&map[string]any{
+			"EndpointConfiguration": map[string]any{"Types": []any{"REGIONAL"}},
+		}))
+	})
+	// Each function may be invoked by API Gateway only on its own methods.
+	for id, p := range st.resources("AWS::Lambda::Permission") {
+		props := p["Properties"].(map[string]any)
+		src := render(props["SourceArn"])
+		if props["Principal"] != "apigateway.amazonaws.com" || !strings.Contains(src, ":execute-api:") || strings.Contains(src, "/test-invoke-stage/") {
+			t.Errorf("permission %s: principal %v, source %s", id, props["Principal"], src)
+		}
+	}
+}
+
+func TestAlarms(t *testing.T) {
+	st := defaultStack(t)
+	topic := map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^AlarmTopic"))}
+	for _, fn := range Functions {
+		for _, metric := range []string{"Errors", "Throttles"} {
+			must(t, fn+" "+metric, func() {
+				st.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
+					"Namespace":          "AWS/Lambda",
+					"MetricName":         metric,
+					"Dimensions":         []any{map[string]any{"Name": "FunctionName", "Value": map[string]any{"Ref": st.functionID(t, fn)}}},
+					"Threshold":          1,
+					"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+					"AlarmActions":       []any{topic},
+				}))
+			})
+		}
+	}
+	must(t, "budget alerts", func() {
+		st.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
+			"Namespace":    "Warden",
+			"MetricName":   "BudgetAlerts",
+			"Dimensions":   []any{map[string]any{"Name": "Stage", "Value": "dev"}},
+			"Statistic":    "Sum",
+			"AlarmActions": []any{topic},
+		}))
+	})
+	must(t, "every alarm notifies", func() {
+		st.template.ResourcePropertiesCountIs(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{"AlarmActions": []any{topic}}),
+			jsii.Number(float64(len(st.resources("AWS::CloudWatch::Alarm")))))
+		st.template.ResourceCountIs(jsii.String("AWS::SNS::Subscription"), jsii.Number(0))
+	})
+	must(t, "email subscription", func() {
+		fullStack(t).template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), match(&map[string]any{
+			"Protocol": "email", "Endpoint": "oncall@example.com",
+		}))
+	})
+}
+
+func TestOutputs(t *testing.T) {
+	st := defaultStack(t)
+	var names []string
+	for name := range st.json["Outputs"].(map[string]any) {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	want := []string{"AlarmTopicArn", "ApiEndpoint", "ArchiveBucketName", "AuditTableName", "BudgetTableName",
+		"IdentityTableName", "LlmUrl", "PolicyBucketName", "SecretsPrefix"}
+	if !slices.Equal(names, want) {
+		t.Errorf("outputs %q, want %q", names, want)
+	}
+	must(t, "values", func() {
+		st.template.HasOutput(jsii.String("SecretsPrefix"), match(&map[string]any{"Value": "warden/dev/"}))
+	})
+	out := st.json["Outputs"].(map[string]any)
+	api := render(out["ApiEndpoint"].(map[string]any)["Value"])
+	llm := render(out["LlmUrl"].(map[string]any)["Value"])
+	if want := "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${ApiDeploymentStagedev}"; llm != want || api != want+"/" {
+		t.Errorf("ApiEndpoint %s, LlmUrl %s; want LlmUrl %s (no trailing slash: clients append /v1/messages)", api, llm, want)
+	}
+	if st.json["Description"] == nil {
+		t.Error("stack has no description")
+	}
+}
+
+func TestStackName(t *testing.T) {
+	if got := defaultStack(t).stackName; got != "Warden-dev" {
+		t.Errorf("default stack %s, want Warden-dev", got)
+	}
+	if got := fullStack(t).stackName; got != "Warden-prod" {
+		t.Errorf("stack %s, want Warden-prod", got)
+	}
+}
