@@ -1,0 +1,196 @@
+// Package cloud assembles Warden's core with its AWS adapters for the
+// Lambda functions: the same pipeline, server and LLM gateway that `warden
+// serve` runs on SQLite, here on DynamoDB, with the policy, the gateway's
+// configuration and prices in the policy bucket and every secret in
+// Secrets Manager.
+package cloud
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/budget"
+	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/lambdas"
+	"github.com/wardenhq/warden/shared/llm"
+	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/pipeline"
+	"github.com/wardenhq/warden/shared/policyload"
+	"github.com/wardenhq/warden/shared/pricing"
+	"github.com/wardenhq/warden/shared/server"
+	"github.com/wardenhq/warden/shared/watchdog"
+)
+
+// Options are the adapters the app runs on, built by the function's main
+// from its configuration (or by a test, over emulators).
+type Options struct {
+	DB *dynamo.DB
+	// Policy fetches the policy: the policy bucket's object in a function.
+	Policy policyload.Fetcher
+	// Secrets resolves secrets by name: Secrets Manager under the
+	// deployment's prefix in a function.
+	Secrets notify.Secrets
+	// LLMConfig and Prices are the optional objects of the policy bucket
+	// (nil: the defaults).
+	LLMConfig, Prices []byte
+	// Admin makes the admin API available, authenticated by API Gateway
+	// with IAM: the api function's.
+	Admin bool
+	Log   *slog.Logger
+}
+
+// PolicyMaxAge is how stale the policy may be when a request starts: a
+// newer version in the bucket takes effect within it. Revalidating costs
+// one conditional GET (304 Not Modified when unchanged).
+const PolicyMaxAge = 5 * time.Second
+
+// App is the assembled core of one function instance.
+type App struct {
+	Server   *server.Server
+	Policies *policyload.Source
+	Notifier *notify.Notifier
+	Log      *slog.Logger
+	handler  http.Handler
+}
+
+// New assembles the app. It fails, and the function with it, without a
+// valid policy, the signing secret, or a readable gateway configuration.
+func New(ctx context.Context, o Options) (*App, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	trail := o.DB.Audit()
+	policies, err := policyload.New(ctx, o.Policy, trail, log)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	redaction, signer, err := auditKeys(ctx, o.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	notifier, err := notify.New(notify.Config{Policy: policies, Secrets: o.Secrets, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	// The identity store is read on every request rather than cached: a
+	// kill by another instance takes effect at the next request.
+	ids := identity.NewService(o.DB.Identity(), nil)
+	budgets := &pipeline.Budgets{Service: &budget.Service{Ledger: o.DB.Budgets()}, Limiter: &budget.Limiter{},
+		Policy: policies, Audit: trail, Log: log, Alerts: notifier.BudgetAlert}
+	dog := watchdog.New(watchdog.Config{})
+	notifyTrip := func(to []string, m notify.Message) {
+		if err := notifier.Enqueue(to, m); err != nil {
+			log.Error("notify a watchdog trip", "err", err)
+		}
+	}
+	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: budgets,
+		Watchdog: &pipeline.Watchdog{Dog: dog, Policy: policies, Sessions: ids, Audit: trail, Notify: notifyTrip, Log: log},
+		Audit:    trail, Log: log, Redactor: audit.NewRedactor(redaction)}
+	gateway, err := newGateway(ctx, o, pipe, log)
+	if err != nil {
+		return nil, err
+	}
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail,
+		LLM: gateway, Budgets: budgets.Service, Policy: policies, Resumed: dog.Reset,
+		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
+		// Without the admin API, no request is an admin's: there is no
+		// admin token on AWS.
+		AdminPrincipal: func(*http.Request) (string, bool) { return "", false },
+		Ready: func(ctx context.Context) error {
+			_, err := trail.Latest(ctx)
+			return err
+		}}
+	if o.Admin {
+		srv.AdminPrincipal = lambdas.IAMCaller
+	}
+	a := &App{Server: srv, Policies: policies, Notifier: notifier, Log: log}
+	a.handler = srv.Handler()
+	return a, nil
+}
+
+// Handler serves one request: the policy revalidated first if it is older
+// than PolicyMaxAge (a failed revalidation keeps the policy in force and
+// is logged), the notifications it queued sent before it returns.
+func (a *App) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Policies.RefreshIfStale(r.Context(), PolicyMaxAge); err != nil {
+			a.Log.Error("revalidate the policy", "err", err)
+		}
+		a.handler.ServeHTTP(w, r)
+		if err := a.Notifier.Flush(context.WithoutCancel(r.Context())); err != nil {
+			a.Log.Error("send notifications", "err", err)
+		}
+	})
+}
+
+// auditKeys derives the trail's redaction key and digest signing key from
+// the signing secret, one key per purpose.
+func auditKeys(ctx context.Context, secrets notify.Secrets) ([]byte, ed25519.PrivateKey, error) {
+	secret, err := secrets.Get(ctx, awsconfig.SigningKeySecret)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the audit signing secret %s: %w", awsconfig.SigningKeySecret, err)
+	}
+	if len(secret) < 32 {
+		return nil, nil, fmt.Errorf("the audit signing secret %s is shorter than 32 characters", awsconfig.SigningKeySecret)
+	}
+	derive := func(purpose string) []byte {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(purpose))
+		return m.Sum(nil)
+	}
+	return derive("warden audit redaction"), ed25519.NewKeyFromSeed(derive("warden audit signing")), nil
+}
+
+// newGateway configures the LLM gateway from the bucket's objects, with the
+// provider keys from Secrets Manager: the variable a configuration names
+// (ANTHROPIC_API_KEY) is the secret of that name in lower case with dashes
+// (anthropic-api-key). A key that cannot be read leaves its upstream's
+// models refused, never served without it.
+func newGateway(ctx context.Context, o Options, pipe *pipeline.Pipeline, log *slog.Logger) (*llm.Gateway, error) {
+	getenv := func(name string) string {
+		v, err := o.Secrets.Get(ctx, SecretName(name))
+		if err != nil && !errors.Is(err, notify.ErrNoSecret) {
+			log.Error("read a provider key", "secret", SecretName(name), "err", err)
+		}
+		return v
+	}
+	conf := llm.DefaultConfig(getenv)
+	if o.LLMConfig != nil {
+		var err error
+		if conf, err = llm.LoadConfig(awsconfig.LLMConfigKey, o.LLMConfig, getenv); err != nil {
+			return nil, err
+		}
+	}
+	for name, u := range conf.Upstreams {
+		if u.MissingKey() {
+			log.Warn("LLM upstream has no key: its models are refused until it has one", "upstream", name, "secret", SecretName(strings.TrimPrefix(u.KeySource, "$")))
+		}
+	}
+	prices := pricing.Default()
+	if o.Prices != nil {
+		own, err := pricing.Load(awsconfig.PricesKey, o.Prices)
+		if err != nil {
+			return nil, err
+		}
+		prices = prices.Merge(own)
+	}
+	return &llm.Gateway{Pipeline: pipe, Config: conf, Prices: prices, Log: log}, nil
+}
+
+// SecretName is the secret that holds what an environment variable of the
+// local server holds: ANTHROPIC_API_KEY is anthropic-api-key.
+func SecretName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(env), "_", "-")
+}

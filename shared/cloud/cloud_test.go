@@ -1,0 +1,227 @@
+package cloud
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
+	"github.com/wardenhq/warden/shared/e2e"
+	"github.com/wardenhq/warden/shared/lambdas"
+	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/policyload"
+)
+
+const testPolicy = `version: 1
+rules:
+  - {id: models, effect: allow, who: {project: web}, action: llm:invoke, resource: "anthropic/claude-*"}
+  - {id: shell, effect: allow, who: {project: web}, action: tool:Bash, command: "*"}
+  - {id: no-main-push, effect: deny, action: tool:Bash, command: ["git push * main"]}
+budgets:
+  - {id: daily, scope: project, period: day, usd: 50}
+`
+
+type mapSecrets map[string]string
+
+func (m mapSecrets) Get(_ context.Context, name string) (string, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", fmt.Errorf("secret %s: %w", name, notify.ErrNoSecret)
+	}
+	return v, nil
+}
+
+// testApp is the api or llm function's app over a DynamoDB emulator, a
+// policy file and a model stand-in holding the provider key.
+func testApp(t *testing.T, admin bool, db *dynamo.DB, upstream string) *App {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(testPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", upstream)
+	app, err := New(t.Context(), Options{DB: db, Policy: policyload.File(path), LLMConfig: []byte(llmConfig), Admin: admin,
+		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func newDB(t *testing.T) (*dynamo.DB, *dynamodb.Client) {
+	client := dynamotest.Client(t)
+	tables := dynamo.Tables{Identity: "identity", Audit: "audit", Budget: "budget"}
+	if err := dynamo.CreateTables(t.Context(), client, tables); err != nil {
+		t.Fatal(err)
+	}
+	return dynamo.New(client, tables), client
+}
+
+// appendedRecords reads the records appended to the audit table.
+func appendedRecords(t *testing.T, client *dynamodb.Client) []audit.Record {
+	t.Helper()
+	out, err := client.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String("audit")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	for _, it := range out.Items {
+		pk, _ := it["pk"].(*types.AttributeValueMemberS)
+		data, _ := it["record"].(*types.AttributeValueMemberS)
+		if pk == nil || data == nil {
+			continue
+		}
+		r, ok, err := dynamo.AppendedRecord(pk.Value, data.Value)
+		if err != nil || !ok {
+			t.Fatalf("item %s: %v", pk.Value, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// sample reads an event of events/, with its placeholders filled in.
+func sample(t *testing.T, name string, vars map[string]string) *events.APIGatewayProxyRequest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for k, v := range vars {
+		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
+	}
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal([]byte(s), &ev); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return &ev
+}
+
+// TestFunctionEvents runs every sample event of the api and llm functions
+// through their handlers, in an order that builds on itself: a project is
+// created by an IAM-signed admin request, an agent logs in with its
+// enrollment key, its hooks are decided, and its model calls reach the
+// provider with the provider's key and are metered.
+func TestFunctionEvents(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, client := newDB(t)
+	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("Hello.")})
+	api := lambdas.Buffered(testApp(t, true, db, stub.URL()).Handler())
+	llm := lambdas.Streaming(testApp(t, false, db, stub.URL()).Handler())
+
+	want := map[string]int{} // every sample must be listed here
+	vars := map[string]string{}
+	callAPI := func(name string, status int) map[string]any {
+		t.Helper()
+		want[name] = status
+		resp, err := api(ctx, sample(t, name, vars))
+		if err != nil || resp.StatusCode != status {
+			t.Fatalf("%s: %d %s, %v; want %d", name, resp.StatusCode, resp.Body, err, status)
+		}
+		var body map[string]any
+		json.Unmarshal([]byte(resp.Body), &body)
+		return body
+	}
+	callLLM := func(name string, status int) string {
+		t.Helper()
+		want[name] = status
+		resp, err := llm(ctx, sample(t, name, vars))
+		if err != nil || resp.StatusCode != status {
+			t.Fatalf("%s: %+v, %v; want %d", name, resp, err, status)
+		}
+		// The stream as the runtime reads it: prelude, eight zero bytes, body.
+		br := bufio.NewReader(resp)
+		if _, err := br.ReadBytes(0); err != nil {
+			t.Fatal(err)
+		}
+		br.Discard(7)
+		body, _ := io.ReadAll(br)
+		return string(body)
+	}
+
+	created := callAPI("api/admin-create-project.json", http.StatusCreated)
+	vars["enroll_key"], _ = created["enroll_key"].(string)
+	if vars["enroll_key"] == "" {
+		t.Fatalf("no enrollment key in %v", created)
+	}
+	callAPI("api/admin-list-projects.json", http.StatusOK)
+	callAPI("api/admin-without-iam.json", http.StatusUnauthorized)
+	login := callAPI("api/agent-login.json", http.StatusCreated)
+	vars["session_token"], _ = login["token"].(string)
+	if !strings.HasPrefix(vars["session_token"], "wdn_s_") {
+		t.Fatalf("login answered %v", login)
+	}
+	allowed := callAPI("api/pre-tool-use-allowed.json", http.StatusOK)
+	denied := callAPI("api/pre-tool-use-denied.json", http.StatusOK)
+	if decision(allowed) != "allow" || decision(denied) != "deny" {
+		t.Errorf("hook decisions: %v / %v", allowed, denied)
+	}
+
+	if body := callLLM("llm/messages.json", http.StatusOK); !strings.Contains(body, `"stop_reason":"end_turn"`) {
+		t.Errorf("messages: %s", body)
+	}
+	if body := callLLM("llm/messages-stream.json", http.StatusOK); !strings.Contains(body, "event: message_stop") {
+		t.Errorf("streamed messages: %s", body)
+	}
+	if body := callLLM("llm/messages-foreign-key.json", http.StatusUnauthorized); strings.Contains(body, "sk-ant-api03") {
+		t.Errorf("the refusal echoes the key: %s", body)
+	}
+	for _, call := range stub.ModelCalls() {
+		if got := call.Header.Get("X-Api-Key"); got != "sk-ant-test-provider-key" {
+			t.Errorf("the provider got key %q, want the one from Secrets Manager", got)
+		}
+	}
+	if n := len(stub.ModelCalls()); n != 2 {
+		t.Errorf("%d calls reached the provider, want 2 (the foreign key's none)", n)
+	}
+
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*", "*.json"))
+	for _, f := range files {
+		rel, _ := filepath.Rel(filepath.Join("..", "..", "events"), f)
+		if _, ok := want[filepath.ToSlash(rel)]; !ok && !strings.HasPrefix(rel, "archiver") {
+			t.Errorf("sample %s is not run by any test", rel)
+		}
+	}
+
+	// What the trail holds: the admin's change by its IAM principal, the
+	// decisions, and the usage of both model calls. The archiver sequences
+	// them from the table's stream, which the emulator has not: read the
+	// items as appended.
+	recs := appendedRecords(t, client)
+	var usage, actor int
+	for _, r := range recs {
+		if r.Code == audit.LLMUsage {
+			usage++
+		}
+		if r.Code == audit.ProjectCreated && strings.HasPrefix(r.Actor, "arn:aws:sts::123456789012:assumed-role/platform-admin/alice") {
+			actor++
+		}
+	}
+	if usage != 2 || actor != 1 {
+		t.Errorf("trail: %d llm.usage records (want 2), project created by the IAM principal: %d (want 1)", usage, actor)
+	}
+}
+
+func decision(hook map[string]any) string {
+	out, _ := hook["hookSpecificOutput"].(map[string]any)
+	d, _ := out["permissionDecision"].(string)
+	return d
+}
