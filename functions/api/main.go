@@ -1,0 +1,33 @@
+// Command api is the API function: API Gateway's REST API in front of the
+// handler `warden serve` runs (hooks, agent login, the admin API with IAM
+// authorization, audit queries), on DynamoDB.
+package main
+
+import (
+	"context"
+	"log"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/cloud"
+	"github.com/wardenhq/warden/shared/lambdas"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := cloud.LoadEnv(ctx, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable,
+		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix)
+	if err != nil {
+		log.Fatal(err)
+	}
+	opts, err := env.AppOptions(ctx, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	app, err := cloud.New(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(lambdas.Buffered(app.Handler()))
+}

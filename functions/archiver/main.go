@@ -1,0 +1,30 @@
+// Command archiver is the audit archiver function: the audit table's
+// stream sequenced into the hash chain, digested and archived in signed,
+// compressed batches in the Object Lock bucket.
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/cloud"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := cloud.LoadEnv(ctx, awsconfig.EnvAuditTable, awsconfig.EnvArchiveBucket, awsconfig.EnvSecretsPrefix)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The lease names the instance by its log stream, unique per
+	// execution environment.
+	a, err := env.Archiver(ctx, os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(a.Handle)
+}

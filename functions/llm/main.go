@@ -1,0 +1,34 @@
+// Command llm is the LLM gateway function: the model APIs (Anthropic
+// Messages, OpenAI Responses and Chat Completions, Bedrock) behind API
+// Gateway with response streaming, so that server-sent events reach the
+// agent one by one.
+package main
+
+import (
+	"context"
+	"log"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/cloud"
+	"github.com/wardenhq/warden/shared/lambdas"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := cloud.LoadEnv(ctx, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable,
+		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix)
+	if err != nil {
+		log.Fatal(err)
+	}
+	opts, err := env.AppOptions(ctx, false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	app, err := cloud.New(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(lambdas.Streaming(app.Handler()))
+}
