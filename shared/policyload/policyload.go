@@ -89,7 +89,12 @@ func Open(ctx context.Context, path string, sink audit.Sink, log *slog.Logger) (
 // fetched or is invalid: a server does not start without a policy. Loads
 // and refusals are audited to sink and logged to log.
 func New(ctx context.Context, f Fetcher, sink audit.Sink, log *slog.Logger) (*Source, error) {
-	if log == nil {
+	switch {
+	case f == nil:
+		return nil, errors.New("load policy: no source to fetch it from")
+	case sink == nil:
+		return nil, fmt.Errorf("load policy %s: no audit sink: loads and refusals of the policy are audited", f.Name())
+	case log == nil:
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{fetch: f, sink: sink, log: log, now: time.Now}
@@ -159,10 +164,12 @@ func (s *Source) Refresh(ctx context.Context) error {
 }
 
 // RefreshIfStale is Refresh, done only if the policy was last fetched or
-// revalidated more than maxAge ago: what a Lambda calls at the start of
-// each invocation, so that a new version is in force within maxAge (plus
-// the time the function sat frozen) without a fetch per request. Callers
-// that arrive while a refresh runs wait for it and do not fetch again.
+// revalidated maxAge ago or more: what a Lambda calls at the start of each
+// invocation, so that a new version is in force within maxAge of its
+// upload without a fetch per request. Callers that arrive while a refresh
+// runs wait for it and do not fetch again. A failed fetch counts as a
+// check: it is tried again after maxAge, not on every invocation while S3
+// is unreachable.
 func (s *Source) RefreshIfStale(ctx context.Context, maxAge time.Duration) error {
 	if s.fetch == nil {
 		return nil

@@ -267,6 +267,13 @@ func TestNewFailsWithoutAPolicy(t *testing.T) {
 	if n := len(sink.Records()); n != 0 {
 		t.Errorf("%d records for policies never read", n)
 	}
+	f := &fetcher{rev: Revision{Data: []byte(policyV1), Name: "s3://bucket/policy.yaml"}}
+	if _, err := New(ctx, f, nil, nil); err == nil || err.Error() != "load policy s3://bucket/policy.yaml: no audit sink: loads and refusals of the policy are audited" {
+		t.Errorf("New without a sink = %v", err)
+	}
+	if _, err := New(ctx, nil, sink, nil); err == nil || err.Error() != "load policy: no source to fetch it from" {
+		t.Errorf("New without a fetcher = %v", err)
+	}
 }
 
 // syncBuffer is a goroutine-safe log destination.

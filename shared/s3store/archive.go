@@ -67,14 +67,19 @@ const (
 // If-None-Match: "*", so S3 refuses the write (412 Precondition Failed,
 // returned as audit.ErrExists) if the key already has an object — the
 // check and the write are one atomic step on the server, so two archivers
-// racing for a key cannot both win. Each object carries its own Object Lock
-// retention in COMPLIANCE mode, until the time of its write plus the
-// Archive's retention: no one, the root account included, can delete that
-// version or shorten its retention until then, whatever the bucket's
-// default says. And each is sent with its SHA-256 (x-amz-checksum-sha256),
-// which S3 checks against the bytes it received before it stores them;
-// Open asks for the stored checksum back and the SDK checks the bytes read
-// against it.
+// racing for a key cannot both win. A write whose answer was lost and that
+// the SDK retried meets its own object and reports ErrExists too; the
+// archiver then compares the object with the batch, as after a crash. A
+// 409 ConditionalRequestConflict, S3's answer while another write of the
+// key is in flight, is retried a few times.
+//
+// Each object carries its own Object Lock retention in COMPLIANCE mode,
+// until the time of its write plus the Archive's retention: no one, the
+// root account included, can delete that version or shorten its retention
+// until then, whatever the bucket's default says. And each is sent with
+// its SHA-256 (x-amz-checksum-sha256), which S3 checks against the bytes
+// it received before it stores them; Open asks for the stored checksum
+// back and the SDK checks the bytes read against it.
 //
 // The bucket must have Object Lock enabled (Check says whether it does;
 // without it every Create fails). The functions writing to it need

@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/wardenhq/warden/shared/audit"
@@ -167,6 +171,36 @@ func TestArchiveChecksumIsVerified(t *testing.T) {
 	}
 }
 
+// TestArchiveOpenChecksBytes damages an object where S3 keeps it: the
+// bytes read no longer match the SHA-256 stored with them, and the read
+// fails.
+func TestArchiveOpenChecksBytes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t, true)
+	a, err := NewArchive(srv.Client(), bucket, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "records/2026/11/26/x.jsonl.gz"
+	if err := a.Create(ctx, key, []byte("the batch's bytes\n")); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(srv.Root, bucket, filepath.FromSlash(key))
+	if err := os.WriteFile(name, []byte("the batch'S bytes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := a.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("read of a damaged object: %q, %v; want a checksum mismatch", got, err)
+	}
+}
+
 func TestArchiveOpenLimit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -276,4 +310,68 @@ func TestNewArchive(t *testing.T) {
 	if a, err := NewArchive(c, "b", MaxRetention); err != nil || a.MaxObjectBytes != DefaultMaxObjectBytes {
 		t.Fatalf("NewArchive with the longest retention: %v", err)
 	}
+}
+
+// conflicting answers the first conflicts PutObjects with S3's 409
+// ConditionalRequestConflict, and passes the rest to the real client.
+type conflicting struct {
+	*s3.Client
+	conflicts int
+	puts      int
+}
+
+func (c *conflicting) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	c.puts++
+	if c.puts <= c.conflicts {
+		io.Copy(io.Discard, in.Body)
+		return nil, &smithy.GenericAPIError{Code: "ConditionalRequestConflict", Message: "A conflicting operation occurred."}
+	}
+	return c.Client.PutObject(ctx, in, opts...)
+}
+
+func TestArchiveRetriesConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t, true)
+	for _, tt := range []struct {
+		conflicts, puts int
+		exists          bool
+		want            string
+	}{
+		{2, 3, false, ""},
+		{conflictRetries, conflictRetries + 1, false, ""},
+		{conflictRetries + 1, conflictRetries + 1, false, "api error ConditionalRequestConflict: A conflicting operation occurred."},
+		{1, 2, true, "records/k: archive object exists and is immutable"},
+	} {
+		key := fmt.Sprintf("records/%d-%v", tt.conflicts, tt.exists)
+		if tt.exists {
+			key = "records/k"
+			if err := createFirst(ctx, srv, bucket, key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := &conflicting{Client: srv.Client(), conflicts: tt.conflicts}
+		a, _ := NewArchive(c, bucket, time.Hour)
+		err := a.Create(ctx, key, []byte(key))
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasSuffix(err.Error(), tt.want)) || c.puts != tt.puts {
+			t.Errorf("%d conflicts: Create = %v after %d puts; want %q after %d", tt.conflicts, err, c.puts, tt.want, tt.puts)
+		}
+		if tt.exists != errors.Is(err, audit.ErrExists) {
+			t.Errorf("%d conflicts: errors.Is(%v, ErrExists) = %v", tt.conflicts, err, !tt.exists)
+		}
+		if err == nil {
+			if got := archivetest.Read(t, a, key); string(got) != key {
+				t.Errorf("%s holds %q", key, got)
+			}
+		}
+	}
+}
+
+func createFirst(ctx context.Context, srv *s3test.Server, bucket, key string) error {
+	a, err := NewArchive(srv.Client(), bucket, time.Hour)
+	if err != nil {
+		return err
+	}
+	return a.Create(ctx, key, []byte("first"))
 }
