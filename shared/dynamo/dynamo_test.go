@@ -44,3 +44,25 @@ func TestLedger(t *testing.T) {
 	emu := newEmulator(t)
 	budgettest.Run(t, func(t *testing.T) budget.Ledger { return emu.db(t).Budgets() })
 }
+
+func TestGetAgentAndProject(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := newEmulator(t).db(t)
+	if _, _, err := db.GetAgentAndProject(ctx, "web", "claude"); err != identity.ErrNotFound {
+		t.Errorf("neither exists: %v", err)
+	}
+	if err := db.PutAgent(ctx, identity.Agent{Project: "web", Name: "claude", Killed: true, KillReason: "loop"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.GetAgentAndProject(ctx, "web", "claude"); err != identity.ErrNotFound {
+		t.Errorf("no project: %v", err)
+	}
+	if err := db.CreateProject(ctx, identity.Project{Name: "web", Frozen: true, FrozenBy: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	a, p, err := db.GetAgentAndProject(ctx, "web", "claude")
+	if err != nil || !a.Killed || a.KillReason != "loop" || p.Name != "web" || !p.Frozen || p.FrozenBy != "alice" {
+		t.Errorf("GetAgentAndProject = %+v, %+v, %v", a, p, err)
+	}
+}

@@ -20,7 +20,10 @@ import (
 // more than once (when another writer came first), so it must only change
 // the record it is given.
 
-var _ identity.Store = (*DB)(nil)
+var (
+	_ identity.Store          = (*DB)(nil)
+	_ identity.StandingReader = (*DB)(nil)
+)
 
 // Identity returns the identity store, which is db itself.
 func (db *DB) Identity() identity.Store { return db }
@@ -290,6 +293,30 @@ func (db *DB) UpdateAgent(ctx context.Context, project, name string, fn func(*id
 	rekey := func(a *identity.Agent) { a.Project, a.Name = project, name }
 	err := update(ctx, db, agentPK(project), name, readAgent, agentItem, rekey, fn)
 	return wrapUpdate(err, "update agent %s/%s", project, name)
+}
+
+// GetAgentAndProject implements identity.StandingReader: one
+// BatchGetItem, strongly consistent, on every authenticated request.
+func (db *DB) GetAgentAndProject(ctx context.Context, project, agent string) (identity.Agent, identity.Project, error) {
+	var a *identity.Agent
+	var p *identity.Project
+	keys := []map[string]types.AttributeValue{key(agentPK(project), agent), key(projectPK, project)}
+	err := db.batchGet(ctx, db.tables.Identity, keys, "", func(it *item) {
+		if it.s(awsconfig.AttrPK) == projectPK {
+			v := readProject(it)
+			p = &v
+		} else {
+			v := readAgent(it)
+			a = &v
+		}
+	})
+	switch {
+	case err != nil:
+		return identity.Agent{}, identity.Project{}, fmt.Errorf("get agent %s/%s and its project: %w", project, agent, err)
+	case a == nil || p == nil:
+		return identity.Agent{}, identity.Project{}, identity.ErrNotFound
+	}
+	return *a, *p, nil
 }
 
 // CreateSession implements identity.Store.

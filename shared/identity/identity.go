@@ -305,23 +305,47 @@ type Standing struct {
 	By     string
 }
 
+// StandingReader is a Store that reads an agent and its project in one
+// round trip, which State then uses: a network store saves a call on every
+// request.
+type StandingReader interface {
+	// GetAgentAndProject returns both, or the error of the first missing
+	// (the agent's first), as GetAgent and GetProject would.
+	GetAgentAndProject(ctx context.Context, project, agent string) (Agent, Project, error)
+}
+
 // State reports whether the session's agent or project stops it.
 func (s *Service) State(ctx context.Context, sess Session) (Standing, error) {
-	a, err := s.store.GetAgent(ctx, sess.Project, sess.Agent)
+	a, p, err := s.agentAndProject(ctx, sess.Project, sess.Agent)
 	if err != nil {
-		return Standing{}, fmt.Errorf("agent %s/%s: %w", sess.Project, sess.Agent, err)
+		return Standing{}, err
 	}
 	if a.Killed {
 		return Standing{"agent killed", a.KillReason, a.KilledBy}, nil
-	}
-	p, err := s.store.GetProject(ctx, sess.Project)
-	if err != nil {
-		return Standing{}, fmt.Errorf("project %s: %w", sess.Project, err)
 	}
 	if p.Frozen {
 		return Standing{"project frozen", p.FrozenReason, p.FrozenBy}, nil
 	}
 	return Standing{}, nil
+}
+
+func (s *Service) agentAndProject(ctx context.Context, project, agent string) (Agent, Project, error) {
+	if r, ok := s.store.(StandingReader); ok {
+		a, p, err := r.GetAgentAndProject(ctx, project, agent)
+		if err != nil {
+			return a, p, fmt.Errorf("agent %s/%s: %w", project, agent, err)
+		}
+		return a, p, nil
+	}
+	a, err := s.store.GetAgent(ctx, project, agent)
+	if err != nil {
+		return Agent{}, Project{}, fmt.Errorf("agent %s/%s: %w", project, agent, err)
+	}
+	p, err := s.store.GetProject(ctx, project)
+	if err != nil {
+		return Agent{}, Project{}, fmt.Errorf("project %s: %w", project, err)
+	}
+	return a, p, nil
 }
 
 // KillSession stops a session for good.

@@ -15,8 +15,8 @@ import (
 )
 
 // Client starts an emulator that lives as long as the test and returns an
-// SDK client for it.
-func Client(t testing.TB) *dynamodb.Client {
+// SDK client for it, with opts applied.
+func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 	// One request at a time: minidyn reads its tables without its lock in
 	// some operations (BatchGetItem), a data race under concurrent
 	// transactions. Interleavings stay those of whole requests.
@@ -33,5 +33,5 @@ func Client(t testing.TB) *dynamodb.Client {
 		BaseEndpoint:                    aws.String(srv.URL),
 		Credentials:                     credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
 		DisableValidateResponseChecksum: true,
-	})
+	}, opts...)
 }
