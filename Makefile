@@ -9,7 +9,17 @@ FUZZTIME ?= 10s
 # Fuzz targets run by `make test`: package:target.
 FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit ./policy/shell:FuzzQuote ./shared/hooks:FuzzDecode ./shared/audit:FuzzAppendString ./shared/audit:FuzzArchiveBatch ./shared/audit:FuzzDecodeCanonical ./shared/audit:FuzzMayHoldSecret ./shared/pricing:FuzzLoad ./shared/llm/meter:FuzzAnthropicStream ./shared/llm/meter:FuzzResponsesStream ./shared/llm/meter:FuzzChatStream ./shared/llm:FuzzBedrockStream ./shared/notify:FuzzVerify ./shared/notify:FuzzTelegramAnswer
 
-.PHONY: run build test vet fmt-check unit fuzz bench-test bench synth deploy clean
+# The CDK app (infra/): where `make functions` puts the Lambda bootstraps, and the CDK context of
+# `make synth` and `make deploy` (make deploy STAGE=prod CONFIG=deploy/prod.json; infra/README.md).
+FUNCTIONS_DIR := build/functions
+STAGE  ?=
+CONFIG ?=
+# No network from the CDK but the deploy itself: no version check, no telemetry, no EC2 metadata
+# probe; and no jsii banner about Node 20.
+CDK_ENV := CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true AWS_EC2_METADATA_DISABLED=true \
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+
+.PHONY: run build test vet fmt-check unit fuzz bench-test bench functions synth deploy infra-test clean
 
 ## run: start the local Warden on embedded storage (.warden/) with the example
 ## policy, hot-reloaded when policy/examples/policy.yaml changes.
@@ -19,8 +29,9 @@ run: build
 build:
 	$(GO) build -o bin/warden ./cmd/warden
 
-## test: formatting, vet, every unit test, short fuzz runs, the benchmark module's tests.
-test: fmt-check vet unit fuzz bench-test
+## test: formatting, vet, every unit test, short fuzz runs, the benchmark module's tests, the CDK
+## app's assertion tests.
+test: fmt-check vet unit fuzz bench-test infra-test
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -43,6 +54,10 @@ fuzz:
 bench-test:
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
+## infra-test: the CDK app's tests (its own module: compiling the CDK takes a minute or two cold).
+infra-test:
+	cd infra && $(CDK_ENV) $(GO) vet ./... && $(CDK_ENV) $(GO) test -count=1 ./...
+
 ## bench: the engine's benchmarks, Warden vs Cedar vs Rego side by side, then
 ## the hook round trip of the local server against a trivial handler, then the
 ## LLM gateway against httputil.ReverseProxy and nginx (installs nginx if root).
@@ -52,8 +67,37 @@ bench:
 	cd bench && $(GO) run ./cmd/hookbench
 	cd bench && $(GO) run ./cmd/gatewaybench
 
-synth deploy:
-	@echo "make $@: the CDK app (infra/) arrives with the serverless deployment; nothing to $@ yet" >&2; exit 1
+## functions: each functions/<name>/main.go as a Lambda bootstrap for PROVIDED_AL2023 on arm64,
+## build/functions/<name>/bootstrap.
+functions:
+	@shopt -s nullglob; built=0; \
+	for main in functions/*/main.go; do \
+		name=$$(basename "$$(dirname "$$main")"); out=$(FUNCTIONS_DIR)/$$name/bootstrap; \
+		mkdir -p "$$(dirname "$$out")"; \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o "$$out" ./functions/$$name; \
+		echo "built $$out ($$(du -h "$$out" | cut -f1))"; built=$$((built + 1)); \
+	done; \
+	if [ $$built -eq 0 ]; then echo "make functions: no functions/*/main.go yet: nothing to build"; fi
+
+# cdk_context is the context of STAGE and CONFIG as JSON, for CDK_CONTEXT_JSON.
+cdk_context = {$(subst $(space),$(comma),$(strip $(if $(STAGE),"stage":"$(STAGE)") $(if $(CONFIG),"config":"$(abspath $(CONFIG))")))}
+empty :=
+space := $(empty) $(empty)
+comma := ,
+
+## synth: build the functions, then run the CDK app offline (no CDK CLI, no AWS account) into
+## cdk.out/: the stack's CloudFormation template and its assets.
+synth: functions
+	rm -rf cdk.out
+	cd infra && $(CDK_ENV) CDK_OUTDIR=$(CURDIR)/cdk.out CDK_CONTEXT_JSON='$(cdk_context)' $(GO) run .
+	@echo "synthesized: $$(ls cdk.out/*.template.json)"
+
+## deploy: build the functions, then `cdk deploy` the stage's stack with the pinned CDK CLI
+## (installed into a cache directory by infra/install-cdk.sh). Needs AWS credentials and a
+## bootstrapped account (infra/README.md). CDK_DEPLOY_FLAGS adds flags (--require-approval never).
+deploy: functions
+	cdk=$$(infra/install-cdk.sh); \
+	$(CDK_ENV) "$$cdk" deploy --no-notices $(if $(STAGE),-c stage=$(STAGE)) $(if $(CONFIG),-c config=$(abspath $(CONFIG))) $(CDK_DEPLOY_FLAGS)
 
 clean:
-	rm -rf bin cdk.out
+	rm -rf bin build cdk.out

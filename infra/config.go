@@ -223,7 +223,7 @@ func checkFunctions(dir string) []error {
 		path := filepath.Join(dir, name, "bootstrap")
 		if err := checkBootstrap(path); err != nil {
 			abs, _ := filepath.Abs(path)
-			errs = append(errs, fmt.Errorf("function %s: %s %v: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>)", name, abs, err))
+			errs = append(errs, fmt.Errorf("function %s: %s %v: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)", name, abs, err))
 		}
 	}
 	return errs

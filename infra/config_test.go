@@ -127,15 +127,15 @@ func TestConfigErrors(t *testing.T) {
 		want    string
 	}{
 		{"no bootstrap", map[string]any{"functionsDir": empty},
-			"warden config: function api: " + abs(filepath.Join(empty, "api", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>)\n" +
-				"warden config: function llm: " + abs(filepath.Join(empty, "llm", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>)\n" +
-				"warden config: function archiver: " + abs(filepath.Join(empty, "archiver", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>)"},
+			"warden config: function api: " + abs(filepath.Join(empty, "api", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
+				"warden config: function llm: " + abs(filepath.Join(empty, "llm", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
+				"warden config: function archiver: " + abs(filepath.Join(empty, "archiver", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)"},
 		{"wrong architecture", map[string]any{"functionsDir": amd64},
 			"warden config: function api: " + filepath.Join(amd64, "api", "bootstrap") + " is built for X86_64, not arm64 (the functions run on ARM_64): run `make functions` first"},
 		{"directory, not executable, not ELF", map[string]any{"functionsDir": mixed},
-			"warden config: function api: " + filepath.Join(mixed, "api", "bootstrap") + " is not a regular file: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>)\n" +
-				"warden config: function llm: " + filepath.Join(mixed, "llm", "bootstrap") + " is not executable: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>)\n" +
-				"warden config: function archiver: " + filepath.Join(mixed, "archiver", "bootstrap") + " is not a Linux (ELF) executable: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>)"},
+			"warden config: function api: " + filepath.Join(mixed, "api", "bootstrap") + " is not a regular file: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
+				"warden config: function llm: " + filepath.Join(mixed, "llm", "bootstrap") + " is not executable: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
+				"warden config: function archiver: " + filepath.Join(mixed, "archiver", "bootstrap") + " is not a Linux (ELF) executable: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)"},
 		{"empty functions dir", map[string]any{"functionsDir": ""}, "warden config: functionsDir is empty"},
 		{"stage", map[string]any{"functionsDir": good, "stage": "Prod_1"},
 			`warden config: stage "Prod_1": use 1 to 20 lower-case letters, digits and hyphens, starting with a letter (it names the stack Warden-<stage>, the secrets warden/<stage>/ and the API stage)`},

@@ -170,14 +170,15 @@ func (w *warden) secrets() {
 				ExcludePunctuation: jsii.Bool(true),
 			})
 	}
-	// 64 hexadecimal digits: the 32-byte seed of the Ed25519 key that signs
-	// the audit digests and archive batches.
+	// 64 random letters and digits (about 380 bits): the functions derive
+	// the audit trail's redaction key and digest signing key from it
+	// (shared/cloud). Never replace it: digests signed before would no
+	// longer match the published key.
 	w.signingKey = secret("AuditSigningKey", awsconfig.SigningKeySecret,
-		"Warden audit signing key: the hex-encoded 32-byte Ed25519 seed", &awssecretsmanager.SecretStringGenerator{
+		"Warden audit signing secret: the redaction and digest signing keys are derived from it; do not change it",
+		&awssecretsmanager.SecretStringGenerator{
 			PasswordLength:     jsii.Number(64),
 			ExcludePunctuation: jsii.Bool(true),
-			ExcludeUppercase:   jsii.Bool(true),
-			ExcludeCharacters:  jsii.String("ghijklmnopqrstuvwxyz"),
 		})
 	placeholder("AnthropicApiKey", AnthropicKeySecret, "Anthropic API key of the LLM gateway")
 	placeholder("OpenAIApiKey", OpenAIKeySecret, "OpenAI API key of the LLM gateway")
@@ -245,10 +246,19 @@ func (w *warden) permissions() {
 			Resources: &resources,
 		}))
 	}
-	var tables []*string
-	for _, t := range []awsdynamodb.Table{w.identity, w.audit, w.budget} {
-		tables = append(tables, t.TableArn(), jsii.String(*t.TableArn()+"/index/*"))
+	withIndexes := func(ts ...awsdynamodb.Table) []*string {
+		var arns []*string
+		for _, t := range ts {
+			arns = append(arns, t.TableArn(), jsii.String(*t.TableArn()+"/index/*"))
+		}
+		return arns
 	}
+	// Item actions only: TransactWriteItems and TransactGetItems are
+	// authorized per item by PutItem, UpdateItem, DeleteItem,
+	// ConditionCheckItem and GetItem. No DeleteItem on the audit table:
+	// no function deletes audit records (a lease is released by an update).
+	itemActions := []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
+		"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 	secrets := w.stack.FormatArn(&awscdk.ArnComponents{
 		Service:      jsii.String("secretsmanager"),
 		Resource:     jsii.String("secret"),
@@ -260,12 +270,7 @@ func (w *warden) permissions() {
 		policyObjects = append(policyObjects, w.policy.ArnForObjects(jsii.String(key)))
 	}
 	for _, fn := range []string{"api", "llm"} {
-		// Item actions only: TransactWriteItems and TransactGetItems are
-		// authorized per item by PutItem, UpdateItem, DeleteItem,
-		// ConditionCheckItem and GetItem. No DeleteItem on the audit
-		// table: records are never deleted by the functions.
-		allow(fn, "Tables", []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
-			"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, tables...)
+		allow(fn, "Tables", itemActions, withIndexes(w.identity, w.audit, w.budget)...)
 		// A budget hold is deleted when it is settled.
 		allow(fn, "BudgetHolds", []string{"dynamodb:DeleteItem"}, w.budget.TableArn())
 		allow(fn, "PolicyObjects", []string{"s3:GetObject", "s3:GetObjectVersion"}, policyObjects...)
@@ -287,10 +292,21 @@ func (w *warden) permissions() {
 		// every record; IteratorAge alarms when it falls behind).
 		MaxBatchingWindow:     awscdk.Duration_Seconds(jsii.Number(60)),
 		ParallelizationFactor: jsii.Number(1),
+		// The archiver reports a batch it could not sequence as failed
+		// from its first record, and the batch is retried from there
+		// (shared/lambdas.Archiver).
+		ReportBatchItemFailures: jsii.Bool(true),
 	}))
+	// The archiver sequences the streamed records into the hash chain,
+	// stores digests and holds the archive lease: all in the audit table.
+	allow("archiver", "AuditTable", itemActions, withIndexes(w.audit)...)
 	allow("archiver", "ArchiveObjects", []string{"s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"},
 		w.archive.ArnForObjects(jsii.String("*")))
-	allow("archiver", "ArchiveList", []string{"s3:ListBucket"}, w.archive.BucketArn())
+	// ListBucket: a missing key reads as 404, not 403, and the archiver
+	// finds where the archive ends; the lock configuration: the archiver
+	// checks at start that the bucket is write-once, and takes its default
+	// retention (shared/s3store).
+	allow("archiver", "ArchiveBucket", []string{"s3:GetBucketObjectLockConfiguration", "s3:ListBucket"}, w.archive.BucketArn())
 	allow("archiver", "SigningKey", []string{"secretsmanager:GetSecretValue"}, w.signingKey.SecretArn())
 }
 

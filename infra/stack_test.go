@@ -77,6 +77,7 @@ func TestTables(t *testing.T) {
 			"FunctionName":          map[string]any{"Ref": st.functionID(t, "archiver")},
 			"StartingPosition":      "TRIM_HORIZON",
 			"ParallelizationFactor": 1,
+			"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
 		}))
 	})
 }
@@ -201,13 +202,10 @@ func TestSecrets(t *testing.T) {
 				t.Errorf("secrets %q, want %q", names, tc.names)
 			}
 			prefix := SecretsPrefix(st.cfg.Stage)
-			must(t, "signing key: 64 hex digits", func() {
+			must(t, "signing secret: 64 letters and digits", func() {
 				st.template.HasResourceProperties(jsii.String("AWS::SecretsManager::Secret"), match(&map[string]any{
-					"Name": prefix + awsconfig.SigningKeySecret,
-					"GenerateSecretString": exactly(&map[string]any{
-						"PasswordLength": 64, "ExcludePunctuation": true, "ExcludeUppercase": true,
-						"ExcludeCharacters": "ghijklmnopqrstuvwxyz",
-					}),
+					"Name":                 prefix + awsconfig.SigningKeySecret,
+					"GenerateSecretString": exactly(&map[string]any{"PasswordLength": 64, "ExcludePunctuation": true}),
 				}))
 			})
 			for _, fn := range []string{"api", "llm", "archiver"} {
@@ -347,14 +345,15 @@ func expectedGrants(cfg Config, fn string) []string {
 	}
 	logGroup := "${" + strings.ToUpper(fn[:1]) + fn[1:] + "Logs.Arn}"
 	grant([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, logGroup)
+	items := []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		"dynamodb:Query", "dynamodb:UpdateItem"}
 	switch fn {
 	case "api", "llm":
 		var tables []string
 		for _, tbl := range []string{"IdentityTable", "AuditTable", "BudgetTable"} {
 			tables = append(tables, "${"+tbl+".Arn}", "${"+tbl+".Arn}/index/*")
 		}
-		grant([]string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem",
-			"dynamodb:Query", "dynamodb:UpdateItem"}, tables...)
+		grant(items, tables...)
 		grant([]string{"dynamodb:DeleteItem"}, "${BudgetTable.Arn}")
 		grant([]string{"s3:GetObject", "s3:GetObjectVersion"}, "${PolicyBucket.Arn}/"+awsconfig.PolicyKey,
 			"${PolicyBucket.Arn}/"+awsconfig.LLMConfigKey, "${PolicyBucket.Arn}/"+awsconfig.PricesKey)
@@ -375,10 +374,11 @@ func expectedGrants(cfg Config, fn string) []string {
 			}
 		}
 	case "archiver":
+		grant(items, "${AuditTable.Arn}", "${AuditTable.Arn}/index/*")
 		grant([]string{"dynamodb:ListStreams"}, "*")
 		grant([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, "${AuditTable.StreamArn}")
 		grant([]string{"s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"}, "${ArchiveBucket.Arn}/*")
-		grant([]string{"s3:ListBucket"}, "${ArchiveBucket.Arn}")
+		grant([]string{"s3:GetBucketObjectLockConfiguration", "s3:ListBucket"}, "${ArchiveBucket.Arn}")
 		grant([]string{"secretsmanager:GetSecretValue"}, "${AuditSigningKey}")
 	}
 	return out
