@@ -24,7 +24,7 @@ import (
 const adminTokenEnv = "WARDEN_ADMIN_TOKEN"
 
 func adminClient(cmd *cobra.Command) func() (*apiClient, error) {
-	return clientFlags(cmd, adminTokenEnv, "admin token")
+	return clientFlags(cmd, adminTokenEnv, "admin token", true)
 }
 
 func projectsCommand() *cobra.Command {

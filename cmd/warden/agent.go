@@ -42,7 +42,7 @@ func loginCommand() *cobra.Command {
 	cmd.Flags().StringToStringVar(&labels, "label", nil, "session labels, k=v (repeatable)")
 	cmd.Flags().StringVar(&ttl, "ttl", "", "session lifetime, e.g. 12h (default 12h)")
 	cmd.Flags().StringVar(&format, "format", "env", "output: env (export lines) or json")
-	newClient := clientFlags(cmd, "", "")
+	newClient := clientFlags(cmd, "", "", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if enrollKey == "" {
 			enrollKey = os.Getenv("WARDEN_ENROLL_KEY")
@@ -83,7 +83,7 @@ bad input — exits 2, so the tool does not run.`,
 	}
 	var timeout time.Duration
 	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Second, "how long to wait for Warden")
-	newClient := clientFlags(cmd, sessionTokenEnv, "session token")
+	newClient := clientFlags(cmd, sessionTokenEnv, "session token", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		code, msg := runHook(cmd.Context(), cmd.InOrStdin(), newClient, timeout)
 		if msg != "" {

@@ -22,15 +22,23 @@ type apiClient struct {
 	endpoint string
 	token    string
 	http     *http.Client
+	// signer, if not nil, signs each request with SigV4 (the admin API of
+	// a deployment on AWS) instead of sending a token.
+	signer *sigv4Signer
 }
 
 // clientFlags adds --endpoint and --token to a command and returns a
-// constructor for the client. The token defaults to tokenEnv.
-func clientFlags(cmd *cobra.Command, tokenEnv, tokenHelp string) func() (*apiClient, error) {
-	var endpoint, token string
+// constructor for the client. The token defaults to tokenEnv. With sign
+// set (the admin commands), a deployment on AWS is reached with SigV4
+// instead of a token: see sigv4Region.
+func clientFlags(cmd *cobra.Command, tokenEnv, tokenHelp string, sign bool) func() (*apiClient, error) {
+	var endpoint, token, region string
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "Warden endpoint (default $WARDEN_ENDPOINT or "+DefaultEndpoint+")")
 	if tokenEnv != "" {
 		cmd.Flags().StringVar(&token, "token", "", tokenHelp+" (default $"+tokenEnv+")")
+	}
+	if sign {
+		cmd.Flags().StringVar(&region, "aws-region", "", "sign requests with your AWS credentials (SigV4) for API Gateway in this region; automatic for an execute-api endpoint")
 	}
 	return func() (*apiClient, error) {
 		if endpoint == "" {
@@ -39,13 +47,23 @@ func clientFlags(cmd *cobra.Command, tokenEnv, tokenHelp string) func() (*apiCli
 		if endpoint == "" {
 			endpoint = DefaultEndpoint
 		}
+		c := &apiClient{endpoint: strings.TrimRight(endpoint, "/"), http: &http.Client{Timeout: 90 * time.Second}}
+		if r := sigv4Region(endpoint, region); sign && r != "" {
+			s, err := newSigV4Signer(cmd.Context(), r)
+			if err != nil {
+				return nil, err
+			}
+			c.signer = s
+			return c, nil
+		}
 		if token == "" && tokenEnv != "" {
 			token = os.Getenv(tokenEnv)
 		}
 		if tokenEnv != "" && token == "" {
 			return nil, fmt.Errorf("no token: set $%s or pass --token", tokenEnv)
 		}
-		return &apiClient{endpoint: strings.TrimRight(endpoint, "/"), token: token, http: &http.Client{Timeout: 90 * time.Second}}, nil
+		c.token = token
+		return c, nil
 	}
 }
 
@@ -66,15 +84,15 @@ func (c *apiClient) call(ctx context.Context, method, path string, in, out any) 
 
 // do sends a request and returns the answer's body, of at most limit bytes.
 func (c *apiClient) do(ctx context.Context, method, path string, in any, limit int64) ([]byte, error) {
-	var body io.Reader
+	var payload []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, err
 		}
-		body = bytes.NewReader(b)
+		payload = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+path, bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +102,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, in any, limit i
 	}
 	if u := os.Getenv("USER"); u != "" {
 		req.Header.Set("X-Warden-Actor", u)
+	}
+	if c.signer != nil {
+		if err := c.signer.sign(ctx, req, payload); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -96,10 +119,14 @@ func (c *apiClient) do(ctx context.Context, method, path string, in any, limit i
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
-			Error string `json:"error"`
+			Error   string `json:"error"`
+			Message string `json:"message"` // API Gateway's own refusals
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return nil, fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+		}
+		if e.Message != "" {
+			return nil, fmt.Errorf("%s %s: %s (HTTP %d from the gateway)", method, path, e.Message, resp.StatusCode)
 		}
 		return nil, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}

@@ -23,7 +23,7 @@ func policyCommand() *cobra.Command {
 		Use:   "policy",
 		Short: "Validate, test and explain policies",
 	}
-	cmd.AddCommand(validateCommand(), testCommand(), explainCommand(), schemaCommand())
+	cmd.AddCommand(validateCommand(), testCommand(), explainCommand(), schemaCommand(), pushCommand())
 	return cmd
 }
 

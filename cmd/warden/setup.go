@@ -69,7 +69,7 @@ func setupCommand() *cobra.Command {
 	f.BoolVar(&o.force, "force", false, "replace an existing file (a .bak copy is kept)")
 	f.BoolVar(&o.gateway, "llm-gateway", true, "send the agent's model calls through Warden's LLM gateway too")
 	f.StringVar(&o.codexConf, "codex-config", "", "codex: the config.toml that gets the warden model provider (default $CODEX_HOME/config.toml, or ~/.codex/config.toml)")
-	newClient := clientFlags(cmd, "", "")
+	newClient := clientFlags(cmd, "", "", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.client = args[0]
 		if o.client != "claude" && o.client != "codex" {

@@ -2,16 +2,12 @@ package awssecrets
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/sigv4test"
 )
 
 // No Secrets Manager emulator runs here, so these tests put the real SDK
@@ -120,8 +117,6 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, a.body)
 }
 
-var authRE = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=` + accessKey + `/(\d{8})/` + testRegion + `/secretsmanager/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$`)
-
 // checkRequest returns what is wrong with r as a GetSecretValue request
 // signed with the test's credentials, or "".
 func checkRequest(r *http.Request, body []byte) string {
@@ -133,45 +128,9 @@ func checkRequest(r *http.Request, body []byte) string {
 	case r.Header.Get("Content-Type") != "application/x-amz-json-1.1":
 		return fmt.Sprintf("Content-Type %q", r.Header.Get("Content-Type"))
 	}
-	m := authRE.FindStringSubmatch(r.Header.Get("Authorization"))
-	if m == nil {
-		return fmt.Sprintf("Authorization %q is not SigV4 for %s in %s/secretsmanager", r.Header.Get("Authorization"), accessKey, testRegion)
-	}
-	day, signed, signature := m[1], strings.Split(m[2], ";"), m[3]
-	amzDate := r.Header.Get("X-Amz-Date")
-	if !strings.HasPrefix(amzDate, day) || len(amzDate) != len("20060102T150405Z") {
-		return fmt.Sprintf("X-Amz-Date %q does not match the credential's day %s", amzDate, day)
-	}
-	for _, h := range []string{"host", "x-amz-date", "x-amz-target", "content-type"} {
-		if !slices.Contains(signed, h) {
-			return fmt.Sprintf("header %s is not signed (%s)", h, m[2])
-		}
-	}
-	var canonical strings.Builder
-	canonical.WriteString("POST\n/\n\n")
-	for _, h := range signed {
-		v := r.Header.Get(h)
-		switch h {
-		case "host":
-			v = r.Host
-		case "content-length":
-			v = fmt.Sprint(r.ContentLength)
-		}
-		fmt.Fprintf(&canonical, "%s:%s\n", h, strings.TrimSpace(v))
-	}
-	payload := sha256.Sum256(body)
-	fmt.Fprintf(&canonical, "\n%s\n%s", m[2], hex.EncodeToString(payload[:]))
-	cr := sha256.Sum256([]byte(canonical.String()))
-	scope := day + "/" + testRegion + "/secretsmanager/aws4_request"
-	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(cr[:])
-	key := []byte("AWS4" + secretKey)
-	for _, part := range []string{day, testRegion, "secretsmanager", "aws4_request", toSign} {
-		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(part))
-		key = mac.Sum(nil)
-	}
-	if want := hex.EncodeToString(key); signature != want {
-		return fmt.Sprintf("signature %s, computed %s over:\n%s", signature, want, canonical.String())
+	creds := sigv4test.Credentials{AccessKey: accessKey, SecretKey: secretKey, Region: testRegion, Service: "secretsmanager"}
+	if err := sigv4test.Verify(r, body, creds, "x-amz-target", "content-type"); err != nil {
+		return err.Error()
 	}
 	return ""
 }

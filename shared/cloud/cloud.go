@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
@@ -49,11 +48,6 @@ type Options struct {
 	Admin bool
 	Log   *slog.Logger
 }
-
-// PolicyMaxAge is how stale the policy may be when a request starts: a
-// newer version in the bucket takes effect within it. Revalidating costs
-// one conditional GET (304 Not Modified when unchanged).
-const PolicyMaxAge = 5 * time.Second
 
 // App is the assembled core of one function instance.
 type App struct {
@@ -121,11 +115,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 }
 
 // Handler serves one request: the policy revalidated first if it is older
-// than PolicyMaxAge (a failed revalidation keeps the policy in force and
+// than awsconfig.PolicyMaxAge (a failed revalidation keeps the policy in force and
 // is logged), the notifications it queued sent before it returns.
 func (a *App) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.Policies.RefreshIfStale(r.Context(), PolicyMaxAge); err != nil {
+		if err := a.Policies.RefreshIfStale(r.Context(), awsconfig.PolicyMaxAge); err != nil {
 			a.Log.Error("revalidate the policy", "err", err)
 		}
 		a.handler.ServeHTTP(w, r)
