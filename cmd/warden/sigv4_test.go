@@ -96,9 +96,9 @@ func TestSigV4Region(t *testing.T) {
 	for endpoint, want := range map[string]string{
 		"https://k3x9w2v7q1.execute-api.eu-central-1.amazonaws.com/dev": "eu-central-1",
 		"https://k3x9w2v7q1.execute-api.us-east-1.amazonaws.com":        "us-east-1",
-		"http://127.0.0.1:8080":                                        "",
-		"https://warden.example.com":                                   "",
-		"https://execute-api.eu-central-1.amazonaws.com.evil.example":  "",
+		"http://127.0.0.1:8080":                                       "",
+		"https://warden.example.com":                                  "",
+		"https://execute-api.eu-central-1.amazonaws.com.evil.example": "",
 	} {
 		if got := sigv4Region(endpoint, ""); got != want {
 			t.Errorf("sigv4Region(%q) = %q, want %q", endpoint, got, want)
