@@ -201,3 +201,19 @@ func TestIsInferenceProfile(t *testing.T) {
 		}
 	}
 }
+
+// TestOutdir: the CDK CLI runs in the repository root and passes a
+// relative CDK_OUTDIR; the app runs in infra/ (cdk.json: cd infra && go run .).
+func TestOutdir(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"cdk.out", filepath.Join("..", "cdk.out")},
+		{"/tmp/x/cdk.out", "/tmp/x/cdk.out"},
+		{"", ""},
+	} {
+		t.Setenv("CDK_OUTDIR", tc.env)
+		got := outdir()
+		if (got == nil) != (tc.want == "") || (got != nil && *got != tc.want) {
+			t.Errorf("CDK_OUTDIR=%q: outdir %v, want %q", tc.env, got, tc.want)
+		}
+	}
+}
