@@ -390,6 +390,10 @@ func (w *warden) restAPI() {
 	// The construct's own Endpoint output would repeat ApiEndpoint.
 	w.api.Node().TryRemoveChild(jsii.String("Endpoint"))
 
+	// Every LLM route streams, the small answers too: the llm function is
+	// a streaming handler (InvokeWithResponseStream), whatever the route.
+	// CDK 2.276 has the typed option (no escape hatch on the CfnMethod),
+	// and with it points the integration at response-streaming-invocations.
 	llm := awsapigateway.NewLambdaIntegration(w.functions["llm"], &awsapigateway.LambdaIntegrationOptions{
 		Proxy:                jsii.Bool(true),
 		ResponseTransferMode: awsapigateway.ResponseTransferMode_STREAM,
