@@ -83,10 +83,11 @@ func NewStack(scope constructs.Construct, cfg Config) awscdk.Stack {
 	return stack
 }
 
-// tables adds the identity, audit and budget tables, all with awsconfig's
-// key schema; the audit table streams new records to the archiver.
+// tables adds the identity, audit and budget tables, with awsconfig's key
+// schema and each table's indexes; the audit table streams new records to
+// the archiver.
 func (w *warden) tables() {
-	table := func(id string, stream awsdynamodb.StreamViewType) awsdynamodb.Table {
+	table := func(id string, stream awsdynamodb.StreamViewType, indexes []awsconfig.Index) awsdynamodb.Table {
 		props := &awsdynamodb.TableProps{
 			PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrPK), Type: awsdynamodb.AttributeType_STRING},
 			SortKey:      &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrSK), Type: awsdynamodb.AttributeType_STRING},
@@ -103,17 +104,19 @@ func (w *warden) tables() {
 			props.Stream = stream
 		}
 		t := awsdynamodb.NewTable(w.stack, jsii.String(id), props)
-		t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-			IndexName:      jsii.String(awsconfig.IndexGSI1),
-			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrGSI1PK), Type: awsdynamodb.AttributeType_STRING},
-			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(awsconfig.AttrGSI1SK), Type: awsdynamodb.AttributeType_STRING},
-			ProjectionType: awsdynamodb.ProjectionType_ALL,
-		})
+		for _, ix := range indexes {
+			t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+				IndexName:      jsii.String(ix.Name),
+				PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PK), Type: awsdynamodb.AttributeType_STRING},
+				SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ix.SK), Type: awsdynamodb.AttributeType_STRING},
+				ProjectionType: awsdynamodb.ProjectionType_ALL,
+			})
+		}
 		return t
 	}
-	w.identity = table("IdentityTable", "")
-	w.audit = table("AuditTable", awsdynamodb.StreamViewType_NEW_IMAGE)
-	w.budget = table("BudgetTable", "")
+	w.identity = table("IdentityTable", "", awsconfig.IdentityIndexes)
+	w.audit = table("AuditTable", awsdynamodb.StreamViewType_NEW_IMAGE, awsconfig.AuditIndexes)
+	w.budget = table("BudgetTable", "", awsconfig.BudgetIndexes)
 }
 
 // buckets adds the policy bucket and the audit archive (Object Lock,
@@ -287,10 +290,12 @@ func (w *warden) permissions() {
 	archiver.AddEventSource(awslambdaeventsources.NewDynamoEventSource(w.audit, &awslambdaeventsources.DynamoEventSourceProps{
 		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:        jsii.Number(1000),
-		// Batches of up to a minute's records; one batch at a time per
-		// shard, in order, retried until it succeeds (the chain needs
-		// every record; IteratorAge alarms when it falls behind).
-		MaxBatchingWindow:     awscdk.Duration_Seconds(jsii.Number(60)),
+		// Batches of up to five seconds' records, so that a record is in
+		// the chain (and the admin API's tail) seconds after it is
+		// written; one batch at a time per shard, in order, retried until
+		// it succeeds (the chain needs every record; IteratorAge alarms
+		// when it falls behind).
+		MaxBatchingWindow:     awscdk.Duration_Seconds(jsii.Number(5)),
 		ParallelizationFactor: jsii.Number(1),
 		// The archiver reports a batch it could not sequence as failed
 		// from its first record, and the batch is retried from there
