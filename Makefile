@@ -7,7 +7,7 @@ export GOFLAGS := -buildvcs=false
 GO       ?= go
 FUZZTIME ?= 10s
 # Fuzz targets run by `make test`: package:target.
-FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit ./policy/shell:FuzzQuote ./shared/hooks:FuzzDecode ./shared/audit:FuzzAppendString ./shared/audit:FuzzArchiveBatch ./shared/audit:FuzzDecodeCanonical ./shared/audit:FuzzMayHoldSecret ./shared/pricing:FuzzLoad ./shared/llm/meter:FuzzAnthropicStream ./shared/llm/meter:FuzzResponsesStream ./shared/llm/meter:FuzzChatStream ./shared/llm:FuzzBedrockStream ./shared/notify:FuzzVerify ./shared/notify:FuzzTelegramAnswer
+FUZZ     := ./policy:FuzzLoad ./policy:FuzzLoadTests ./policy:FuzzCondition ./policy/shell:FuzzSplit ./policy/shell:FuzzQuote ./shared/hooks:FuzzDecode ./shared/audit:FuzzAppendString ./shared/audit:FuzzArchiveBatch ./shared/audit:FuzzDecodeCanonical ./shared/audit:FuzzMayHoldSecret ./shared/pricing:FuzzLoad ./shared/llm/meter:FuzzAnthropicStream ./shared/llm/meter:FuzzResponsesStream ./shared/llm/meter:FuzzChatStream ./shared/llm:FuzzBedrockStream ./shared/notify:FuzzVerify ./shared/notify:FuzzTelegramAnswer ./shared/dynamo:FuzzAppendedRecord ./shared/lambdas:FuzzHTTPRequest
 
 # The CDK app (infra/): where `make functions` puts the Lambda bootstraps, and the CDK context of
 # `make synth` and `make deploy` (make deploy STAGE=prod CONFIG=deploy/prod.json; infra/README.md).
