@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
+	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/policyload"
 )
@@ -54,12 +56,9 @@ func (c *awsCalls) option(o *dynamodb.Options) {
 	})
 }
 
-// BenchmarkDecision is one PreToolUse decision through the api function's
-// handler, as API Gateway delivers it, on a DynamoDB emulator: the
-// session read, the policy, the write-ahead decision record. It reports
-// the time spent outside the DynamoDB calls (warden-ns/op, the in-Lambda
-// overhead) and the calls per decision.
-func BenchmarkDecision(b *testing.B) {
+// benchApp is the api or llm function's app over a DynamoDB emulator
+// whose calls are counted, with a logged-in session.
+func benchApp(b *testing.B, upstream string) (*App, *awsCalls, string) {
 	calls := &awsCalls{}
 	calls.reset()
 	client := dynamotest.Client(b, calls.option)
@@ -71,8 +70,10 @@ func BenchmarkDecision(b *testing.B) {
 	if err := os.WriteFile(path, []byte(testPolicy), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	app, err := New(b.Context(), Options{DB: dynamo.New(client, tables), Policy: policyload.File(path),
-		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", upstream)
+	app, err := New(b.Context(), Options{DB: dynamo.New(client, tables), Policy: policyload.File(path), LLMConfig: []byte(llmConfig),
+		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-bench"},
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -84,6 +85,28 @@ func BenchmarkDecision(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return app, calls, token
+}
+
+// report adds the time outside DynamoDB calls and the calls per op.
+func (c *awsCalls) report(b *testing.B, total time.Duration) {
+	n := float64(b.N)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b.ReportMetric(float64(total-c.spent)/n, "warden-ns/op")
+	b.ReportMetric(float64(c.spent)/n, "dynamodb-ns/op")
+	for _, op := range slices.Sorted(maps.Keys(c.count)) {
+		b.ReportMetric(float64(c.count[op])/n, op+"/op")
+	}
+}
+
+// BenchmarkDecision is one PreToolUse decision through the api function's
+// handler, as API Gateway delivers it, on a DynamoDB emulator: the
+// session read, the policy, the write-ahead decision record. It reports
+// the time spent outside the DynamoDB calls (warden-ns/op, the in-Lambda
+// overhead) and the calls per decision.
+func BenchmarkDecision(b *testing.B) {
+	app, calls, token := benchApp(b, "http://127.0.0.1:9")
 	data, err := os.ReadFile(filepath.Join("..", "..", "events", "api", "pre-tool-use-allowed.json"))
 	if err != nil {
 		b.Fatal(err)
@@ -102,21 +125,37 @@ func BenchmarkDecision(b *testing.B) {
 	for b.Loop() {
 		call()
 	}
-	total := time.Since(start)
-	n := float64(b.N)
-	calls.mu.Lock()
-	defer calls.mu.Unlock()
-	b.ReportMetric(float64(total-calls.spent)/n, "warden-ns/op")
-	b.ReportMetric(float64(calls.spent)/n, "dynamodb-ns/op")
-	for _, op := range slices.Sorted(func(yield func(string) bool) {
-		for k := range calls.count {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		b.ReportMetric(float64(calls.count[op])/n, op+"/op")
+	calls.report(b, time.Since(start))
+}
+
+// BenchmarkModelCall is one non-streamed model call through the llm
+// function's handler to the model stand-in: its DynamoDB calls per call
+// (warden-ns/op here includes the stand-in's round trip).
+func BenchmarkModelCall(b *testing.B) {
+	stub := e2e.NewModelStub(b, []e2e.Step{e2e.Say("Hello.")})
+	app, calls, token := benchApp(b, stub.URL())
+	data, err := os.ReadFile(filepath.Join("..", "..", "events", "llm", "messages.json"))
+	if err != nil {
+		b.Fatal(err)
 	}
+	ev := sampleFrom(b, strings.ReplaceAll(string(data), "{{session_token}}", token))
+	handle := lambdas.Streaming(app.Handler())
+	call := func() {
+		resp, err := handle(b.Context(), ev)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("model call: %+v, %v", resp, err)
+		}
+		if _, err := io.Copy(io.Discard, resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	call()
+	calls.reset()
+	start := time.Now()
+	for b.Loop() {
+		call()
+	}
+	calls.report(b, time.Since(start))
 }
 
 func sampleFrom(t testing.TB, s string) *events.APIGatewayProxyRequest {

@@ -108,6 +108,11 @@ func (l Ledger) Reserve(ctx context.Context, r budget.Reservation) error {
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	}})
 	failed, err := l.db.transact(ctx, items)
+	if err == nil {
+		// The same instance settles what it reserved: keep what Settle
+		// needs, and spare it a read.
+		l.db.holds.Store(r.ID, openHold{worst: r.Worst, charges: slices.Clone(r.Charges)})
+	}
 	switch {
 	case failed == len(r.Charges):
 		return fmt.Errorf("reserve %s: a reservation with this ID exists already", r.ID)
@@ -165,23 +170,11 @@ func counterTTL(k budget.CounterKey) (int64, error) {
 
 // Settle implements budget.Ledger.
 func (l Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([]budget.Settled, error) {
-	out, err := l.db.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(l.db.tables.Budget),
-		Key:            key(holdPK(id), counterSK),
-		ConsistentRead: aws.Bool(true),
-	})
+	h, err := l.hold(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("settle %s: %w", id, err)
+		return nil, err
 	}
-	if out.Item == nil {
-		return nil, budget.ErrUnknownHold
-	}
-	hold := &item{m: out.Item}
-	worst := budget.Amount{USD: pricing.Money(hold.n("worst_usd")), Tokens: hold.n("worst_tokens")}
-	var charges []budget.Charge
-	if err := json.Unmarshal([]byte(hold.s("charges")), &charges); err != nil || hold.err != nil {
-		return nil, fmt.Errorf("settle %s: malformed hold item: %v", id, errors.Join(hold.err, err))
-	}
+	worst, charges := h.worst, h.charges
 	change := actual.Sub(worst)
 	items := []types.TransactWriteItem{{Delete: &types.Delete{
 		TableName:           aws.String(l.db.tables.Budget),
@@ -201,6 +194,9 @@ func (l Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([]
 		}})
 	}
 	failed, err := l.db.transact(ctx, items)
+	if failed == 0 || err == nil {
+		l.db.holds.Delete(id)
+	}
 	if failed == 0 {
 		return nil, budget.ErrUnknownHold // settled meanwhile by another caller
 	}
@@ -214,6 +210,37 @@ func (l Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([]
 		}
 	}
 	return res, nil
+}
+
+// openHold is what settling a reservation needs of it.
+type openHold struct {
+	worst   budget.Amount
+	charges []budget.Charge
+}
+
+// hold returns the open reservation id: from memory if this instance made
+// it, else from its item (a strongly consistent read).
+func (l Ledger) hold(ctx context.Context, id string) (openHold, error) {
+	if h, ok := l.db.holds.Load(id); ok {
+		return h.(openHold), nil
+	}
+	out, err := l.db.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(l.db.tables.Budget),
+		Key:            key(holdPK(id), counterSK),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return openHold{}, fmt.Errorf("settle %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return openHold{}, budget.ErrUnknownHold
+	}
+	it := &item{m: out.Item}
+	h := openHold{worst: budget.Amount{USD: pricing.Money(it.n("worst_usd")), Tokens: it.n("worst_tokens")}}
+	if err := json.Unmarshal([]byte(it.s("charges")), &h.charges); err != nil || it.err != nil {
+		return openHold{}, fmt.Errorf("settle %s: malformed hold item: %v", id, errors.Join(it.err, err))
+	}
+	return h, nil
 }
 
 // alert reads the counter of ch after a settlement of worst that cost

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -52,6 +53,7 @@ type DB struct {
 	client *dynamodb.Client
 	tables Tables
 	now    func() time.Time
+	holds  sync.Map // reservation ID -> openHold, for those this instance made
 }
 
 // New returns the storage over client and tables.

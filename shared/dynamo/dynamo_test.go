@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/wardenhq/warden/shared/budget/budgettest"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/identity/identitytest"
+	"github.com/wardenhq/warden/shared/pricing"
 )
 
 // emulator makes tables on one minidyn emulator.
@@ -64,5 +66,30 @@ func TestGetAgentAndProject(t *testing.T) {
 	a, p, err := db.GetAgentAndProject(ctx, "web", "claude")
 	if err != nil || !a.Killed || a.KillReason != "loop" || p.Name != "web" || !p.Frozen || p.FrozenBy != "alice" {
 		t.Errorf("GetAgentAndProject = %+v, %+v, %v", a, p, err)
+	}
+}
+
+// TestSettleOnAnotherInstance: a reservation made by one function
+// instance is settled by another, which reads the hold from its item.
+func TestSettleOnAnotherInstance(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	emu := newEmulator(t)
+	one := emu.db(t)
+	other := New(emu.client, one.tables)
+	day := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	k := budget.CounterKey{Budget: "daily", Scope: "web", Period: "day", Window: day}
+	r := budget.Reservation{ID: "h1", Worst: budget.Amount{USD: pricing.USD(2), Tokens: 100}, Created: day,
+		Charges: []budget.Charge{{Key: k, Cap: budget.Amount{USD: pricing.USD(10)}, Alerts: []int{50}}}}
+	if err := one.Budgets().Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := other.Budgets().Settle(ctx, "h1", budget.Amount{USD: pricing.USD(5), Tokens: 80})
+	if err != nil || len(res) != 1 || res[0].Counter.Spent.USD != pricing.USD(5) || res[0].Counter.Held != (budget.Amount{}) ||
+		len(res[0].Alerts) != 1 || res[0].Alerts[0] != 50 {
+		t.Fatalf("Settle on another instance = %+v, %v", res, err)
+	}
+	if _, err := one.Budgets().Settle(ctx, "h1", budget.Amount{}); err != budget.ErrUnknownHold {
+		t.Errorf("Settle again on the instance that reserved it: %v, want ErrUnknownHold", err)
 	}
 }
