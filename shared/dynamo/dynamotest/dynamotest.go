@@ -3,8 +3,11 @@
 package dynamotest
 
 import (
+	"hash/crc32"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -14,9 +17,10 @@ import (
 	miniserver "github.com/truora/minidyn/server"
 )
 
-// Client starts an emulator that lives as long as the test and returns an
-// SDK client for it, with opts applied.
-func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+// Start starts an emulator on 127.0.0.1 that lives as long as the test
+// and returns its endpoint, http://127.0.0.1:<port>: for a client made
+// elsewhere, such as a function's bootstrap in another process.
+func Start(t testing.TB) string {
 	// One request at a time: minidyn reads its tables without its lock in
 	// some operations (BatchGetItem), a data race under concurrent
 	// transactions. Interleavings stay those of whole requests.
@@ -25,13 +29,32 @@ func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
-		mini.ServeHTTP(w, r)
+		rec := httptest.NewRecorder()
+		mini.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		maps.Copy(w.Header(), rec.Header())
+		// DynamoDB sends the CRC32 of every response body, and the SDK
+		// checks it; minidyn does not send it.
+		w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+		w.WriteHeader(rec.Code)
+		w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// NewClient returns an SDK client of the emulator at url, with fixed test
+// credentials and opts applied.
+func NewClient(url string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
-		Region:                          "eu-central-1",
-		BaseEndpoint:                    aws.String(srv.URL),
-		Credentials:                     credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		DisableValidateResponseChecksum: true,
+		Region:       "eu-central-1",
+		BaseEndpoint: aws.String(url),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
 	}, opts...)
+}
+
+// Client starts an emulator that lives as long as the test and returns an
+// SDK client for it, with opts applied.
+func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	return NewClient(Start(t), opts...)
 }
