@@ -1,12 +1,16 @@
 package main
 
 import (
+	"sync"
+
 	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"io"
 	"log/slog"
 	"maps"
@@ -300,7 +304,28 @@ func newGateway(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (*ll
 		}
 		prices = prices.Merge(own)
 	}
-	return &llm.Gateway{Pipeline: pipe, Config: conf, Prices: prices, Log: log}, nil
+	return &llm.Gateway{Pipeline: pipe, Config: conf, Prices: prices, Log: log, LoadAWS: processAWS()}, nil
+}
+
+// processAWS loads the process's AWS configuration (the standard chain:
+// environment, shared files, SSO, web identity, container and instance
+// roles) at the first call that needs it, for Bedrock upstreams; a failed
+// load is tried again on the next call.
+func processAWS() func(context.Context) (aws.Config, error) {
+	var mu sync.Mutex
+	var cfg *aws.Config
+	return func(ctx context.Context) (aws.Config, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cfg == nil {
+			c, err := config.LoadDefaultConfig(ctx)
+			if err != nil {
+				return aws.Config{}, err
+			}
+			cfg = &c
+		}
+		return *cfg, nil
+	}
 }
 
 // check refuses settings that contradict each other.

@@ -6,6 +6,8 @@
 package cloud
 
 import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -46,7 +48,10 @@ type Options struct {
 	// Admin makes the admin API available, authenticated by API Gateway
 	// with IAM: the api function's.
 	Admin bool
-	Log   *slog.Logger
+	// AWS is the function's AWS configuration (its role's credentials),
+	// which Bedrock upstreams are signed with.
+	AWS *aws.Config
+	Log *slog.Logger
 }
 
 // App is the assembled core of one function instance.
@@ -180,7 +185,7 @@ func newGateway(ctx context.Context, o Options, pipe *pipeline.Pipeline, log *sl
 		}
 		prices = prices.Merge(own)
 	}
-	return &llm.Gateway{Pipeline: pipe, Config: conf, Prices: prices, Log: log}, nil
+	return &llm.Gateway{Pipeline: pipe, Config: conf, Prices: prices, Log: log, AWS: o.AWS}, nil
 }
 
 // SecretName is the secret that holds what an environment variable of the

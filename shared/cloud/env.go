@@ -67,7 +67,7 @@ func (e Env) AppOptions(ctx context.Context, admin bool) (Options, error) {
 	o := Options{
 		DB:      dynamo.New(dynamodb.NewFromConfig(e.AWS), e.Tables()),
 		Policy:  s3store.NewObjectFetcher(s3c, e.Config.PolicyBucket, awsconfig.PolicyKey),
-		Secrets: secrets, Admin: admin, Log: e.Log,
+		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
 	}
 	if o.LLMConfig, err = optionalObject(ctx, s3c, e.Config.PolicyBucket, awsconfig.LLMConfigKey); err != nil {
 		return Options{}, err

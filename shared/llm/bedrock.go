@@ -18,9 +18,9 @@ package llm
 // profile (eu.anthropic.…, global.anthropic.…) or a profile ARN, as the
 // price table's bedrock section names them. Calls are signed with SigV4
 // (service bedrock) with credentials only Warden holds: Gateway.AWS, or
-// the standard AWS chain of the Warden process (environment, shared
-// config and credentials files, SSO, web identity, container and
-// instance roles). An upstream with a key (key_env) sends it instead as a
+// what Gateway.LoadAWS loads (for `warden serve`, the standard AWS chain
+// of the process: environment, shared config and credentials files, SSO,
+// web identity, container and instance roles). An upstream with a key (key_env) sends it instead as a
 // Bedrock API key (Authorization: Bearer). The region is read from the
 // endpoint's host (bedrock-runtime.<region>.amazonaws.com), else taken
 // from the AWS configuration (AWS_REGION).
@@ -38,13 +38,11 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/encoding/httpbinding"
 
 	"github.com/wardenhq/warden/shared/llm/meter"
@@ -581,27 +579,14 @@ func (g *Gateway) signAWS(ctx context.Context, req *http.Request, u *Upstream, b
 	return nil
 }
 
-// processAWS is the AWS configuration of the process, loaded once from the
-// standard chain; a failed load is tried again on the next call.
-var processAWS struct {
-	sync.Mutex
-	cfg *aws.Config
-}
-
 func (g *Gateway) awsConfig(ctx context.Context) (aws.Config, error) {
-	if g.AWS != nil {
+	switch {
+	case g.AWS != nil:
 		return *g.AWS, nil
+	case g.LoadAWS != nil:
+		return g.LoadAWS(ctx)
 	}
-	processAWS.Lock()
-	defer processAWS.Unlock()
-	if processAWS.cfg == nil {
-		cfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			return aws.Config{}, err
-		}
-		processAWS.cfg = &cfg
-	}
-	return *processAWS.cfg, nil
+	return aws.Config{}, errors.New("no AWS configuration")
 }
 
 // bedrockRegion reads the region from a Bedrock endpoint's host:

@@ -56,9 +56,12 @@ type Gateway struct {
 	Now       func() time.Time
 
 	// AWS holds the credentials (and the region, for an endpoint whose
-	// host names none) that Bedrock upstreams are signed with; nil loads
-	// the standard chain of the process at first use (bedrock.go).
-	AWS *aws.Config
+	// host names none) that Bedrock upstreams are signed with; when it is
+	// nil, LoadAWS is asked for them at each use (the local server loads
+	// the standard chain of the process once). With neither, a Bedrock
+	// upstream without a key is refused for want of credentials.
+	AWS     *aws.Config
+	LoadAWS func(context.Context) (aws.Config, error)
 }
 
 // Register adds the gateway's routes to mux.
