@@ -87,9 +87,14 @@ func tools(t testing.TB) Tools {
 
 const secretsPrefix = "warden/rietest/"
 
-// memoryMB is each function's memory size in the stack (infra/stack.go),
-// which the emulator reports and hands to the function.
-var memoryMB = map[string]string{"api": "512", "llm": "1024", "archiver": "512"}
+// sizes are each function's memory size (MB) and timeout (seconds) in
+// the stack (infra/stack.go), which the emulator applies, reports and
+// hands to the function.
+var sizes = map[string]struct{ memoryMB, timeout string }{
+	"api":      {"512", "29"},
+	"llm":      {"1024", "900"},
+	"archiver": {"512", "300"},
+}
 
 // deployment is what a function's stack gives it, on emulators: the
 // tables on minidyn, the buckets on versitygw, the secrets on the stand-in,
@@ -156,7 +161,8 @@ func newDeployment(t testing.TB, function string) *deployment {
 		"AWS_LAMBDA_FUNCTION_NAME":    "Warden-test-" + function,
 		// The archiver names its lease holder by its log stream.
 		"AWS_LAMBDA_LOG_STREAM_NAME":      "2026/11/26/[$LATEST]rietest" + randomHex(4),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memoryMB[function],
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": sizes[function].memoryMB,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT":     sizes[function].timeout,
 		awsconfig.EnvStage:                "test",
 		awsconfig.EnvSecretsPrefix:        secretsPrefix,
 		awsconfig.EnvAuditTable:           d.tables.Audit,

@@ -5,11 +5,12 @@
 #
 # aws-lambda-rie, the Lambda Runtime Interface Emulator (Apache-2.0), is built from a pinned commit
 # into ${WARDEN_RIE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/warden/rie/<version>}/bin through the Go
-# module proxy (about 10 s cold); a finished build leaves a stamp file, so a second run returns at
-# once. qemu-aarch64-static, which runs the linux/arm64 bootstraps on another architecture, is
-# Debian's qemu-user-static: installed with apt-get when it is missing (about 10 s; needs root,
-# runs `apt-get update` first only if the install fails without it). Parallel test processes wait
-# for each other on a lock file. Override the version with RIE_VERSION and the go command with GO.
+# module proxy; a finished build leaves a stamp file, so a second run returns at once (5 ms).
+# qemu-aarch64-static, which runs the linux/arm64 bootstraps on another architecture, is Debian's
+# qemu-user-static: installed with apt-get when it is missing (needs root; runs `apt-get update`
+# first only if the install fails without it). Both cold, with an empty Go build cache: about 25 s
+# on two cores. Parallel test processes wait for each other on a lock file. Override the version
+# with RIE_VERSION and the go command with GO.
 set -euo pipefail
 
 version="${RIE_VERSION:-v0.0.0-20261030222936-bef5c4ba774d}"
@@ -70,7 +71,7 @@ if [[ ! -f "$stamp" || ! -x "$bin" ]]; then
 		[[ -n "$go" ]] || { [[ -x /usr/local/go/bin/go ]] && go=/usr/local/go/bin/go; }
 	fi
 	[[ -n "$go" && -x "$go" ]] || die "no go command on PATH (nor /usr/local/go/bin/go); set GO=/path/to/go"
-	echo "install-rie: building ${module}@${version} into ${dir}/bin (about 10 s, once per machine)" >&2
+	echo "install-rie: building ${module}@${version} into ${dir}/bin (once per machine)" >&2
 	rm -f "$stamp"
 	log="${dir}/build.log"
 	# Built outside any module, so that the caller's go.mod, go.work and GOFLAGS play no part.
@@ -88,7 +89,7 @@ if need_qemu && [[ -z "$(qemu_path)" ]]; then
 		die "qemu-aarch64-static is missing and there is no apt-get: install QEMU's user-mode emulator for aarch64"
 	[[ "$(id -u)" == 0 ]] ||
 		die "qemu-aarch64-static is missing: run 'sudo apt-get install qemu-user-static' (this script installs it only as root)"
-	echo "install-rie: installing Debian's qemu-user-static (about 10 s, once per machine)" >&2
+	echo "install-rie: installing Debian's qemu-user-static (once per machine)" >&2
 	log="${dir}/apt.log"
 	export DEBIAN_FRONTEND=noninteractive
 	if ! apt-get install -y --no-install-recommends qemu-user-static >"$log" 2>&1; then
