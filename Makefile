@@ -84,12 +84,14 @@ infra-test:
 
 ## bench: the engine's benchmarks, Warden vs Cedar vs Rego side by side, then
 ## the hook round trip of the local server against a trivial handler, then the
-## LLM gateway against httputil.ReverseProxy and nginx (installs nginx if root).
+## LLM gateway against httputil.ReverseProxy and nginx (installs nginx if root), and the Lambda
+## bootstraps' sizes and cold init under the Runtime Interface Emulator (functions/README.md).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./shared/sqlite/...
 	cd bench && $(GO) run ./cmd/policybench
 	cd bench && $(GO) run ./cmd/hookbench
 	cd bench && $(GO) run ./cmd/gatewaybench
+	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./functions/rietest
 
 ## functions: each functions/<name>/main.go as a Lambda bootstrap for PROVIDED_AL2023 on arm64,
 ## build/functions/<name>/bootstrap.
