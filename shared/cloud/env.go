@@ -1,14 +1,15 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -26,29 +27,72 @@ import (
 const maxConfigObject = 1 << 20
 
 // Env is a function's environment: its configuration (set by the stack)
-// and the AWS SDK's configuration (the function's role).
+// and its AWS configuration (the function's role).
 type Env struct {
 	Config awsconfig.Config
 	AWS    aws.Config
 	Log    *slog.Logger
+	// lookup reads the environment (os.LookupEnv).
+	lookup func(string) (string, bool)
 }
 
-// LoadEnv reads the environment, naming every missing variable.
+// LoadEnv reads the environment, naming every missing variable. The AWS
+// configuration is what Lambda puts in every function's environment: the
+// region (AWS_REGION) and the role's credentials (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), and the SDK's endpoint
+// variables (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>) are honoured.
+// Not the SDK's full loader: its shared files, SSO and instance-role
+// providers are of no use in Lambda and are 2 MB of each binary.
 func LoadEnv(ctx context.Context, required ...string) (Env, error) {
-	cfg := awsconfig.FromEnv(nil)
+	return loadEnv(os.LookupEnv, required...)
+}
+
+func loadEnv(lookup func(string) (string, bool), required ...string) (Env, error) {
+	cfg := awsconfig.FromEnv(lookup)
 	if err := cfg.Require(required...); err != nil {
 		return Env{}, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return Env{}, fmt.Errorf("load the AWS configuration: %w", err)
+	get := func(name string) string { v, _ := lookup(name); return strings.TrimSpace(v) }
+	region := cmp.Or(get("AWS_REGION"), get("AWS_DEFAULT_REGION"))
+	key, secret := get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")
+	switch {
+	case region == "":
+		return Env{}, errors.New("no AWS region: AWS_REGION is not set (Lambda sets it)")
+	case key == "" || secret == "":
+		return Env{}, errors.New("no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them to the function role's)")
 	}
-	return Env{Config: cfg, AWS: awsCfg, Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}, nil
+	awsCfg := aws.Config{Region: region, Credentials: credentials.NewStaticCredentialsProvider(key, secret, get("AWS_SESSION_TOKEN"))}
+	return Env{Config: cfg, AWS: awsCfg, Log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), lookup: lookup}, nil
+}
+
+// endpoint is the endpoint the SDK's variables give for a service
+// (AWS_ENDPOINT_URL_DYNAMODB...), or "" for AWS's own.
+func (e Env) endpoint(service string) string {
+	for _, name := range []string{"AWS_ENDPOINT_URL_" + service, "AWS_ENDPOINT_URL"} {
+		if v, ok := e.lookup(name); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// dynamoDB is the DynamoDB client.
+func (e Env) dynamoDB() *dynamodb.Client {
+	return dynamodb.NewFromConfig(e.AWS, func(o *dynamodb.Options) {
+		if u := e.endpoint("DYNAMODB"); u != "" {
+			o.BaseEndpoint = aws.String(u)
+		}
+	})
 }
 
 // Secrets returns the deployment's secrets in Secrets Manager.
 func (e Env) Secrets() (*awssecrets.Secrets, error) {
-	return awssecrets.New(secretsmanager.NewFromConfig(e.AWS), e.Config.SecretsPrefix, 0)
+	client := secretsmanager.NewFromConfig(e.AWS, func(o *secretsmanager.Options) {
+		if u := e.endpoint("SECRETS_MANAGER"); u != "" {
+			o.BaseEndpoint = aws.String(u)
+		}
+	})
+	return awssecrets.New(client, e.Config.SecretsPrefix, 0)
 }
 
 // Tables are the deployment's DynamoDB tables.
@@ -57,22 +101,23 @@ func (e Env) Tables() dynamo.Tables {
 }
 
 // AppOptions are the api and llm functions' adapters: the tables, the
-// policy bucket's objects, the secrets.
+// policy bucket's objects (read with s3store.Getter: these functions need
+// no more of S3), the secrets.
 func (e Env) AppOptions(ctx context.Context, admin bool) (Options, error) {
 	secrets, err := e.Secrets()
 	if err != nil {
 		return Options{}, err
 	}
-	s3c := s3.NewFromConfig(e.AWS)
+	get := &s3store.Getter{Region: e.AWS.Region, Credentials: e.AWS.Credentials, Endpoint: e.endpoint("S3")}
 	o := Options{
-		DB:      dynamo.New(dynamodb.NewFromConfig(e.AWS), e.Tables()),
-		Policy:  s3store.NewObjectFetcher(s3c, e.Config.PolicyBucket, awsconfig.PolicyKey),
+		DB:      dynamo.New(e.dynamoDB(), e.Tables()),
+		Policy:  s3store.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
 		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
 	}
-	if o.LLMConfig, err = optionalObject(ctx, s3c, e.Config.PolicyBucket, awsconfig.LLMConfigKey); err != nil {
+	if o.LLMConfig, err = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.LLMConfigKey); err != nil {
 		return Options{}, err
 	}
-	if o.Prices, err = optionalObject(ctx, s3c, e.Config.PolicyBucket, awsconfig.PricesKey); err != nil {
+	if o.Prices, err = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.PricesKey); err != nil {
 		return Options{}, err
 	}
 	return o, nil
@@ -80,7 +125,7 @@ func (e Env) AppOptions(ctx context.Context, admin bool) (Options, error) {
 
 // optionalObject reads an object of the policy bucket; nil if there is
 // none.
-func optionalObject(ctx context.Context, client *s3.Client, bucket, key string) ([]byte, error) {
+func optionalObject(ctx context.Context, client s3store.GetObjectAPI, bucket, key string) ([]byte, error) {
 	data, err := s3store.ReadObject(ctx, client, bucket, key, maxConfigObject)
 	if errors.Is(err, s3store.ErrNoObject) {
 		return nil, nil
@@ -99,7 +144,11 @@ func (e Env) Archiver(ctx context.Context, holder string) (*lambdas.Archiver, er
 	if err != nil {
 		return nil, err
 	}
-	s3c := s3.NewFromConfig(e.AWS)
+	s3c := s3.NewFromConfig(e.AWS, func(o *s3.Options) {
+		if u := e.endpoint("S3"); u != "" {
+			o.BaseEndpoint = aws.String(u)
+		}
+	})
 	retention, err := s3store.BucketRetention(ctx, s3c, e.Config.ArchiveBucket)
 	if err != nil {
 		return nil, err
@@ -108,7 +157,7 @@ func (e Env) Archiver(ctx context.Context, holder string) (*lambdas.Archiver, er
 	if err != nil {
 		return nil, err
 	}
-	trail := dynamo.New(dynamodb.NewFromConfig(e.AWS), e.Tables()).Audit()
+	trail := dynamo.New(e.dynamoDB(), e.Tables()).Audit()
 	return &lambdas.Archiver{Trail: trail, Digester: &audit.Digester{Trail: trail, Store: trail, Key: signer},
 		Archive: &audit.Archiver{Trail: trail, Store: store, Key: signer}, Holder: holder, Log: e.Log}, nil
 }

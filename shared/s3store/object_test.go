@@ -78,13 +78,33 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // without a body.
 func TestPolicyFromS3(t *testing.T) {
 	t.Parallel()
+	for name, reader := range readers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testPolicyFromS3(t, reader)
+		})
+	}
+}
+
+// readers make the two GetObjectAPIs over the emulator, with the
+// recorder's transport: the S3 client, and the Getter the functions use.
+var readers = map[string]func(*s3test.Server, http.RoundTripper) GetObjectAPI{
+	"s3 client": func(srv *s3test.Server, rt http.RoundTripper) GetObjectAPI {
+		cfg := srv.Config()
+		cfg.HTTPClient = &http.Client{Transport: rt}
+		return s3.NewFromConfig(cfg, srv.Options)
+	},
+	"getter": func(srv *s3test.Server, rt http.RoundTripper) GetObjectAPI {
+		return &Getter{Region: s3test.Region, Credentials: srv.Config().Credentials, Endpoint: srv.URL, HTTP: &http.Client{Transport: rt}}
+	},
+}
+
+func testPolicyFromS3(t *testing.T, reader func(*s3test.Server, http.RoundTripper) GetObjectAPI) {
 	ctx := context.Background()
 	srv := s3test.Start(t)
 	bucket := srv.Bucket(t, false)
 	rec := &recorder{}
-	cfg := srv.Config()
-	cfg.HTTPClient = &http.Client{Transport: rec}
-	client := s3.NewFromConfig(cfg, srv.Options)
+	client := reader(srv, rec)
 	upload := func(body []byte) string {
 		t.Helper()
 		out, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(awsconfig.PolicyKey), Body: bytes.NewReader(body)})
@@ -227,16 +247,25 @@ func etagOf(t *testing.T, want string, srv *s3test.Server, bucket, versionID str
 // (the function uses its defaults), present, and too large.
 func TestReadObject(t *testing.T) {
 	t.Parallel()
+	for name, reader := range readers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testReadObject(t, reader)
+		})
+	}
+}
+
+func testReadObject(t *testing.T, reader func(*s3test.Server, http.RoundTripper) GetObjectAPI) {
 	ctx := context.Background()
 	srv := s3test.Start(t)
-	client := srv.Client()
+	client := reader(srv, http.DefaultTransport)
 	bucket := srv.Bucket(t, false)
 	if _, err := ReadObject(ctx, client, bucket, awsconfig.LLMConfigKey, 1<<20); !errors.Is(err, ErrNoObject) ||
 		err.Error() != "s3store: s3://"+bucket+"/llm.yaml: no such object" {
 		t.Fatalf("ReadObject of an absent object: %v", err)
 	}
 	prices := []byte("anthropic:\n  claude-x: {input: 1, output: 2}\n")
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(awsconfig.PricesKey), Body: bytes.NewReader(prices)}); err != nil {
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(awsconfig.PricesKey), Body: bytes.NewReader(prices)}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := ReadObject(ctx, client, bucket, awsconfig.PricesKey, int64(len(prices))); err != nil || !bytes.Equal(got, prices) {
@@ -248,5 +277,24 @@ func TestReadObject(t *testing.T) {
 	}
 	if _, err := ReadObject(ctx, client, "no-such-bucket", awsconfig.PricesKey, 1<<20); err == nil || errors.Is(err, ErrNoObject) {
 		t.Fatalf("ReadObject from a missing bucket: %v, want an error other than ErrNoObject", err)
+	}
+}
+
+// TestGetterSignature: S3 (the emulator checks SigV4) refuses the
+// Getter's request signed with another secret, and the error is not
+// taken for a missing object.
+func TestGetterSignature(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t, false)
+	wrong := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		creds, err := srv.Config().Credentials.Retrieve(context.Background())
+		creds.SecretAccessKey += "x"
+		return creds, err
+	})
+	g := &Getter{Region: s3test.Region, Credentials: wrong, Endpoint: srv.URL}
+	_, err := ReadObject(context.Background(), g, bucket, awsconfig.PolicyKey, 1<<20)
+	if err == nil || errors.Is(err, ErrNoObject) || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("a request with a wrong signature: %v", err)
 	}
 }
