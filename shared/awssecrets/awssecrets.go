@@ -1,7 +1,7 @@
 // Package awssecrets resolves the secrets that Warden's policy and
 // configuration name — a Slack bot token, a Telegram bot token, a
-// webhook's signing key — from AWS Secrets Manager: the notify.Secrets of
-// the Lambda functions (the local server reads them from its environment,
+// webhook's signing key — from AWS Secrets Manager: the secret.Source of
+// the Lambda functions (the local server reads them from its environment:
 // notify.EnvSecrets).
 package awssecrets
 
@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/secret"
 )
 
 // API is the part of the Secrets Manager API that Secrets uses;
@@ -48,8 +48,8 @@ const (
 // for a name together while it is read wait for that one read. Failures
 // are not cached. It is safe for concurrent use.
 //
-// A value must be a SecretString of at most notify.MaxSecretBytes bytes;
-// a secret that does not exist, or is blank, is notify.ErrNoSecret. No
+// A value must be a SecretString of at most secret.MaxBytes bytes;
+// a secret that does not exist, or is blank, is secret.ErrNotSet. No
 // error carries a secret's value: failures are described by Secrets
 // Manager's error code and message, never by the answer's body.
 type Secrets struct {
@@ -75,7 +75,7 @@ type call struct {
 	err   error
 }
 
-var _ notify.Secrets = (*Secrets)(nil)
+var _ secret.Source = (*Secrets)(nil)
 
 // New returns the secrets under prefix (awsconfig.EnvSecretsPrefix, such
 // as "warden/prod/"), read with client and cached for ttl (DefaultTTL if
@@ -117,11 +117,11 @@ func validName(s string) bool {
 // SecretID is the Secrets Manager name of the secret called name.
 func (s *Secrets) SecretID(name string) string { return s.prefix + name }
 
-// Get implements notify.Secrets.
+// Get implements secret.Source.
 func (s *Secrets) Get(ctx context.Context, name string) (string, error) {
 	if name == "" || !validName(name) || len(s.prefix)+len(name) > MaxSecretIDBytes {
 		return "", fmt.Errorf("secret %q: not a Secrets Manager name (letters, digits and /_+=.@-, at most %d bytes with the prefix): %w",
-			name, MaxSecretIDBytes, notify.ErrNoSecret)
+			name, MaxSecretIDBytes, secret.ErrNotSet)
 	}
 	s.mu.Lock()
 	if c, ok := s.cache[name]; ok && s.now().Before(c.until) {
@@ -163,7 +163,7 @@ func (s *Secrets) fetch(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		var notFound *types.ResourceNotFoundException
 		if errors.As(err, &notFound) {
-			return "", fmt.Errorf("secret %q: Secrets Manager has no secret %s: %w", name, id, notify.ErrNoSecret)
+			return "", fmt.Errorf("secret %q: Secrets Manager has no secret %s: %w", name, id, secret.ErrNotSet)
 		}
 		return "", describe(name, id, err)
 	}
@@ -171,14 +171,14 @@ func (s *Secrets) fetch(ctx context.Context, name string) (string, error) {
 		if out.SecretBinary != nil {
 			return "", fmt.Errorf("secret %q: %s holds binary data; Warden reads text secrets (SecretString)", name, id)
 		}
-		return "", fmt.Errorf("secret %q: %s has no value: %w", name, id, notify.ErrNoSecret)
+		return "", fmt.Errorf("secret %q: %s has no value: %w", name, id, secret.ErrNotSet)
 	}
 	v := *out.SecretString
-	if len(v) > notify.MaxSecretBytes {
-		return "", fmt.Errorf("secret %q: %s is %d bytes; the limit is %d", name, id, len(v), notify.MaxSecretBytes)
+	if len(v) > secret.MaxBytes {
+		return "", fmt.Errorf("secret %q: %s is %d bytes; the limit is %d", name, id, len(v), secret.MaxBytes)
 	}
 	if strings.TrimSpace(v) == "" {
-		return "", fmt.Errorf("secret %q: %s is empty: %w", name, id, notify.ErrNoSecret)
+		return "", fmt.Errorf("secret %q: %s is empty: %w", name, id, secret.ErrNotSet)
 	}
 	return v, nil
 }

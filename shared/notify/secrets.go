@@ -6,21 +6,21 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/wardenhq/warden/shared/secret"
 )
 
 // Secrets resolves the secret a channel names (its secret: in the policy)
 // to its value: a Slack bot token, a Telegram bot token, a webhook's
 // signing key. The local server reads them from the environment
 // (EnvSecrets); a deployment on AWS from Secrets Manager.
-type Secrets interface {
-	Get(ctx context.Context, name string) (string, error)
-}
+type Secrets = secret.Source
 
 // ErrNoSecret is returned (wrapped) when a secret is not set.
-var ErrNoSecret = errors.New("secret not set")
+var ErrNoSecret = secret.ErrNotSet
 
 // MaxSecretBytes bounds a secret's value.
-const MaxSecretBytes = 4096
+const MaxSecretBytes = secret.MaxBytes
 
 // EnvSecrets reads secrets from environment variables: the secret named
 // "slack-bot-token" is the variable WARDEN_SECRET_SLACK_BOT_TOKEN (see
