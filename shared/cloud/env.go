@@ -19,6 +19,7 @@ import (
 	"github.com/wardenhq/warden/shared/awssecrets"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/lambdas"
+	"github.com/wardenhq/warden/shared/s3policy"
 	"github.com/wardenhq/warden/shared/s3store"
 )
 
@@ -111,7 +112,7 @@ func (e Env) AppOptions(ctx context.Context, admin bool) (Options, error) {
 	get := &s3store.Getter{Region: e.AWS.Region, Credentials: e.AWS.Credentials, Endpoint: e.endpoint("S3")}
 	o := Options{
 		DB:      dynamo.New(e.dynamoDB(), e.Tables()),
-		Policy:  s3store.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
+		Policy:  s3policy.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
 		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
 	}
 	if o.LLMConfig, err = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.LLMConfigKey); err != nil {

@@ -199,7 +199,7 @@ func (a *Archive) Create(ctx context.Context, key string, data []byte) error {
 		switch code := errorCode(err); {
 		case err == nil:
 			return nil
-		case code == "PreconditionFailed" || httpStatus(err) == http.StatusPreconditionFailed:
+		case code == "PreconditionFailed" || HTTPStatus(err) == http.StatusPreconditionFailed:
 			return fmt.Errorf("s3://%s/%s: %w", a.bucket, key, audit.ErrExists)
 		case code == "ConditionalRequestConflict" && attempt < conflictRetries:
 			// Another write of the key is in flight; S3 says to retry, and
@@ -339,7 +339,8 @@ func errorCode(err error) string {
 }
 
 // httpStatus is the HTTP status of the answer that made err, 0 if none.
-func httpStatus(err error) int {
+// HTTPStatus is the HTTP status of an S3 error answer, 0 if err is not one.
+func HTTPStatus(err error) int {
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		return re.HTTPStatusCode()

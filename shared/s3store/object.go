@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"github.com/wardenhq/warden/shared/policyload"
 )
 
 // GetObjectAPI is the part of the S3 API that reads objects; *s3.Client
@@ -26,63 +22,6 @@ var _ GetObjectAPI = (*s3.Client)(nil)
 // ErrNoObject is returned (wrapped) when the object read does not exist.
 var ErrNoObject = errors.New("no such object")
 
-// ObjectFetcher fetches one object of a bucket — the policy, in a
-// versioned bucket — for policyload: a policyload.Fetcher. After the
-// first fetch it asks S3 for the object only if its ETag is no longer the
-// one it read last (GET with If-None-Match), so an unchanged object costs
-// a 304 Not Modified without a body. Each Revision carries the object's
-// version ID, which the loaded or refused policy's audit record names.
-//
-// The ETag of an object changes with its content. A new upload of the
-// same bytes keeps its ETag (and is not fetched again): the policy in
-// force is then the same, though its version ID is the older one's.
-type ObjectFetcher struct {
-	client      GetObjectAPI
-	bucket, key string
-
-	mu   sync.Mutex
-	etag string // of the last object read; "" before the first
-}
-
-var _ policyload.Fetcher = (*ObjectFetcher)(nil)
-
-// NewObjectFetcher returns a fetcher of s3://bucket/key: for the policy,
-// NewObjectFetcher(client, cfg.PolicyBucket, awsconfig.PolicyKey), passed
-// to policyload.New. It needs s3:GetObject, s3:GetObjectVersion (for the
-// version ID) and s3:ListBucket on the bucket (without it a missing object
-// reads as 403, not 404).
-func NewObjectFetcher(client GetObjectAPI, bucket, key string) *ObjectFetcher {
-	return &ObjectFetcher{client: client, bucket: bucket, key: key}
-}
-
-// Name implements policyload.Fetcher: s3://bucket/key.
-func (f *ObjectFetcher) Name() string { return "s3://" + f.bucket + "/" + f.key }
-
-// Fetch implements policyload.Fetcher. An object that does not exist
-// fails with an error that wraps ErrNoObject.
-func (f *ObjectFetcher) Fetch(ctx context.Context, limit int64) (policyload.Revision, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	in := &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(f.key)}
-	if f.etag != "" {
-		in.IfNoneMatch = aws.String(f.etag)
-	}
-	out, err := f.client.GetObject(ctx, in)
-	if err != nil {
-		if httpStatus(err) == http.StatusNotModified {
-			return policyload.Revision{}, policyload.ErrUnchanged
-		}
-		return policyload.Revision{}, getError(f.bucket, f.key, err)
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
-	if err != nil {
-		return policyload.Revision{}, fmt.Errorf("s3store: read s3://%s/%s: %w", f.bucket, f.key, err)
-	}
-	f.etag = aws.ToString(out.ETag)
-	return policyload.Revision{Data: data, Name: f.Name(), VersionID: aws.ToString(out.VersionId)}, nil
-}
-
 // ReadObject reads s3://bucket/key whole, if it is at most limit bytes: for
 // the optional objects of the policy bucket (awsconfig.LLMConfigKey and
 // PricesKey), which a function reads at start. An object that does not
@@ -92,7 +31,7 @@ func (f *ObjectFetcher) Fetch(ctx context.Context, limit int64) (policyload.Revi
 func ReadObject(ctx context.Context, client GetObjectAPI, bucket, key string, limit int64) ([]byte, error) {
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		return nil, getError(bucket, key, err)
+		return nil, GetError(bucket, key, err)
 	}
 	defer out.Body.Close()
 	if n := aws.ToInt64(out.ContentLength); n > limit {
@@ -108,7 +47,9 @@ func ReadObject(ctx context.Context, client GetObjectAPI, bucket, key string, li
 	return data, nil
 }
 
-func getError(bucket, key string, err error) error {
+// GetError is the error of a failed GetObject: one that wraps ErrNoObject
+// when the object does not exist.
+func GetError(bucket, key string, err error) error {
 	var nsk *types.NoSuchKey
 	if errors.As(err, &nsk) {
 		return fmt.Errorf("s3store: s3://%s/%s: %w", bucket, key, ErrNoObject)
