@@ -1,8 +1,8 @@
 // Package s3store holds Warden's adapters on Amazon S3: the audit archive
 // in a bucket under Object Lock (Archive, an audit.ArchiveStore), and the
-// reading of the policy bucket's objects — the policy, revalidated by ETag
-// for policyload (ObjectFetcher), and the optional configuration objects
-// (ReadObject).
+// reading of the policy bucket's objects (ReadObject, and Getter, a signed
+// GET without the S3 client). The policy's fetcher for policyload, which
+// uses them, is in shared/s3policy.
 package s3store
 
 import (
