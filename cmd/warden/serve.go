@@ -30,7 +30,6 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/audit"
-	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/llm"
 	"github.com/wardenhq/warden/shared/notify"
@@ -39,7 +38,6 @@ import (
 	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/server"
 	"github.com/wardenhq/warden/shared/sqlite"
-	"github.com/wardenhq/warden/shared/watchdog"
 )
 
 // serveConfig is what `warden serve` runs with.
@@ -169,17 +167,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 			log.Error("send the last notifications", "err", err)
 		}
 	}()
-	budgets := &pipeline.Budgets{Service: &budget.Service{Ledger: db.Budgets()}, Limiter: &budget.Limiter{},
-		Policy: policies, Audit: trail, Log: log, Alerts: notifier.BudgetAlert}
-	dog := watchdog.New(watchdog.Config{})
-	notifyTrip := func(to []string, m notify.Message) {
-		if err := notifier.Enqueue(to, m); err != nil {
-			log.Error("notify a watchdog trip", "err", err)
-		}
-	}
-	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: budgets,
-		Watchdog: &pipeline.Watchdog{Dog: dog, Policy: policies, Sessions: ids, Audit: trail, Notify: notifyTrip, Log: log},
-		Audit:    trail, Log: log, Redactor: audit.NewRedactor(key)}
+	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: db.Budgets(),
+		Audit: trail, Notifier: notifier, RedactionKey: key, Log: log})
 	gateway, err := newGateway(cfg, pipe, log)
 	if err != nil {
 		return err

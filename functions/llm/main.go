@@ -10,23 +10,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/cloud"
 	"github.com/wardenhq/warden/shared/lambdas"
 )
 
 func main() {
-	ctx := context.Background()
-	env, err := cloud.LoadEnv(ctx, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable,
-		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix)
-	if err != nil {
-		log.Fatal(err)
-	}
-	opts, err := env.AppOptions(ctx, false)
-	if err != nil {
-		log.Fatal(err)
-	}
-	app, err := cloud.New(ctx, opts)
+	app, err := cloud.FromEnv(context.Background(), false)
 	if err != nil {
 		log.Fatal(err)
 	}

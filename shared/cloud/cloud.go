@@ -18,9 +18,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
-	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/lambdas"
@@ -30,7 +28,6 @@ import (
 	"github.com/wardenhq/warden/shared/policyload"
 	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/server"
-	"github.com/wardenhq/warden/shared/watchdog"
 )
 
 // Options are the adapters the app runs on, built by the function's main
@@ -86,17 +83,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 	// The identity store is read on every request rather than cached: a
 	// kill by another instance takes effect at the next request.
 	ids := identity.NewService(o.DB.Identity(), nil)
-	budgets := &pipeline.Budgets{Service: &budget.Service{Ledger: o.DB.Budgets()}, Limiter: &budget.Limiter{},
-		Policy: policies, Audit: trail, Log: log, Alerts: notifier.BudgetAlert}
-	dog := watchdog.New(watchdog.Config{})
-	notifyTrip := func(to []string, m notify.Message) {
-		if err := notifier.Enqueue(to, m); err != nil {
-			log.Error("notify a watchdog trip", "err", err)
-		}
-	}
-	pipe := &pipeline.Pipeline{Auth: ids, Policy: policies, Approvals: pipeline.NoApprovals{}, Budget: budgets,
-		Watchdog: &pipeline.Watchdog{Dog: dog, Policy: policies, Sessions: ids, Audit: trail, Notify: notifyTrip, Log: log},
-		Audit:    trail, Log: log, Redactor: audit.NewRedactor(redaction)}
+	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: o.DB.Budgets(),
+		Audit: trail, Notifier: notifier, RedactionKey: redaction, Log: log})
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return nil, err

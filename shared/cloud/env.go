@@ -162,3 +162,18 @@ func (e Env) Archiver(ctx context.Context, holder string) (*lambdas.Archiver, er
 	return &lambdas.Archiver{Trail: trail, Digester: &audit.Digester{Trail: trail, Store: trail, Key: signer},
 		Archive: &audit.Archiver{Trail: trail, Store: store, Key: signer}, Holder: holder, Log: e.Log}, nil
 }
+
+// FromEnv builds the app of the api function (admin) or the llm function
+// from the function's environment.
+func FromEnv(ctx context.Context, admin bool) (*App, error) {
+	env, err := LoadEnv(ctx, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable,
+		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := env.AppOptions(ctx, admin)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, opts)
+}
