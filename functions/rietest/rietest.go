@@ -21,6 +21,8 @@
 package rietest
 
 import (
+	"github.com/wardenhq/warden/shared/installer"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -30,7 +32,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -66,18 +67,16 @@ func Install() (Tools, error) {
 }
 
 func runInstall() (Tools, error) {
-	script := filepath.Join(packageDir(), "install-rie.sh")
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("bash", script)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if goCmd, err := goCommand(); err == nil && os.Getenv("GO") == "" {
-		cmd.Env = append(os.Environ(), "GO="+goCmd)
+	script, err := installer.Script("install-rie.sh")
+	if err != nil {
+		return Tools{}, err
 	}
-	if err := cmd.Run(); err != nil {
-		return Tools{}, fmt.Errorf("run %s: %w\n%s", script, err, strings.TrimSpace(stderr.String()))
+	out, err := installer.Run(script)
+	if err != nil {
+		return Tools{}, err
 	}
 	var t Tools
-	for line := range strings.Lines(stdout.String()) {
+	for line := range strings.Lines(out) {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
 		switch k {
 		case "rie":
@@ -86,19 +85,14 @@ func runInstall() (Tools, error) {
 			t.QEMU = v
 		}
 	}
-	if !executable(t.RIE) || (runtime.GOARCH != "arm64" && !executable(t.QEMU)) {
+	if !installer.Executable(t.RIE) || (runtime.GOARCH != "arm64" && !installer.Executable(t.QEMU)) {
 		return Tools{}, fmt.Errorf("run %s: printed %q: want an executable aws-lambda-rie and, on %s, qemu-aarch64-static",
-			script, stdout.String(), runtime.GOARCH)
+			script, out, runtime.GOARCH)
 	}
 	if runtime.GOARCH == "arm64" {
 		t.QEMU = ""
 	}
 	return t, nil
-}
-
-func executable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // packageDir is this package's directory in the source tree.
@@ -114,18 +108,6 @@ func packageDir() string {
 func ModuleRoot() string { return filepath.Join(packageDir(), "..", "..") }
 
 // goCommand is the go command: on PATH, or that of GOROOT.
-func goCommand() (string, error) {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p, nil
-	}
-	if goroot := os.Getenv("GOROOT"); goroot != "" {
-		return filepath.Join(goroot, "bin", "go"), nil
-	}
-	if p := "/usr/local/go/bin/go"; executable(p) {
-		return p, nil
-	}
-	return "", errors.New("no go command on PATH, in $GOROOT/bin or /usr/local/go/bin")
-}
 
 // Build runs `make functions` with its output in dir and returns the
 // bootstrap of each function by name. goarch "arm64" is exactly what
@@ -133,7 +115,7 @@ func goCommand() (string, error) {
 // the go command run as `env GOARCH=<goarch> go`, for a native build to
 // compare with.
 func Build(dir, goarch string) (map[string]string, error) {
-	goCmd, err := goCommand()
+	goCmd, err := installer.GoCommand()
 	if err != nil {
 		return nil, err
 	}

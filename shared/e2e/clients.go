@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
+	"github.com/wardenhq/warden/shared/installer"
+
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -43,19 +41,15 @@ func Clients(t testing.TB) (claude, codex string) {
 // installClients runs install-clients.sh from this package's directory and returns the two entry
 // points under the directory it prints.
 func installClients() (claude, codex string, err error) {
-	script, err := installScript()
+	script, err := installer.Script("install-clients.sh")
 	if err != nil {
 		return "", "", err
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("bash", script)
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", "", fmt.Errorf("run %s: %w\n%s", script, err, strings.TrimSpace(stderr.String()))
+	out, err := installer.Run(script)
+	if err != nil {
+		return "", "", err
 	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	dir := strings.TrimSpace(lines[len(lines)-1])
+	dir := installer.LastLine(out)
 	if dir == "" {
 		return "", "", fmt.Errorf("run %s: printed no directory", script)
 	}
@@ -67,18 +61,4 @@ func installClients() (claude, codex string, err error) {
 		}
 	}
 	return claude, codex, nil
-}
-
-// installScript finds install-clients.sh next to this source file; tests of other packages run in
-// their own directories, so a relative path would not do.
-func installScript() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("locate install-clients.sh: no caller information")
-	}
-	script := filepath.Join(filepath.Dir(file), "install-clients.sh")
-	if _, err := os.Stat(script); err != nil {
-		return "", fmt.Errorf("locate install-clients.sh: %w", err)
-	}
-	return script, nil
 }

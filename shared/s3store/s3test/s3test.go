@@ -10,7 +10,8 @@
 package s3test
 
 import (
-	"bytes"
+	"github.com/wardenhq/warden/shared/installer"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -63,25 +63,15 @@ func Binary() (string, error) {
 }
 
 func runInstall() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("locate install-versitygw.sh: no caller information")
+	script, err := installer.Script("install-versitygw.sh")
+	if err != nil {
+		return "", err
 	}
-	script := filepath.Join(filepath.Dir(file), "install-versitygw.sh")
-	if _, err := os.Stat(script); err != nil {
-		return "", fmt.Errorf("locate install-versitygw.sh: %w", err)
+	out, err := installer.Run(script)
+	if err != nil {
+		return "", err
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("bash", script)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if goroot := os.Getenv("GOROOT"); goroot != "" && os.Getenv("GO") == "" {
-		cmd.Env = append(os.Environ(), "GO="+filepath.Join(goroot, "bin", "go"))
-	}
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("run %s: %w\n%s", script, err, strings.TrimSpace(stderr.String()))
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	bin := strings.TrimSpace(lines[len(lines)-1])
+	bin := installer.LastLine(out)
 	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
 		return "", fmt.Errorf("run %s: printed %q, not an executable (%v)", script, bin, err)
 	}
