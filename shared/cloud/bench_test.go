@@ -88,6 +88,18 @@ func benchApp(b *testing.B, upstream string) (*App, *awsCalls, string) {
 	return app, calls, token
 }
 
+// measure runs call once to warm up, then b.N times, and reports the time
+// outside DynamoDB calls and the calls per op.
+func (c *awsCalls) measure(b *testing.B, call func()) {
+	call()
+	c.reset()
+	start := time.Now()
+	for b.Loop() {
+		call()
+	}
+	c.report(b, time.Since(start))
+}
+
 // report adds the time outside DynamoDB calls and the calls per op.
 func (c *awsCalls) report(b *testing.B, total time.Duration) {
 	n := float64(b.N)
@@ -119,13 +131,7 @@ func BenchmarkDecision(b *testing.B) {
 			b.Fatalf("decision: %+v, %v", resp, err)
 		}
 	}
-	call()
-	calls.reset()
-	start := time.Now()
-	for b.Loop() {
-		call()
-	}
-	calls.report(b, time.Since(start))
+	calls.measure(b, call)
 }
 
 // BenchmarkModelCall is one non-streamed model call through the llm
@@ -149,13 +155,7 @@ func BenchmarkModelCall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	call()
-	calls.reset()
-	start := time.Now()
-	for b.Loop() {
-		call()
-	}
-	calls.report(b, time.Since(start))
+	calls.measure(b, call)
 }
 
 func sampleFrom(t testing.TB, s string) *events.APIGatewayProxyRequest {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wardenhq/warden/shared/sortable"
 )
 
 // item is a DynamoDB item under construction or being read. Reads record
@@ -17,17 +19,8 @@ type item struct {
 	err error
 }
 
-// timeLayout keeps nanoseconds at a fixed width, so that text order is
-// time order (sort keys) for years 0 to 9999.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-func formatTime(t time.Time) (string, error) {
-	t = t.UTC()
-	if y := t.Year(); y < 0 || y > 9999 {
-		return "", fmt.Errorf("time %s: year outside [0,9999]", t)
-	}
-	return t.Format(timeLayout), nil
-}
+// formatTime keeps times so that text order is time order (sort keys).
+func formatTime(t time.Time) (string, error) { return sortable.Time(t) }
 
 func (it *item) setS(name, v string) {
 	if v != "" {
@@ -127,7 +120,7 @@ func (it *item) n(name string) int64 {
 
 func (it *item) time(name string) time.Time {
 	s := it.s(name)
-	t, err := time.Parse(timeLayout, s)
+	t, err := sortable.ParseTime(s)
 	if err != nil {
 		it.fail(name, "a time")
 	}

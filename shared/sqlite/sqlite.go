@@ -38,6 +38,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/wardenhq/warden/shared/sortable"
 )
 
 // DB is an open Warden database. It implements identity.Store; Audit
@@ -458,22 +460,11 @@ func migrate(ctx context.Context, c *sql.Tx) error {
 	return nil
 }
 
-// timeLayout stores times in UTC with nanoseconds and a fixed width, so
-// that text order is time order (for years 0 to 9999).
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-// formatTime refuses a year the layout cannot hold rather than store a
-// time that would not read back.
-func formatTime(t time.Time) (string, error) {
-	t = t.UTC()
-	if y := t.Year(); y < 0 || y > 9999 {
-		return "", fmt.Errorf("time %s: year outside [0,9999]", t)
-	}
-	return t.Format(timeLayout), nil
-}
+// formatTime stores t so that text order is time order (sortable.Time).
+func formatTime(t time.Time) (string, error) { return sortable.Time(t) }
 
 func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(timeLayout, s)
+	t, err := sortable.ParseTime(s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
 	}
