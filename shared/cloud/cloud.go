@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/dynamo"
@@ -68,7 +69,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 		log = slog.Default()
 	}
 	trail := o.DB.Audit()
-	policies, err := policyload.New(ctx, o.Policy, trail, log)
+	// The policy and the secrets are read at once: on Lambda each read is
+	// a round trip, and they are most of a cold start.
+	var policies *policyload.Source
+	var err error
+	var wg sync.WaitGroup
+	wg.Go(func() { policies, err = policyload.New(ctx, o.Policy, trail, log) })
+	wg.Go(func() { prefetchSecrets(ctx, o) })
+	wg.Wait()
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
@@ -138,6 +146,24 @@ func auditKeys(ctx context.Context, secrets notify.Secrets) ([]byte, ed25519.Pri
 		return m.Sum(nil)
 	}
 	return derive("warden audit redaction"), ed25519.NewKeyFromSeed(derive("warden audit signing")), nil
+}
+
+// prefetchSecrets reads, all at once, the secrets New reads one by one
+// after it: the signing secret and the provider keys the gateway's
+// configuration names. The secrets source keeps what it read for its TTL;
+// what fails here is read again, and reported, then.
+func prefetchSecrets(ctx context.Context, o Options) {
+	names := map[string]bool{awsconfig.SigningKeySecret: true}
+	record := func(env string) string { names[SecretName(env)] = true; return "" }
+	llm.DefaultConfig(record)
+	if o.LLMConfig != nil {
+		_, _ = llm.LoadConfig(awsconfig.LLMConfigKey, o.LLMConfig, record)
+	}
+	var wg sync.WaitGroup
+	for name := range names {
+		wg.Go(func() { _, _ = o.Secrets.Get(ctx, name) })
+	}
+	wg.Wait()
 }
 
 // newGateway configures the LLM gateway from the bucket's objects, with the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -115,10 +116,13 @@ func (e Env) AppOptions(ctx context.Context, admin bool) (Options, error) {
 		Policy:  s3policy.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
 		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
 	}
-	if o.LLMConfig, err = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.LLMConfigKey); err != nil {
-		return Options{}, err
-	}
-	if o.Prices, err = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.PricesKey); err != nil {
+	// Both at once: each is a round trip of the cold start.
+	var llmErr, pricesErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { o.LLMConfig, llmErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.LLMConfigKey) })
+	wg.Go(func() { o.Prices, pricesErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.PricesKey) })
+	wg.Wait()
+	if err := errors.Join(llmErr, pricesErr); err != nil {
 		return Options{}, err
 	}
 	return o, nil
