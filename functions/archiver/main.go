@@ -11,18 +11,18 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wardenhq/warden/shared/awsconfig"
-	"github.com/wardenhq/warden/shared/cloud"
+	"github.com/wardenhq/warden/shared/lambdas"
 )
 
 func main() {
 	ctx := context.Background()
-	env, err := cloud.LoadEnv(ctx, awsconfig.EnvAuditTable, awsconfig.EnvArchiveBucket, awsconfig.EnvSecretsPrefix)
+	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvAuditTable, awsconfig.EnvArchiveBucket, awsconfig.EnvSecretsPrefix)
 	if err != nil {
 		log.Fatal(err)
 	}
 	// The lease names the instance by its log stream, unique per
 	// execution environment.
-	a, err := env.Archiver(ctx, os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"))
+	a, err := lambdas.NewArchiver(ctx, env, os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"))
 	if err != nil {
 		log.Fatal(err)
 	}

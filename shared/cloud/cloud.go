@@ -10,8 +10,6 @@ import (
 
 	"context"
 	"crypto/ed25519"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +19,8 @@ import (
 
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/dynamo/identitystore"
+	"github.com/wardenhq/warden/shared/dynamo/ledger"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/llm"
@@ -80,7 +80,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	redaction, signer, err := auditKeys(ctx, o.Secrets)
+	redaction, signer, err := lambdas.AuditKeys(ctx, o.Secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +90,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	// The identity store is read on every request rather than cached: a
 	// kill by another instance takes effect at the next request.
-	ids := identity.NewService(o.DB.Identity(), nil)
-	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: o.DB.Budgets(),
+	ids := identity.NewService(identitystore.New(o.DB), nil)
+	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
 		Audit: trail, Notifier: notifier, RedactionKey: redaction, Log: log})
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
@@ -128,24 +128,6 @@ func (a *App) Handler() http.Handler {
 			a.Log.Error("send notifications", "err", err)
 		}
 	})
-}
-
-// auditKeys derives the trail's redaction key and digest signing key from
-// the signing secret, one key per purpose.
-func auditKeys(ctx context.Context, secrets notify.Secrets) ([]byte, ed25519.PrivateKey, error) {
-	secret, err := secrets.Get(ctx, awsconfig.SigningKeySecret)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the audit signing secret %s: %w", awsconfig.SigningKeySecret, err)
-	}
-	if len(secret) < 32 {
-		return nil, nil, fmt.Errorf("the audit signing secret %s is shorter than 32 characters", awsconfig.SigningKeySecret)
-	}
-	derive := func(purpose string) []byte {
-		m := hmac.New(sha256.New, []byte(secret))
-		m.Write([]byte(purpose))
-		return m.Sum(nil)
-	}
-	return derive("warden audit redaction"), ed25519.NewKeyFromSeed(derive("warden audit signing")), nil
 }
 
 // prefetchSecrets reads, all at once, the secrets New reads one by one

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/dynamo/internal/ddb"
 )
 
 // AuditLog is the audit trail on DynamoDB, in two steps.
@@ -95,14 +96,14 @@ func (l AuditLog) Append(ctx context.Context, r audit.Record) (audit.Record, err
 	if len(data) > maxRecordBytes {
 		return audit.Record{}, errAudit(r.ID, fmt.Errorf("record is %d bytes, more than %d", len(data), maxRecordBytes))
 	}
-	it := &item{m: key(recordPK(r.ID), "-")}
-	it.setS("record", string(data))
+	it := &ddb.Item{M: ddb.Key(recordPK(r.ID), "-")}
+	it.SetS("record", string(data))
 	_, err = l.db.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           aws.String(l.db.tables.Audit),
-		Item:                it.m,
+		Item:                it.M,
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
-	if conditionFailed(err) {
+	if ddb.ConditionFailed(err) {
 		return audit.Record{}, errAudit(r.ID, errors.New("a record with this ID exists already"))
 	}
 	if err != nil {
@@ -134,17 +135,17 @@ func AppendedRecord(pk, data string) (r audit.Record, ok bool, err error) {
 // rather than write competing archive batches.
 func (l AuditLog) Lease(ctx context.Context, name, holder string, ttl time.Duration) (release func(context.Context), ok bool, err error) {
 	now := l.db.now()
-	it := &item{m: key("lease#"+name, "-")}
-	it.setS("holder", holder)
-	it.setN("until", now.Add(ttl).UnixMilli())
+	it := &ddb.Item{M: ddb.Key("lease#"+name, "-")}
+	it.SetS("holder", holder)
+	it.SetN("until", now.Add(ttl).UnixMilli())
 	_, err = l.db.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(l.db.tables.Audit),
-		Item:                      it.m,
+		Item:                      it.M,
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #until < :now"),
 		ExpressionAttributeNames:  map[string]string{"#until": "until"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": ddb.Num(now.UnixMilli())},
 	})
-	if conditionFailed(err) {
+	if ddb.ConditionFailed(err) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -154,11 +155,11 @@ func (l AuditLog) Lease(ctx context.Context, name, holder string, ttl time.Durat
 		// Not a delete: the functions may not delete from the audit table.
 		_, _ = l.db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(l.db.tables.Audit),
-			Key:                       key("lease#"+name, "-"),
+			Key:                       ddb.Key("lease#"+name, "-"),
 			UpdateExpression:          aws.String("SET #until = :zero"),
 			ConditionExpression:       aws.String("holder = :me"),
 			ExpressionAttributeNames:  map[string]string{"#until": "until"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":me": str(holder)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": ddb.Num(0), ":me": ddb.Str(holder)},
 		})
 	}
 	return release, true, nil
@@ -191,11 +192,11 @@ func (l AuditLog) Sequence(ctx context.Context, recs []audit.Record) (int, error
 // starting over when another sequencer moved a head meanwhile.
 func (l AuditLog) sequence(ctx context.Context, recs []audit.Record) (int, error) {
 	for attempt := 0; len(recs) > 0; attempt++ {
-		if attempt == maxAttempts {
-			return 0, ErrContended
+		if attempt == ddb.MaxAttempts {
+			return 0, ddb.ErrContended
 		}
 		if attempt > 0 {
-			backoff(ctx, attempt)
+			ddb.Backoff(ctx, attempt)
 		}
 		recs, err := l.unsequenced(ctx, recs)
 		if err != nil || len(recs) == 0 {
@@ -205,7 +206,7 @@ func (l AuditLog) sequence(ctx context.Context, recs []audit.Record) (int, error
 		if err != nil {
 			return 0, err
 		}
-		failed, err := l.db.transact(ctx, items)
+		failed, err := ddb.Transact(ctx, l.db.client, items)
 		switch {
 		case err == nil:
 			return len(recs), nil
@@ -224,12 +225,12 @@ func (l AuditLog) sequence(ctx context.Context, recs []audit.Record) (int, error
 func (l AuditLog) unsequenced(ctx context.Context, recs []audit.Record) ([]audit.Record, error) {
 	keys := make([]map[string]types.AttributeValue, len(recs))
 	for i, r := range recs {
-		keys[i] = key(recordPK(r.ID), "-")
+		keys[i] = ddb.Key(recordPK(r.ID), "-")
 	}
 	waiting := map[string]bool{}
-	err := l.db.batchGet(ctx, l.db.tables.Audit, keys, "pk, seq", func(it *item) {
-		if it.m["seq"] == nil {
-			waiting[it.s(awsconfig.AttrPK)] = true
+	err := ddb.BatchGet(ctx, l.db.client, l.db.tables.Audit, keys, "pk, seq", func(it *ddb.Item) {
+		if it.M["seq"] == nil {
+			waiting[it.S(awsconfig.AttrPK)] = true
 		}
 	})
 	if err != nil {
@@ -246,9 +247,9 @@ func (l AuditLog) link(ctx context.Context, recs []audit.Record) ([]types.Transa
 	if err != nil {
 		return nil, err
 	}
-	seq, prev := head.n("seq"), head.s("hash")
-	if head.err != nil {
-		return nil, fmt.Errorf("audit head: %w", head.err)
+	seq, prev := head.N("seq"), head.S("hash")
+	if head.Err != nil {
+		return nil, fmt.Errorf("audit head: %w", head.Err)
 	}
 	table := aws.String(l.db.tables.Audit)
 	sessions := map[string]string{} // session -> head hash as read
@@ -262,7 +263,7 @@ func (l AuditLog) link(ctx context.Context, recs []audit.Record) ([]types.Transa
 				if err != nil {
 					return nil, err
 				}
-				sessions[r.Session], current[r.Session] = h.s("hash"), h.s("hash")
+				sessions[r.Session], current[r.Session] = h.S("hash"), h.S("hash")
 				order = append(order, r.Session)
 			}
 		}
@@ -278,24 +279,24 @@ func (l AuditLog) link(ctx context.Context, recs []audit.Record) ([]types.Transa
 		}
 		// A Put of the whole item rather than an Update, which some
 		// emulators leave out of the index.
-		seqd := &item{m: key(recordPK(r.ID), "-")}
-		seqd.setN("seq", seq)
-		seqd.setS("hash", r.Hash)
-		seqd.setS("canonical", string(canonical))
-		seqd.setS(awsconfig.AttrGSI1PK, seqPartition(seq))
-		seqd.setS(awsconfig.AttrGSI1SK, seqSortKey(seq))
+		seqd := &ddb.Item{M: ddb.Key(recordPK(r.ID), "-")}
+		seqd.SetN("seq", seq)
+		seqd.SetS("hash", r.Hash)
+		seqd.SetS("canonical", string(canonical))
+		seqd.SetS(awsconfig.AttrGSI1PK, seqPartition(seq))
+		seqd.SetS(awsconfig.AttrGSI1SK, seqSortKey(seq))
 		if r.Session != "" {
-			seqd.setS("session", r.Session)
-			seqd.setS(awsconfig.AttrGSI2PK, sessionPartition(r.Session))
-			seqd.setS(awsconfig.AttrGSI2SK, seqSortKey(seq))
+			seqd.SetS("session", r.Session)
+			seqd.SetS(awsconfig.AttrGSI2PK, sessionPartition(r.Session))
+			seqd.SetS(awsconfig.AttrGSI2SK, seqSortKey(seq))
 		}
 		items = append(items, types.TransactWriteItem{Put: &types.Put{
 			TableName:           table,
-			Item:                seqd.m,
+			Item:                seqd.M,
 			ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(seq)"),
 		}})
 	}
-	items[0] = types.TransactWriteItem{Update: headUpdate(table, headPK, head.s("hash"), seq, prev)}
+	items[0] = types.TransactWriteItem{Update: headUpdate(table, headPK, head.S("hash"), seq, prev)}
 	for _, s := range order {
 		items = append(items, types.TransactWriteItem{Update: headUpdate(table, sessionHeadPK(s), sessions[s], -1, current[s])})
 	}
@@ -308,38 +309,38 @@ func (l AuditLog) link(ctx context.Context, recs []audit.Record) ([]types.Transa
 func headUpdate(table *string, pk, hash string, toSeq int64, toHash string) *types.Update {
 	u := &types.Update{
 		TableName:                 table,
-		Key:                       key(pk, "-"),
+		Key:                       ddb.Key(pk, "-"),
 		UpdateExpression:          aws.String("SET #hash = :to"),
 		ExpressionAttributeNames:  map[string]string{"#hash": "hash"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":to": str(toHash)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":to": ddb.Str(toHash)},
 		ConditionExpression:       aws.String("attribute_not_exists(#hash)"),
 	}
 	if hash != "" {
 		u.ConditionExpression = aws.String("#hash = :from")
-		u.ExpressionAttributeValues[":from"] = str(hash)
+		u.ExpressionAttributeValues[":from"] = ddb.Str(hash)
 	}
 	if toSeq >= 0 {
 		u.UpdateExpression = aws.String("SET #hash = :to, seq = :toseq")
-		u.ExpressionAttributeValues[":toseq"] = num(toSeq)
+		u.ExpressionAttributeValues[":toseq"] = ddb.Num(toSeq)
 	}
 	return u
 }
 
 // readHead reads a head item with a strongly consistent read; a head not
 // written yet reads as zero.
-func (l AuditLog) readHead(ctx context.Context, pk string) (*item, error) {
+func (l AuditLog) readHead(ctx context.Context, pk string) (*ddb.Item, error) {
 	out, err := l.db.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(l.db.tables.Audit),
-		Key:            key(pk, "-"),
+		Key:            ddb.Key(pk, "-"),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read audit head %s: %w", pk, err)
 	}
 	if out.Item == nil {
-		return &item{m: map[string]types.AttributeValue{}}, nil
+		return &ddb.Item{M: map[string]types.AttributeValue{}}, nil
 	}
-	return &item{m: out.Item}, nil
+	return &ddb.Item{M: out.Item}, nil
 }
 
 // Latest implements audit.Reader: the Seq of the newest sequenced record.
@@ -348,14 +349,14 @@ func (l AuditLog) Latest(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	seq := head.n("seq")
-	return seq, head.err
+	seq := head.N("seq")
+	return seq, head.Err
 }
 
 // After implements audit.Reader: sequenced records in Seq order.
 func (l AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.Record, error) {
 	var out []audit.Record
-	err := l.walk(ctx, after, limit, func(it *item) (bool, error) {
+	err := l.walk(ctx, after, limit, func(it *ddb.Item) (bool, error) {
 		r, err := decodeSequenced(it)
 		out = append(out, r)
 		return len(out) < limit, err
@@ -368,7 +369,7 @@ func (l AuditLog) After(ctx context.Context, after int64, limit int) ([]audit.Re
 // bounds each read (1 to seqBucket). The index is updated a moment after
 // the transaction that sequenced a record, so walk stops before the first
 // Seq it cannot see yet rather than skip it.
-func (l AuditLog) walk(ctx context.Context, after int64, pageSize int, fn func(*item) (bool, error)) error {
+func (l AuditLog) walk(ctx context.Context, after int64, pageSize int, fn func(*ddb.Item) (bool, error)) error {
 	latest, err := l.Latest(ctx)
 	if err != nil || pageSize <= 0 {
 		return err
@@ -383,7 +384,7 @@ func (l AuditLog) walk(ctx context.Context, after int64, pageSize int, fn func(*
 			IndexName:              aws.String(awsconfig.IndexGSI1),
 			KeyConditionExpression: aws.String("gsi1pk = :p AND gsi1sk >= :from"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":p": str(seqPartition(next)), ":from": str(seqSortKey(next)),
+				":p": ddb.Str(seqPartition(next)), ":from": ddb.Str(seqSortKey(next)),
 			},
 			Limit: aws.Int32(int32(pageSize)),
 		})
@@ -394,8 +395,8 @@ func (l AuditLog) walk(ctx context.Context, after int64, pageSize int, fn func(*
 			return nil // next is not visible yet
 		}
 		for _, m := range page.Items {
-			it := &item{m: m}
-			if it.n("seq") != next {
+			it := &ddb.Item{M: m}
+			if it.N("seq") != next {
 				return nil // next is not visible yet
 			}
 			more, err := fn(it)
@@ -409,22 +410,22 @@ func (l AuditLog) walk(ctx context.Context, after int64, pageSize int, fn func(*
 }
 
 // decodeSequenced decodes a sequenced record item.
-func decodeSequenced(it *item) (audit.Record, error) {
-	seq := it.n("seq")
-	r, err := audit.DecodeCanonical(it.s("canonical"))
-	if err != nil || it.err != nil {
-		return audit.Record{}, fmt.Errorf("decode audit record %d: %w", seq, errors.Join(it.err, err))
+func decodeSequenced(it *ddb.Item) (audit.Record, error) {
+	seq := it.N("seq")
+	r, err := audit.DecodeCanonical(it.S("canonical"))
+	if err != nil || it.Err != nil {
+		return audit.Record{}, fmt.Errorf("decode audit record %d: %w", seq, errors.Join(it.Err, err))
 	}
-	r.Seq, r.Hash = seq, it.s("hash")
+	r.Seq, r.Hash = seq, it.S("hash")
 	return r, nil
 }
 
 // EachStored implements audit.StoredReader.
 func (l AuditLog) EachStored(ctx context.Context, after int64, fn func(audit.StoredRecord) error) error {
-	return l.walk(ctx, after, seqBucket, func(it *item) (bool, error) {
-		s := audit.StoredRecord{Seq: it.n("seq"), Session: it.s("session"), Canonical: []byte(it.s("canonical")), Hash: it.s("hash")}
-		if it.err != nil {
-			return false, fmt.Errorf("audit record %d: %w", s.Seq, it.err)
+	return l.walk(ctx, after, seqBucket, func(it *ddb.Item) (bool, error) {
+		s := audit.StoredRecord{Seq: it.N("seq"), Session: it.S("session"), Canonical: []byte(it.S("canonical")), Hash: it.S("hash")}
+		if it.Err != nil {
+			return false, fmt.Errorf("audit record %d: %w", s.Seq, it.Err)
 		}
 		return true, fn(s)
 	})
@@ -435,7 +436,7 @@ func (l AuditLog) EachStored(ctx context.Context, after int64, fn func(audit.Sto
 // matches.
 func (l AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit int) ([]audit.Record, error) {
 	var out []audit.Record
-	keep := func(it *item) (bool, error) {
+	keep := func(it *ddb.Item) (bool, error) {
 		r, err := decodeSequenced(it)
 		if err != nil {
 			return false, err
@@ -456,7 +457,7 @@ func (l AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit 
 		IndexName:              aws.String(awsconfig.IndexGSI2),
 		KeyConditionExpression: aws.String("gsi2pk = :p AND gsi2sk > :after"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": str(sessionPartition(f.Session)), ":after": str(seqSortKey(after)),
+			":p": ddb.Str(sessionPartition(f.Session)), ":after": ddb.Str(seqSortKey(after)),
 		},
 	})
 	for p.HasMorePages() {
@@ -465,7 +466,7 @@ func (l AuditLog) Query(ctx context.Context, f audit.Filter, after int64, limit 
 			return nil, fmt.Errorf("query audit records of session %s: %w", f.Session, err)
 		}
 		for _, m := range page.Items {
-			if more, err := keep(&item{m: m}); err != nil || !more {
+			if more, err := keep(&ddb.Item{M: m}); err != nil || !more {
 				return out, err
 			}
 		}
@@ -482,18 +483,18 @@ func (l AuditLog) AppendDigest(ctx context.Context, d audit.Digest) error {
 	if err != nil {
 		return fmt.Errorf("encode digest %d: %w", d.Seq, err)
 	}
-	it := &item{m: key(digestPK, seqSortKey(d.Seq))}
-	it.setS("digest", string(data))
+	it := &ddb.Item{M: ddb.Key(digestPK, seqSortKey(d.Seq))}
+	it.SetS("digest", string(data))
 	table := aws.String(l.db.tables.Audit)
 	items := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: table, Item: it.m, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		TableName: table, Item: it.M, ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	}}}
 	if d.Seq > 1 {
 		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: table, Key: key(digestPK, seqSortKey(d.Seq-1)), ConditionExpression: aws.String("attribute_exists(pk)"),
+			TableName: table, Key: ddb.Key(digestPK, seqSortKey(d.Seq-1)), ConditionExpression: aws.String("attribute_exists(pk)"),
 		}})
 	}
-	if failed, err := l.db.transact(ctx, items); failed >= 0 {
+	if failed, err := ddb.Transact(ctx, l.db.client, items); failed >= 0 {
 		return fmt.Errorf("digest %d does not follow the newest digest", d.Seq)
 	} else if err != nil {
 		return fmt.Errorf("store digest %d: %w", d.Seq, err)
@@ -521,7 +522,7 @@ func (l AuditLog) digests(ctx context.Context, n int) ([]audit.Digest, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(l.db.tables.Audit),
 		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(digestPK)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": ddb.Str(digestPK)},
 		ConsistentRead:            aws.Bool(true),
 	}
 	if n > 0 {
@@ -534,10 +535,10 @@ func (l AuditLog) digests(ctx context.Context, n int) ([]audit.Digest, error) {
 			return nil, fmt.Errorf("read digests: %w", err)
 		}
 		for _, m := range page.Items {
-			it := &item{m: m}
+			it := &ddb.Item{M: m}
 			var d audit.Digest
-			if err := json.Unmarshal([]byte(it.s("digest")), &d); err != nil || it.err != nil {
-				return nil, fmt.Errorf("decode digest item %s: %w", it.s(awsconfig.AttrSK), errors.Join(it.err, err))
+			if err := json.Unmarshal([]byte(it.S("digest")), &d); err != nil || it.Err != nil {
+				return nil, fmt.Errorf("decode digest item %s: %w", it.S(awsconfig.AttrSK), errors.Join(it.Err, err))
 			}
 			out = append(out, d)
 		}

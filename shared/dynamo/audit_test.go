@@ -1,4 +1,4 @@
-package dynamo
+package dynamo_test
 
 import (
 	"crypto/ed25519"
@@ -15,9 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 )
 
-func appended(t *testing.T, l AuditLog, n int) []audit.Record {
+func appended(t *testing.T, l dynamo.AuditLog, n int) []audit.Record {
 	t.Helper()
 	var out []audit.Record
 	for i := range n {
@@ -38,7 +40,7 @@ func appended(t *testing.T, l AuditLog, n int) []audit.Record {
 // verifyTrail reads the whole trail back through After in small pages and
 // checks the hash chain, the session chains and that every record is
 // there exactly once.
-func verifyTrail(t *testing.T, l AuditLog, want []audit.Record) {
+func verifyTrail(t *testing.T, l dynamo.AuditLog, want []audit.Record) {
 	t.Helper()
 	var v audit.Verifier
 	seen := map[string]int64{}
@@ -76,7 +78,8 @@ func verifyTrail(t *testing.T, l AuditLog, want []audit.Record) {
 
 func TestAuditSequence(t *testing.T) {
 	t.Parallel()
-	l := newEmulator(t).db(t).Audit()
+	db := dynamotest.DB(t, dynamotest.Client(t))
+	l := db.Audit()
 	recs := appended(t, l, 120)
 	if latest, err := l.Latest(t.Context()); err != nil || latest != 0 {
 		t.Fatalf("Latest before sequencing = %d, %v", latest, err)
@@ -103,7 +106,8 @@ func TestAuditSequence(t *testing.T) {
 
 func TestAuditConcurrentSequencers(t *testing.T) {
 	t.Parallel()
-	l := newEmulator(t).db(t).Audit()
+	db := dynamotest.DB(t, dynamotest.Client(t))
+	l := db.Audit()
 	recs := appended(t, l, 150)
 	// Four sequencers (the archiver's concurrent invocations, one per
 	// stream shard, and retries) take overlapping shuffled batches.
@@ -127,7 +131,8 @@ func TestAuditConcurrentSequencers(t *testing.T) {
 func TestAuditReadPaths(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	l := newEmulator(t).db(t).Audit()
+	db := dynamotest.DB(t, dynamotest.Client(t))
+	l := db.Audit()
 	recs := appended(t, l, 45)
 	if _, err := l.Sequence(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -188,14 +193,14 @@ func TestAuditReadPaths(t *testing.T) {
 	}
 
 	// Someone with write access to the table edits a sequenced record.
-	it := &item{m: key(recordPK(recs[7].ID), "-")}
-	out, err := l.db.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.db.tables.Audit), Key: it.m})
+	k := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "rec#" + recs[7].ID}, "sk": &types.AttributeValueMemberS{Value: "-"}}
+	out, err := db.Client().GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(db.Names().Audit), Key: k})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := out.Item["canonical"].(*types.AttributeValueMemberS)
 	c.Value = strings.Replace(c.Value, "make test", "make tesT", 1)
-	if _, err := l.db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.db.tables.Audit), Item: out.Item}); err != nil {
+	if _, err := db.Client().PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(db.Names().Audit), Item: out.Item}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = audit.VerifyStored(ctx, l, pub, ds)

@@ -1,36 +1,19 @@
-// Package dynamo holds the DynamoDB adapters of Warden's storage ports,
-// used by the Lambda functions: the identity store (projects, agents,
-// sessions, server metadata), the budget ledger and the audit trail
-// (audit.go: appended on the request's path, sequenced and chained by the
-// archiver). The local server's
-// adapters are in shared/sqlite; both pass the same conformance suites
-// (shared/identity/identitytest, shared/budget/budgettest).
+// Package dynamo holds the DynamoDB storage of a deployment on AWS: the
+// tables (DB, CreateTables) and the audit trail (AuditLog: appended on the
+// request's path, sequenced and chained by the archiver). The identity
+// store and the budget ledger are in its packages identitystore and
+// ledger, so that the archiver, which needs the trail alone, does not
+// link the policy engine they bring in. The local server's adapters are
+// in shared/sqlite; both pass the same conformance suites.
 //
 // Every table has the key schema of awsconfig: a string partition key pk,
-// a string sort key sk, a sparse index gsi1 (gsi1pk, gsi1sk) and a numeric
-// TTL attribute. Items:
-//
-//	identity table
-//	  pk "project"          sk name     a project
-//	  pk "agent#"+project   sk name     an agent
-//	  pk "session#"+id      sk "-"      a session; gsi1pk "session", gsi1sk created#id
-//	  pk "meta"             sk key      a server-wide value
-//	budget table
-//	  pk "counter#"+key     sk "-"      a budget counter (key: budget.CounterKey.String)
-//	  pk "hold#"+id         sk "-"      an open reservation
-//
-// Identity records are stored whole, as JSON in attribute v, with a version
-// number ver: an Update reads the record, runs the callback and writes it
-// back on the condition that ver is unchanged, and starts over when another
-// writer came first. Counters are numeric attributes changed by atomic
-// ADDs under condition expressions (see budget.go).
+// a string sort key sk, sparse indexes (awsconfig.TableIndexes) and a
+// numeric TTL attribute.
 package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,21 +36,18 @@ type DB struct {
 	client *dynamodb.Client
 	tables Tables
 	now    func() time.Time
-	holds  sync.Map // reservation ID -> openHold, for those this instance made
 }
+
+// Client is the DynamoDB client, for the packages of the other adapters.
+func (db *DB) Client() *dynamodb.Client { return db.client }
+
+// Names are the tables' names.
+func (db *DB) Names() Tables { return db.tables }
 
 // New returns the storage over client and tables.
 func New(client *dynamodb.Client, tables Tables) *DB {
 	return &DB{client: client, tables: tables, now: time.Now}
 }
-
-// maxAttempts bounds how often an optimistic update starts over when other
-// writers keep coming first.
-const maxAttempts = 20
-
-// ErrContended is returned when an update lost to other writers
-// maxAttempts times in a row.
-var ErrContended = errors.New("dynamodb: too many concurrent writers on one item, try again")
 
 // CreateTables creates the tables with the stack's key schema and indexes
 // (awsconfig), on-demand. The stack creates them in a deployment; tests and
@@ -117,24 +97,4 @@ func createTable(ctx context.Context, client *dynamodb.Client, name string, inde
 	}
 	_, err := client.CreateTable(ctx, in)
 	return err
-}
-
-// key is an item's primary key.
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		awsconfig.AttrPK: &types.AttributeValueMemberS{Value: pk},
-		awsconfig.AttrSK: &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
-// conditionFailed reports whether err is a failed condition expression.
-func conditionFailed(err error) bool {
-	var ccf *types.ConditionalCheckFailedException
-	return errors.As(err, &ccf)
-}
-
-func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
-func num(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: fmt.Sprint(v)}
 }

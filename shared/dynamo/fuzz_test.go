@@ -1,10 +1,11 @@
-package dynamo
+package dynamo_test
 
 import (
 	"encoding/json"
 	"testing"
 
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/dynamo"
 )
 
 // FuzzAppendedRecord feeds the stream's item images to the decoder the
@@ -17,8 +18,8 @@ func FuzzAppendedRecord(f *testing.F) {
 	f.Add("rec#x", `{"id":"y"}`)
 	f.Add("rec#", `null`)
 	f.Fuzz(func(t *testing.T, pk, data string) {
-		r, ok, err := AppendedRecord(pk, data)
-		if ok && (err != nil || recordPK(r.ID) != pk || r.ID == "") {
+		r, ok, err := dynamo.AppendedRecord(pk, data)
+		if ok && (err != nil || "rec#"+r.ID != pk || r.ID == "") {
 			t.Fatalf("took %q as record %q (err %v)", pk, r.ID, err)
 		}
 		if !ok && r.ID != "" {

@@ -3,6 +3,11 @@
 package dynamotest
 
 import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/wardenhq/warden/shared/dynamo"
+
 	"hash/crc32"
 	"maps"
 	"net/http"
@@ -57,4 +62,18 @@ func NewClient(url string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 // SDK client for it, with opts applied.
 func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 	return NewClient(Start(t), opts...)
+}
+
+var tables atomic.Int64
+
+// DB returns the storage of a deployment over fresh tables (with the
+// stack's schema) on client.
+func DB(t testing.TB, client *dynamodb.Client) *dynamo.DB {
+	t.Helper()
+	n := tables.Add(1)
+	names := dynamo.Tables{Identity: fmt.Sprint("identity-", n), Audit: fmt.Sprint("audit-", n), Budget: fmt.Sprint("budget-", n)}
+	if err := dynamo.CreateTables(t.Context(), client, names); err != nil {
+		t.Fatal(err)
+	}
+	return dynamo.New(client, names)
 }

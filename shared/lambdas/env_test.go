@@ -1,4 +1,4 @@
-package cloud
+package lambdas
 
 import (
 	"strings"
@@ -26,8 +26,8 @@ func TestLoadEnv(t *testing.T) {
 	if err != nil || e.AWS.Region != "eu-central-1" || creds.AccessKeyID != "ASIAROLE" || creds.SecretAccessKey != "s3cr3t" || creds.SessionToken != "tok" {
 		t.Errorf("AWS configuration %+v, credentials %+v, %v", e.AWS, creds, err)
 	}
-	if e.endpoint("DYNAMODB") != "http://127.0.0.1:1" || e.endpoint("S3") != "http://127.0.0.1:2" {
-		t.Errorf("endpoints %q %q", e.endpoint("DYNAMODB"), e.endpoint("S3"))
+	if e.Endpoint("DYNAMODB") != "http://127.0.0.1:1" || e.Endpoint("S3") != "http://127.0.0.1:2" {
+		t.Errorf("endpoints %q %q", e.Endpoint("DYNAMODB"), e.Endpoint("S3"))
 	}
 	for _, tc := range []struct {
 		env  []string

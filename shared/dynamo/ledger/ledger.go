@@ -1,15 +1,19 @@
-package dynamo
+// Package ledger is the budget.Ledger on DynamoDB: a counter item per
+// counter and an item per open reservation in the budget table.
+//
+//	pk "counter#"+key     sk "-"      a budget counter (key: budget.CounterKey.String)
+//	pk "hold#"+id         sk "-"      an open reservation
+package ledger
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -17,6 +21,8 @@ import (
 
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/budget"
+	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/dynamo/internal/ddb"
 	"github.com/wardenhq/warden/shared/pricing"
 )
 
@@ -37,12 +43,16 @@ import (
 // conditional write of an alert_<pct> attribute that only its first writer
 // wins: each alert fires once per window, whoever settles. (A crash between
 // the two loses that alert; the spend is counted either way.)
-type Ledger struct{ db *DB }
+type Ledger struct {
+	client *dynamodb.Client
+	table  string
+	holds  sync.Map // reservation ID -> openHold, for those this instance made
+}
 
-var _ budget.Ledger = Ledger{}
+var _ budget.Ledger = (*Ledger)(nil)
 
-// Budgets returns the budget ledger.
-func (db *DB) Budgets() Ledger { return Ledger{db} }
+// New returns the ledger of db's budget table.
+func New(db *dynamo.DB) *Ledger { return &Ledger{client: db.Client(), table: db.Names().Budget} }
 
 const (
 	counterSK   = "-"
@@ -58,12 +68,12 @@ func counterPK(k budget.CounterKey) string { return "counter#" + k.String() }
 func holdPK(id string) string              { return "hold#" + id }
 
 // Reserve implements budget.Ledger.
-func (l Ledger) Reserve(ctx context.Context, r budget.Reservation) error {
+func (l *Ledger) Reserve(ctx context.Context, r budget.Reservation) error {
 	charges, err := json.Marshal(r.Charges)
 	if err != nil {
 		return fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
-	created, err := formatTime(r.Created)
+	created, err := ddb.FormatTime(r.Created)
 	if err != nil {
 		return fmt.Errorf("reserve %s: %w", r.ID, err)
 	}
@@ -83,10 +93,10 @@ func (l Ledger) Reserve(ctx context.Context, r budget.Reservation) error {
 		if err != nil {
 			return fmt.Errorf("reserve %s: %w", r.ID, err)
 		}
-		values[":wu"], values[":wt"], values[":ttl"] = num(int64(r.Worst.USD)), num(r.Worst.Tokens), num(ttl)
+		values[":wu"], values[":wt"], values[":ttl"] = ddb.Num(int64(r.Worst.USD)), ddb.Num(r.Worst.Tokens), ddb.Num(ttl)
 		u := &types.Update{
-			TableName:                 aws.String(l.db.tables.Budget),
-			Key:                       key(pk, counterSK),
+			TableName:                 aws.String(l.table),
+			Key:                       ddb.Key(pk, counterSK),
 			UpdateExpression:          aws.String("SET #ttl = if_not_exists(#ttl, :ttl) ADD held_usd :wu, held_tokens :wt, used_usd :wu, used_tokens :wt"),
 			ExpressionAttributeNames:  map[string]string{"#ttl": awsconfig.AttrTTL},
 			ExpressionAttributeValues: values,
@@ -96,22 +106,22 @@ func (l Ledger) Reserve(ctx context.Context, r budget.Reservation) error {
 		}
 		items = append(items, types.TransactWriteItem{Update: u})
 	}
-	hold := &item{m: key(holdPK(r.ID), counterSK)}
-	hold.setS("created_at", created)
-	hold.setN("worst_usd", int64(r.Worst.USD))
-	hold.setN("worst_tokens", r.Worst.Tokens)
-	hold.setS("charges", string(charges))
-	hold.setN(awsconfig.AttrTTL, r.Created.AddDate(0, 0, holdKeepDays).Unix())
+	hold := &ddb.Item{M: ddb.Key(holdPK(r.ID), counterSK)}
+	hold.SetS("created_at", created)
+	hold.SetN("worst_usd", int64(r.Worst.USD))
+	hold.SetN("worst_tokens", r.Worst.Tokens)
+	hold.SetS("charges", string(charges))
+	hold.SetN(awsconfig.AttrTTL, r.Created.AddDate(0, 0, holdKeepDays).Unix())
 	items = append(items, types.TransactWriteItem{Put: &types.Put{
-		TableName:           aws.String(l.db.tables.Budget),
-		Item:                hold.m,
+		TableName:           aws.String(l.table),
+		Item:                hold.M,
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	}})
-	failed, err := l.db.transact(ctx, items)
+	failed, err := ddb.Transact(ctx, l.client, items)
 	if err == nil {
 		// The same instance settles what it reserved: keep what Settle
 		// needs, and spare it a read.
-		l.db.holds.Store(r.ID, openHold{worst: r.Worst, charges: slices.Clone(r.Charges)})
+		l.holds.Store(r.ID, openHold{worst: r.Worst, charges: slices.Clone(r.Charges)})
 	}
 	switch {
 	case failed == len(r.Charges):
@@ -144,13 +154,13 @@ func admits(ch budget.Charge, worst budget.Amount) (cond string, values map[stri
 			return "", nil, false
 		}
 		conds = append(conds, fmt.Sprintf("(attribute_not_exists(used_%s) OR used_%s <= :lim_%s)", u.name, u.name, u.name))
-		values[":lim_"+u.name] = num(limit)
+		values[":lim_"+u.name] = ddb.Num(limit)
 	}
 	return strings.Join(conds, " AND "), values, true
 }
 
 // capError is the CapError for charge i, with its counter as it stands.
-func (l Ledger) capError(ctx context.Context, i int, k budget.CounterKey) error {
+func (l *Ledger) capError(ctx context.Context, i int, k budget.CounterKey) error {
 	cs, err := l.Counters(ctx, []budget.CounterKey{k})
 	if err != nil {
 		return fmt.Errorf("charge %d would cross its cap; reading its counter: %w", i, err)
@@ -169,7 +179,7 @@ func counterTTL(k budget.CounterKey) (int64, error) {
 }
 
 // Settle implements budget.Ledger.
-func (l Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([]budget.Settled, error) {
+func (l *Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([]budget.Settled, error) {
 	h, err := l.hold(ctx, id)
 	if err != nil {
 		return nil, err
@@ -177,25 +187,25 @@ func (l Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([]
 	worst, charges := h.worst, h.charges
 	change := actual.Sub(worst)
 	items := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName:           aws.String(l.db.tables.Budget),
-		Key:                 key(holdPK(id), counterSK),
+		TableName:           aws.String(l.table),
+		Key:                 ddb.Key(holdPK(id), counterSK),
 		ConditionExpression: aws.String("attribute_exists(pk)"),
 	}}}
 	for _, ch := range charges {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName:        aws.String(l.db.tables.Budget),
-			Key:              key(counterPK(ch.Key), counterSK),
+			TableName:        aws.String(l.table),
+			Key:              ddb.Key(counterPK(ch.Key), counterSK),
 			UpdateExpression: aws.String("ADD held_usd :hu, held_tokens :ht, spent_usd :su, spent_tokens :st, used_usd :uu, used_tokens :ut"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":hu": num(-int64(worst.USD)), ":ht": num(-worst.Tokens),
-				":su": num(int64(actual.USD)), ":st": num(actual.Tokens),
-				":uu": num(int64(change.USD)), ":ut": num(change.Tokens),
+				":hu": ddb.Num(-int64(worst.USD)), ":ht": ddb.Num(-worst.Tokens),
+				":su": ddb.Num(int64(actual.USD)), ":st": ddb.Num(actual.Tokens),
+				":uu": ddb.Num(int64(change.USD)), ":ut": ddb.Num(change.Tokens),
 			},
 		}})
 	}
-	failed, err := l.db.transact(ctx, items)
+	failed, err := ddb.Transact(ctx, l.client, items)
 	if failed == 0 || err == nil {
-		l.db.holds.Delete(id)
+		l.holds.Delete(id)
 	}
 	if failed == 0 {
 		return nil, budget.ErrUnknownHold // settled meanwhile by another caller
@@ -220,13 +230,13 @@ type openHold struct {
 
 // hold returns the open reservation id: from memory if this instance made
 // it, else from its item (a strongly consistent read).
-func (l Ledger) hold(ctx context.Context, id string) (openHold, error) {
-	if h, ok := l.db.holds.Load(id); ok {
+func (l *Ledger) hold(ctx context.Context, id string) (openHold, error) {
+	if h, ok := l.holds.Load(id); ok {
 		return h.(openHold), nil
 	}
-	out, err := l.db.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(l.db.tables.Budget),
-		Key:            key(holdPK(id), counterSK),
+	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(l.table),
+		Key:            ddb.Key(holdPK(id), counterSK),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -235,10 +245,10 @@ func (l Ledger) hold(ctx context.Context, id string) (openHold, error) {
 	if out.Item == nil {
 		return openHold{}, budget.ErrUnknownHold
 	}
-	it := &item{m: out.Item}
-	h := openHold{worst: budget.Amount{USD: pricing.Money(it.n("worst_usd")), Tokens: it.n("worst_tokens")}}
-	if err := json.Unmarshal([]byte(it.s("charges")), &h.charges); err != nil || it.err != nil {
-		return openHold{}, fmt.Errorf("settle %s: malformed hold item: %v", id, errors.Join(it.err, err))
+	it := &ddb.Item{M: out.Item}
+	h := openHold{worst: budget.Amount{USD: pricing.Money(it.N("worst_usd")), Tokens: it.N("worst_tokens")}}
+	if err := json.Unmarshal([]byte(it.S("charges")), &h.charges); err != nil || it.Err != nil {
+		return openHold{}, fmt.Errorf("settle %s: malformed hold item: %v", id, errors.Join(it.Err, err))
 	}
 	return h, nil
 }
@@ -246,7 +256,7 @@ func (l Ledger) hold(ctx context.Context, id string) (openHold, error) {
 // alert reads the counter of ch after a settlement of worst that cost
 // actual, and marks the thresholds its spend has reached that no one has
 // reported, each with a write that only its first writer wins.
-func (l Ledger) alert(ctx context.Context, ch budget.Charge, worst, actual budget.Amount) (budget.Settled, error) {
+func (l *Ledger) alert(ctx context.Context, ch budget.Charge, worst, actual budget.Amount) (budget.Settled, error) {
 	cs, err := l.Counters(ctx, []budget.CounterKey{ch.Key})
 	if err != nil {
 		return budget.Settled{}, err
@@ -259,15 +269,15 @@ func (l Ledger) alert(ctx context.Context, ch budget.Charge, worst, actual budge
 	var won []int
 	for _, pct := range s.Alerts {
 		name := alertPrefix + strconv.Itoa(pct)
-		_, err := l.db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(l.db.tables.Budget),
-			Key:                       key(counterPK(ch.Key), counterSK),
+		_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(l.table),
+			Key:                       ddb.Key(counterPK(ch.Key), counterSK),
 			UpdateExpression:          aws.String("SET #a = :true"),
 			ConditionExpression:       aws.String("attribute_not_exists(#a)"),
 			ExpressionAttributeNames:  map[string]string{"#a": name},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true}},
 		})
-		if conditionFailed(err) {
+		if ddb.ConditionFailed(err) {
 			continue // another settlement reported it first
 		}
 		if err != nil {
@@ -280,19 +290,19 @@ func (l Ledger) alert(ctx context.Context, ch budget.Charge, worst, actual budge
 }
 
 // Counters implements budget.Ledger, with strongly consistent reads.
-func (l Ledger) Counters(ctx context.Context, keys []budget.CounterKey) ([]budget.Counter, error) {
+func (l *Ledger) Counters(ctx context.Context, keys []budget.CounterKey) ([]budget.Counter, error) {
 	byPK := map[string]budget.Counter{}
 	var pending []map[string]types.AttributeValue
 	for _, k := range keys {
 		pk := counterPK(k)
 		if _, ok := byPK[pk]; !ok {
 			byPK[pk] = budget.Counter{}
-			pending = append(pending, key(pk, counterSK))
+			pending = append(pending, ddb.Key(pk, counterSK))
 		}
 	}
-	err := l.db.batchGet(ctx, l.db.tables.Budget, pending, "", func(it *item) {
-		if c := readCounter(it); it.err == nil {
-			byPK[it.s(awsconfig.AttrPK)] = c
+	err := ddb.BatchGet(ctx, l.client, l.table, pending, "", func(it *ddb.Item) {
+		if c := readCounter(it); it.Err == nil {
+			byPK[it.S(awsconfig.AttrPK)] = c
 		}
 	})
 	if err != nil {
@@ -306,99 +316,20 @@ func (l Ledger) Counters(ctx context.Context, keys []budget.CounterKey) ([]budge
 	return out, nil
 }
 
-func readCounter(it *item) budget.Counter {
+func readCounter(it *ddb.Item) budget.Counter {
 	c := budget.Counter{
-		Spent: budget.Amount{USD: pricing.Money(it.n("spent_usd")), Tokens: it.n("spent_tokens")},
-		Held:  budget.Amount{USD: pricing.Money(it.n("held_usd")), Tokens: it.n("held_tokens")},
+		Spent: budget.Amount{USD: pricing.Money(it.N("spent_usd")), Tokens: it.N("spent_tokens")},
+		Held:  budget.Amount{USD: pricing.Money(it.N("held_usd")), Tokens: it.N("held_tokens")},
 	}
-	for name := range it.m {
+	for name := range it.M {
 		if pct, ok := strings.CutPrefix(name, alertPrefix); ok {
 			n, err := strconv.Atoi(pct)
 			if err != nil {
-				it.fail(name, "an alert threshold")
+				it.Fail(name, "an alert threshold")
 			}
 			c.Alerted = append(c.Alerted, n)
 		}
 	}
 	slices.Sort(c.Alerted)
 	return c
-}
-
-// batchGet reads the items of keys (distinct, of one table) with strongly
-// consistent reads, in BatchGetItem's chunks of 100, calling read for each
-// item found; projection, if not empty, names the attributes to read. An
-// item read leaves its decoding error in it.err, which batchGet returns.
-func (db *DB) batchGet(ctx context.Context, table string, keys []map[string]types.AttributeValue, projection string, read func(*item)) error {
-	for len(keys) > 0 {
-		n := min(len(keys), 100)
-		ka := types.KeysAndAttributes{Keys: keys[:n], ConsistentRead: aws.Bool(true)}
-		if projection != "" {
-			ka.ProjectionExpression = aws.String(projection)
-		}
-		batch := map[string]types.KeysAndAttributes{table: ka}
-		keys = keys[n:]
-		for attempt := 0; len(batch) > 0; attempt++ {
-			if attempt == maxAttempts {
-				return ErrContended
-			}
-			if attempt > 0 {
-				backoff(ctx, attempt)
-			}
-			out, err := db.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: batch})
-			if err != nil {
-				return err
-			}
-			for _, m := range out.Responses[table] {
-				it := &item{m: m}
-				read(it)
-				if it.err != nil {
-					return fmt.Errorf("item %s: %w", it.s(awsconfig.AttrPK), it.err)
-				}
-			}
-			batch = out.UnprocessedKeys
-		}
-	}
-	return nil
-}
-
-// transact runs a TransactWriteItems, starting over after a conflict with
-// another transaction on the same items. failed is the index of the item
-// whose condition failed, or -1.
-func (db *DB) transact(ctx context.Context, items []types.TransactWriteItem) (failed int, err error) {
-	for attempt := range maxAttempts {
-		if attempt > 0 {
-			backoff(ctx, attempt)
-		}
-		_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		var tc *types.TransactionCanceledException
-		if !errors.As(err, &tc) {
-			return -1, err
-		}
-		conflict := false
-		for i, r := range tc.CancellationReasons {
-			switch aws.ToString(r.Code) {
-			case "ConditionalCheckFailed":
-				return i, err
-			case "TransactionConflict":
-				conflict = true
-			}
-		}
-		if !conflict {
-			return -1, err
-		}
-	}
-	return -1, ErrContended
-}
-
-// backoff sleeps before attempt (1, 2, ...): a few milliseconds, doubling,
-// jittered, at most 100 ms.
-func backoff(ctx context.Context, attempt int) {
-	d := min(time.Millisecond<<min(attempt, 7), 100*time.Millisecond)
-	d = d/2 + rand.N(d/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -1,0 +1,42 @@
+package ledger
+
+import (
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden/shared/budget"
+	"github.com/wardenhq/warden/shared/budget/budgettest"
+	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
+	"github.com/wardenhq/warden/shared/pricing"
+)
+
+func TestLedger(t *testing.T) {
+	t.Parallel()
+	client := dynamotest.Client(t)
+	budgettest.Run(t, func(t *testing.T) budget.Ledger { return New(dynamotest.DB(t, client)) })
+}
+
+// TestSettleOnAnotherInstance: a reservation made by one function
+// instance is settled by another, which reads the hold from its item.
+func TestSettleOnAnotherInstance(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := dynamotest.DB(t, dynamotest.Client(t))
+	one, other := New(db), New(dynamo.New(db.Client(), db.Names()))
+	day := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	k := budget.CounterKey{Budget: "daily", Scope: "web", Period: "day", Window: day}
+	r := budget.Reservation{ID: "h1", Worst: budget.Amount{USD: pricing.USD(2), Tokens: 100}, Created: day,
+		Charges: []budget.Charge{{Key: k, Cap: budget.Amount{USD: pricing.USD(10)}, Alerts: []int{50}}}}
+	if err := one.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := other.Settle(ctx, "h1", budget.Amount{USD: pricing.USD(5), Tokens: 80})
+	if err != nil || len(res) != 1 || res[0].Counter.Spent.USD != pricing.USD(5) || res[0].Counter.Held != (budget.Amount{}) ||
+		len(res[0].Alerts) != 1 || res[0].Alerts[0] != 50 {
+		t.Fatalf("Settle on another instance = %+v, %v", res, err)
+	}
+	if _, err := one.Settle(ctx, "h1", budget.Amount{}); err != budget.ErrUnknownHold {
+		t.Errorf("Settle again on the instance that reserved it: %v, want ErrUnknownHold", err)
+	}
+}
