@@ -1,6 +1,7 @@
 package dynamo_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/audit/trailtest"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 )
@@ -207,4 +209,41 @@ func TestAuditReadPaths(t *testing.T) {
 	if err != nil || rep.OK || rep.Break == nil || rep.Break.Seq != 8 {
 		t.Errorf("VerifyStored after an edit = %+v, %v; want a break at seq 8", rep, err)
 	}
+}
+
+// sequencing is the DynamoDB trail with the archiver's part done on
+// demand: Settle sequences what was appended, as the stream would.
+type sequencing struct {
+	dynamo.AuditLog
+	mu      sync.Mutex
+	pending []audit.Record
+}
+
+func (s *sequencing) Append(ctx context.Context, r audit.Record) (audit.Record, error) {
+	got, err := s.AuditLog.Append(ctx, r)
+	if err == nil {
+		s.mu.Lock()
+		s.pending = append(s.pending, got)
+		s.mu.Unlock()
+	}
+	return got, err
+}
+
+func (s *sequencing) settle(t *testing.T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, err := s.Sequence(t.Context(), s.pending); err != nil || n != len(s.pending) {
+		t.Fatalf("Sequence = %d, %v; want %d", n, err, len(s.pending))
+	}
+	s.pending = nil
+}
+
+// TestTrailConformance runs the checks every audit trail passes.
+func TestTrailConformance(t *testing.T) {
+	t.Parallel()
+	client := dynamotest.Client(t)
+	trailtest.Run(t, func(t *testing.T) trailtest.Trail {
+		s := &sequencing{AuditLog: dynamotest.DB(t, client).Audit()}
+		return trailtest.Trail{Store: s, Settle: s.settle}
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/audit/trailtest"
 )
 
 // record returns a record with every field set.
@@ -465,4 +466,10 @@ func TestAppendDeferred(t *testing.T) {
 	if err := <-errc; !errors.Is(err, audit.ErrClosed) {
 		t.Errorf("deferred record after Close: %v, want ErrClosed", err)
 	}
+}
+
+// TestTrailConformance runs the checks every audit trail passes.
+func TestTrailConformance(t *testing.T) {
+	t.Parallel()
+	trailtest.Run(t, func(t *testing.T) trailtest.Trail { return trailtest.Trail{Store: openTest(t).Audit()} })
 }
