@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/identitystore"
 	"github.com/wardenhq/warden/shared/dynamo/ledger"
@@ -49,7 +50,9 @@ type Options struct {
 	// AWS is the function's AWS configuration (its role's credentials),
 	// which Bedrock upstreams are signed with.
 	AWS *aws.Config
-	Log *slog.Logger
+	// Metrics, if not nil, publishes the budget alerts as a metric.
+	Metrics *lambdas.Metrics
+	Log     *slog.Logger
 }
 
 // App is the assembled core of one function instance.
@@ -92,7 +95,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	// kill by another instance takes effect at the next request.
 	ids := identity.NewService(identitystore.New(o.DB), nil)
 	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
-		Audit: trail, Notifier: notifier, RedactionKey: redaction, Log: log})
+		Audit: trail, Notifier: notifier, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return nil, err
@@ -128,6 +131,14 @@ func (a *App) Handler() http.Handler {
 			a.Log.Error("send notifications", "err", err)
 		}
 	})
+}
+
+// onAlert is the metrics' budget alert hook, nil without metrics.
+func onAlert(m *lambdas.Metrics) func(context.Context, budget.Alert) {
+	if m == nil {
+		return nil
+	}
+	return m.BudgetAlert
 }
 
 // prefetchSecrets reads, all at once, the secrets New reads one by one

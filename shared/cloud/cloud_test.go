@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -224,4 +226,78 @@ func decision(hook map[string]any) string {
 	out, _ := hook["hookSpecificOutput"].(map[string]any)
 	d, _ := out["permissionDecision"].(string)
 	return d
+}
+
+// TestBudgetAlertMetric: a budget alert reached by a model call goes to
+// its channel before the invocation returns, and out as the BudgetAlerts
+// metric (embedded metric format) the stack's alarm watches.
+func TestBudgetAlertMetric(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	hooked := make(chan string, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hooked <- string(body)
+	}))
+	t.Cleanup(hook.Close)
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	policyText := testPolicy + "  - {id: tiny, scope: project, period: day, tokens: 5000, alerts: [1], notify: [ops]}\n" +
+		fmt.Sprintf("notifications:\n  ops: {type: webhook, url: %q}\n", hook.URL)
+	if err := os.WriteFile(policyFile, []byte(policyText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := newDB(t)
+	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("Hello.")})
+	var metrics strings.Builder
+	m := &lambdas.Metrics{Stage: "test", Out: &metrics}
+	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", stub.URL())
+	app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), LLMConfig: []byte(llmConfig), Metrics: m,
+		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := app.Server.Identity.CreateProject(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := app.Server.Identity.Login(ctx, key, "claude", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := lambdas.Streaming(app.Handler())(ctx, sample(t, "llm/messages.json", map[string]string{"session_token": token}))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("model call: %+v, %v", resp, err)
+	}
+	io.Copy(io.Discard, resp)
+	// The stream ends when the handler has returned, alerts sent.
+	select {
+	case body := <-hooked:
+		if !strings.Contains(body, "tiny") {
+			t.Errorf("the webhook got %s", body)
+		}
+	default:
+		t.Error("the invocation returned before its budget alert was sent")
+	}
+	var line struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		Stage        string
+		BudgetAlerts int
+		Budget       string `json:"budget"`
+		Threshold    int    `json:"threshold"`
+	}
+	if err := json.Unmarshal([]byte(metrics.String()), &line); err != nil {
+		t.Fatalf("metric line %q: %v", metrics.String(), err)
+	}
+	cw := line.AWS.CloudWatchMetrics
+	if len(cw) != 1 || cw[0].Namespace != "Warden" || fmt.Sprint(cw[0].Dimensions) != "[[Stage]]" || cw[0].Metrics[0].Name != "BudgetAlerts" ||
+		line.Stage != "test" || line.BudgetAlerts != 1 || line.Budget != "tiny" || line.Threshold != 1 {
+		t.Errorf("metric line %s", metrics.String())
+	}
 }

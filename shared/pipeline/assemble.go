@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/wardenhq/warden/shared/audit"
@@ -22,6 +23,9 @@ type Parts struct {
 	// RedactionKey keys the redactor of the audit records' arguments.
 	RedactionKey []byte
 	Log          *slog.Logger
+	// OnAlert, if not nil, is also told each budget alert (the functions
+	// publish a metric for the stack's alarm).
+	OnAlert func(context.Context, budget.Alert)
 }
 
 // Assemble builds the pipeline: identity, policy, no approvals yet, the
@@ -29,8 +33,15 @@ type Parts struct {
 // audit with its redactor. It returns the budgets and the watchdog too,
 // which the server reads (budget status, a human resuming a session).
 func Assemble(p Parts) (*Pipeline, *Budgets, *watchdog.Watchdog) {
+	alerts := p.Notifier.BudgetAlert
+	if p.OnAlert != nil {
+		alerts = func(ctx context.Context, a budget.Alert) {
+			p.OnAlert(ctx, a)
+			p.Notifier.BudgetAlert(ctx, a)
+		}
+	}
 	budgets := &Budgets{Service: &budget.Service{Ledger: p.Ledger}, Limiter: &budget.Limiter{},
-		Policy: p.Policy, Audit: p.Audit, Log: p.Log, Alerts: p.Notifier.BudgetAlert}
+		Policy: p.Policy, Audit: p.Audit, Log: p.Log, Alerts: alerts}
 	dog := watchdog.New(watchdog.Config{})
 	trip := func(to []string, m notify.Message) {
 		if err := p.Notifier.Enqueue(to, m); err != nil {
