@@ -51,7 +51,7 @@ type Options struct {
 	// which Bedrock upstreams are signed with.
 	AWS *aws.Config
 	// Metrics, if not nil, publishes the budget alerts as a metric.
-	Metrics *lambdas.Metrics
+	Metrics *Metrics
 	Log     *slog.Logger
 }
 
@@ -134,7 +134,7 @@ func (a *App) Handler() http.Handler {
 }
 
 // onAlert is the metrics' budget alert hook, nil without metrics.
-func onAlert(m *lambdas.Metrics) func(context.Context, budget.Alert) {
+func onAlert(m *Metrics) func(context.Context, budget.Alert) {
 	if m == nil {
 		return nil
 	}

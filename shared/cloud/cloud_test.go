@@ -249,7 +249,7 @@ func TestBudgetAlertMetric(t *testing.T) {
 	db, _ := newDB(t)
 	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("Hello.")})
 	var metrics strings.Builder
-	m := &lambdas.Metrics{Stage: "test", Out: &metrics}
+	m := &Metrics{Stage: "test", Out: &metrics}
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", stub.URL())
 	app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), LLMConfig: []byte(llmConfig), Metrics: m,
 		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},

@@ -30,7 +30,7 @@ func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error)
 		DB:      dynamo.New(e.DynamoDB(), e.Tables()),
 		Policy:  s3policy.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
 		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
-		Metrics: &lambdas.Metrics{Stage: e.Config.Stage, Out: os.Stdout},
+		Metrics: &Metrics{Stage: e.Config.Stage, Out: os.Stdout},
 	}
 	// Both at once: each is a round trip of the cold start.
 	var llmErr, pricesErr error

@@ -1,4 +1,4 @@
-package lambdas
+package cloud
 
 import (
 	"context"
