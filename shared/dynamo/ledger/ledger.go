@@ -213,9 +213,18 @@ func (l *Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([
 	if err != nil {
 		return nil, fmt.Errorf("settle %s: %w", id, err)
 	}
+	// The counters as they stand now, all in one read, for the alerts.
+	keys := make([]budget.CounterKey, len(charges))
+	for i, ch := range charges {
+		keys[i] = ch.Key
+	}
+	after, err := l.Counters(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("settle %s: spend counted; read its counters for alerts: %w", id, err)
+	}
 	res := make([]budget.Settled, len(charges))
 	for i, ch := range charges {
-		if res[i], err = l.alert(ctx, ch, worst, actual); err != nil {
+		if res[i], err = l.alert(ctx, ch, after[i], worst, actual); err != nil {
 			return nil, fmt.Errorf("settle %s: spend counted; alerts of %s: %w", id, ch.Key, err)
 		}
 	}
@@ -253,15 +262,10 @@ func (l *Ledger) hold(ctx context.Context, id string) (openHold, error) {
 	return h, nil
 }
 
-// alert reads the counter of ch after a settlement of worst that cost
-// actual, and marks the thresholds its spend has reached that no one has
-// reported, each with a write that only its first writer wins.
-func (l *Ledger) alert(ctx context.Context, ch budget.Charge, worst, actual budget.Amount) (budget.Settled, error) {
-	cs, err := l.Counters(ctx, []budget.CounterKey{ch.Key})
-	if err != nil {
-		return budget.Settled{}, err
-	}
-	after := cs[0]
+// alert takes the counter of ch as read after a settlement of worst that
+// cost actual, and marks the thresholds its spend has reached that no one
+// has reported, each with a write that only its first writer wins.
+func (l *Ledger) alert(ctx context.Context, ch budget.Charge, after budget.Counter, worst, actual budget.Amount) (budget.Settled, error) {
 	// Charge.Settle from the state before this settlement gives the
 	// counter as read and the thresholds reached and not yet marked.
 	before := budget.Counter{Spent: after.Spent.Sub(actual), Held: after.Held.Add(worst), Alerted: after.Alerted}
