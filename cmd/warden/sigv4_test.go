@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/wardenhq/warden/shared/cloud"
-	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/lambdas/apigwtest"
@@ -43,16 +42,12 @@ func TestAdminOverSigV4(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv(adminTokenEnv, "")
 
-	client := dynamotest.Client(t)
-	tables := dynamo.Tables{Identity: "identity", Audit: "audit", Budget: "budget"}
-	if err := dynamo.CreateTables(t.Context(), client, tables); err != nil {
-		t.Fatal(err)
-	}
+	db := dynamotest.DB(t, dynamotest.Client(t))
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte("version: 1\nrules: []\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	app, err := cloud.New(t.Context(), cloud.Options{DB: dynamo.New(client, tables), Policy: policyload.File(policyFile), Admin: true,
+	app, err := cloud.New(t.Context(), cloud.Options{DB: db, Policy: policyload.File(policyFile), Admin: true,
 		Secrets: secretsMap{"audit-signing-key": strings.Repeat("s", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	smithymw "github.com/aws/smithy-go/middleware"
 
-	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/lambdas"
@@ -61,17 +60,13 @@ func (c *awsCalls) option(o *dynamodb.Options) {
 func benchApp(b *testing.B, upstream string) (*App, *awsCalls, string) {
 	calls := &awsCalls{}
 	calls.reset()
-	client := dynamotest.Client(b, calls.option)
-	tables := dynamo.Tables{Identity: "identity", Audit: "audit", Budget: "budget"}
-	if err := dynamo.CreateTables(b.Context(), client, tables); err != nil {
-		b.Fatal(err)
-	}
+	db := dynamotest.DB(b, dynamotest.Client(b, calls.option))
 	path := filepath.Join(b.TempDir(), "policy.yaml")
 	if err := os.WriteFile(path, []byte(testPolicy), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", upstream)
-	app, err := New(b.Context(), Options{DB: dynamo.New(client, tables), Policy: policyload.File(path), LLMConfig: []byte(llmConfig),
+	app, err := New(b.Context(), Options{DB: db, Policy: policyload.File(path), LLMConfig: []byte(llmConfig),
 		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-bench"},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

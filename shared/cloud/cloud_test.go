@@ -66,19 +66,12 @@ func testApp(t *testing.T, admin bool, db *dynamo.DB, upstream string) *App {
 	return app
 }
 
-func newDB(t *testing.T) (*dynamo.DB, *dynamodb.Client) {
-	client := dynamotest.Client(t)
-	tables := dynamo.Tables{Identity: "identity", Audit: "audit", Budget: "budget"}
-	if err := dynamo.CreateTables(t.Context(), client, tables); err != nil {
-		t.Fatal(err)
-	}
-	return dynamo.New(client, tables), client
-}
+func newDB(t *testing.T) *dynamo.DB { return dynamotest.DB(t, dynamotest.Client(t)) }
 
 // appendedRecords reads the records appended to the audit table.
-func appendedRecords(t *testing.T, client *dynamodb.Client) []audit.Record {
+func appendedRecords(t *testing.T, db *dynamo.DB) []audit.Record {
 	t.Helper()
-	out, err := client.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String("audit")})
+	out, err := db.Client().Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(db.Names().Audit)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +117,7 @@ func sample(t *testing.T, name string, vars map[string]string) *events.APIGatewa
 func TestFunctionEvents(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, client := newDB(t)
+	db := newDB(t)
 	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("Hello.")})
 	api := lambdas.Buffered(testApp(t, true, db, stub.URL()).Handler())
 	llm := lambdas.Streaming(testApp(t, false, db, stub.URL()).Handler())
@@ -207,7 +200,7 @@ func TestFunctionEvents(t *testing.T) {
 	// decisions, and the usage of both model calls. The archiver sequences
 	// them from the table's stream, which the emulator has not: read the
 	// items as appended.
-	recs := appendedRecords(t, client)
+	recs := appendedRecords(t, db)
 	var usage, actor int
 	for _, r := range recs {
 		if r.Code == audit.LLMUsage {
@@ -246,7 +239,7 @@ func TestBudgetAlertMetric(t *testing.T) {
 	if err := os.WriteFile(policyFile, []byte(policyText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, _ := newDB(t)
+	db := newDB(t)
 	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("Hello.")})
 	var metrics strings.Builder
 	m := &Metrics{Stage: "test", Out: &metrics}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,23 +20,6 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 )
-
-var tableN atomic.Int64
-
-// freshDB returns storage over new tables on its own emulator; create
-// false leaves the tables out, so that every call fails.
-func freshDB(t *testing.T, create bool) (*dynamo.DB, *dynamodb.Client, dynamo.Tables) {
-	t.Helper()
-	client := dynamotest.Client(t)
-	n := tableN.Add(1)
-	tables := dynamo.Tables{Identity: fmt.Sprint("identity-", n), Audit: fmt.Sprint("audit-", n), Budget: fmt.Sprint("budget-", n)}
-	if create {
-		if err := dynamo.CreateTables(t.Context(), client, tables); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dynamo.New(client, tables), client, tables
-}
 
 func newArchiver(db *dynamo.DB, key ed25519.PrivateKey, dir string) *Archiver {
 	trail := db.Audit()
@@ -101,8 +82,8 @@ func TestArchiverEvents(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			db, client, tables := freshDB(t, true)
-			want := inserted(t, client, tables.Audit, ev)
+			db := dynamotest.DB(t, dynamotest.Client(t))
+			want := inserted(t, db.Client(), db.Names().Audit, ev)
 			a := newArchiver(db, key, t.TempDir())
 			for range 2 { // the second time, a redelivery of the whole batch
 				resp, err := a.Handle(ctx, ev)
@@ -130,7 +111,8 @@ func TestArchiverReportsFailure(t *testing.T) {
 	t.Parallel()
 	_, key, _ := ed25519.GenerateKey(nil)
 	ev := readEvents[events.DynamoDBEvent](t, "archiver")["stream-batch.json"]
-	db, _, _ := freshDB(t, false)
+	// No tables: every call fails.
+	db := dynamo.New(dynamotest.Client(t), dynamo.Tables{Audit: "none"})
 	resp, err := newArchiver(db, key, t.TempDir()).Handle(t.Context(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != ev.Records[0].Change.SequenceNumber {
 		t.Errorf("Handle with no table = %+v, %v; want the batch failed from %s", resp, err, ev.Records[0].Change.SequenceNumber)
@@ -145,8 +127,8 @@ func TestArchiverTakesTurns(t *testing.T) {
 	ctx := t.Context()
 	_, key, _ := ed25519.GenerateKey(nil)
 	ev := readEvents[events.DynamoDBEvent](t, "archiver")["stream-batch.json"]
-	db, client, tables := freshDB(t, true)
-	want := inserted(t, client, tables.Audit, ev)
+	db := dynamotest.DB(t, dynamotest.Client(t))
+	want := inserted(t, db.Client(), db.Names().Audit, ev)
 	release, ok, err := db.Audit().Lease(ctx, "archive", "other", time.Minute)
 	if err != nil || !ok {
 		t.Fatalf("Lease = %v, %v", ok, err)
