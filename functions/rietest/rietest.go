@@ -53,17 +53,12 @@ type Tools struct {
 	QEMU string
 }
 
-var install struct {
-	once  sync.Once
-	tools Tools
-	err   error
-}
+var install = sync.OnceValues(runInstall)
 
 // Install installs the emulator and QEMU if they are not there yet (once
 // per process; install-rie.sh caches them per machine) and returns them.
 func Install() (Tools, error) {
-	install.once.Do(func() { install.tools, install.err = runInstall() })
-	return install.tools, install.err
+	return install()
 }
 
 func runInstall() (Tools, error) {

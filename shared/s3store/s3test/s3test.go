@@ -49,17 +49,12 @@ type Server struct {
 	log                  string
 }
 
-var install struct {
-	once sync.Once
-	bin  string
-	err  error
-}
+var install = sync.OnceValues(runInstall)
 
 // Binary builds versitygw if it is not cached yet (once per process) and
 // returns the path of its binary.
 func Binary() (string, error) {
-	install.once.Do(func() { install.bin, install.err = runInstall() })
-	return install.bin, install.err
+	return install()
 }
 
 func runInstall() (string, error) {
