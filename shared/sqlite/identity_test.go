@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -30,36 +29,15 @@ func TestIdentityStore(t *testing.T) {
 }
 
 var (
-	t0      = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
-	errStop = errors.New("stop")
+	t0      = identitytest.T0
+	project = identitytest.Project
+	session = identitytest.Session
 )
-
-func project(name string) identity.Project {
-	return identity.Project{Name: name, CreatedAt: t0, EnrollHash: []byte("hash-of-" + name)}
-}
-
-func agent(project, name string) identity.Agent {
-	return identity.Agent{Project: project, Name: name, CreatedAt: t0}
-}
-
-func session(id, project string, created time.Time) identity.Session {
-	return identity.Session{ID: id, Project: project, Agent: "claude", Labels: map[string]string{"team": "infra"},
-		CreatedAt: created, ExpiresAt: created.Add(12 * time.Hour), TokenHash: []byte("hash-of-" + id)}
-}
 
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// isErr checks that err is exactly want: the stores return their sentinels
-// and the callback's error unwrapped, as MemoryStore does.
-func isErr(t *testing.T, op string, err, want error) {
-	t.Helper()
-	if err != want {
-		t.Errorf("%s: error %v, want %v", op, err, want)
 	}
 }
 

@@ -14,20 +14,24 @@ import (
 	"github.com/wardenhq/warden/shared/identity"
 )
 
-var (
-	t0      = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
-	errStop = errors.New("stop")
-)
+// T0 is the creation time of the records the builders make.
+var T0 = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
-func project(name string) identity.Project {
-	return identity.Project{Name: name, CreatedAt: t0, EnrollHash: []byte("hash-of-" + name)}
+var errStop = errors.New("stop")
+
+// Project is a project created at T0, with an enrollment hash.
+func Project(name string) identity.Project {
+	return identity.Project{Name: name, CreatedAt: T0, EnrollHash: []byte("hash-of-" + name)}
 }
 
-func agent(project, name string) identity.Agent {
-	return identity.Agent{Project: project, Name: name, CreatedAt: t0}
+// Agent is an agent created at T0.
+func Agent(project, name string) identity.Agent {
+	return identity.Agent{Project: project, Name: name, CreatedAt: T0}
 }
 
-func session(id, project string, created time.Time) identity.Session {
+// Session is a session of agent claude with a label and a token hash,
+// living 12 hours from created.
+func Session(id, project string, created time.Time) identity.Session {
 	return identity.Session{ID: id, Project: project, Agent: "claude", Labels: map[string]string{"team": "infra"},
 		CreatedAt: created, ExpiresAt: created.Add(12 * time.Hour), TokenHash: []byte("hash-of-" + id)}
 }
@@ -41,7 +45,7 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 		run  func(context.Context, *testing.T, identity.Store)
 	}{
 		{"project round trip", func(ctx context.Context, t *testing.T, st identity.Store) {
-			want := project("web")
+			want := Project("web")
 			want.Frozen, want.FrozenReason, want.FrozenBy = true, "incident 7", "alice"
 			must(t, st.CreateProject(ctx, want))
 			got, err := st.GetProject(ctx, "web")
@@ -49,20 +53,20 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			equal(t, "GetProject", got, want)
 		}},
 		{"project without enrollment hash", func(ctx context.Context, t *testing.T, st identity.Store) {
-			want := identity.Project{Name: "web", CreatedAt: t0}
+			want := identity.Project{Name: "web", CreatedAt: T0}
 			must(t, st.CreateProject(ctx, want))
 			got, err := st.GetProject(ctx, "web")
 			must(t, err)
 			equal(t, "GetProject", got, want)
 		}},
 		{"create project twice", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.CreateProject(ctx, project("web")))
-			again := project("web")
+			must(t, st.CreateProject(ctx, Project("web")))
+			again := Project("web")
 			again.FrozenReason = "second"
 			isErr(t, "CreateProject", st.CreateProject(ctx, again), identity.ErrExists)
 			got, err := st.GetProject(ctx, "web")
 			must(t, err)
-			equal(t, "GetProject", got, project("web"))
+			equal(t, "GetProject", got, Project("web"))
 		}},
 		{"get missing project", func(ctx context.Context, t *testing.T, st identity.Store) {
 			_, err := st.GetProject(ctx, "web")
@@ -75,27 +79,27 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 				t.Errorf("ListProjects of an empty store = %v", got)
 			}
 			for _, n := range []string{"web", "api", "Zeta", "db"} {
-				must(t, st.CreateProject(ctx, project(n)))
+				must(t, st.CreateProject(ctx, Project(n)))
 			}
 			got, err = st.ListProjects(ctx)
 			must(t, err)
-			equal(t, "ListProjects", got, []identity.Project{project("Zeta"), project("api"), project("db"), project("web")})
+			equal(t, "ListProjects", got, []identity.Project{Project("Zeta"), Project("api"), Project("db"), Project("web")})
 		}},
 		{"update project", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.CreateProject(ctx, project("web")))
+			must(t, st.CreateProject(ctx, Project("web")))
 			must(t, st.UpdateProject(ctx, "web", func(p *identity.Project) error {
-				equal(t, "project passed to update", *p, project("web"))
+				equal(t, "project passed to update", *p, Project("web"))
 				p.Frozen, p.FrozenBy, p.FrozenReason, p.EnrollHash = true, "bob", "leak", []byte("new")
 				return nil
 			}))
-			want := project("web")
+			want := Project("web")
 			want.Frozen, want.FrozenBy, want.FrozenReason, want.EnrollHash = true, "bob", "leak", []byte("new")
 			got, err := st.GetProject(ctx, "web")
 			must(t, err)
 			equal(t, "GetProject", got, want)
 		}},
 		{"update project callback error aborts", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.CreateProject(ctx, project("web")))
+			must(t, st.CreateProject(ctx, Project("web")))
 			err := st.UpdateProject(ctx, "web", func(p *identity.Project) error {
 				p.Frozen = true
 				return errStop
@@ -103,7 +107,7 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			isErr(t, "UpdateProject", err, errStop)
 			got, err := st.GetProject(ctx, "web")
 			must(t, err)
-			equal(t, "GetProject", got, project("web"))
+			equal(t, "GetProject", got, Project("web"))
 		}},
 		{"update missing project", func(ctx context.Context, t *testing.T, st identity.Store) {
 			err := st.UpdateProject(ctx, "web", func(*identity.Project) error {
@@ -113,7 +117,7 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			isErr(t, "UpdateProject", err, identity.ErrNotFound)
 		}},
 		{"concurrent updates do not lose writes", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.CreateProject(ctx, project("web")))
+			must(t, st.CreateProject(ctx, Project("web")))
 			var wg sync.WaitGroup
 			for range 20 {
 				wg.Go(func() {
@@ -134,35 +138,35 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			}
 		}},
 		{"put agent creates only if absent", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.PutAgent(ctx, agent("web", "claude")))
-			again := agent("web", "claude")
-			again.CreatedAt, again.Killed, again.KillReason = t0.Add(time.Hour), true, "second put"
+			must(t, st.PutAgent(ctx, Agent("web", "claude")))
+			again := Agent("web", "claude")
+			again.CreatedAt, again.Killed, again.KillReason = T0.Add(time.Hour), true, "second put"
 			must(t, st.PutAgent(ctx, again))
 			got, err := st.GetAgent(ctx, "web", "claude")
 			must(t, err)
-			equal(t, "GetAgent", got, agent("web", "claude"))
+			equal(t, "GetAgent", got, Agent("web", "claude"))
 		}},
 		{"agents are per project", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.PutAgent(ctx, agent("web", "claude")))
+			must(t, st.PutAgent(ctx, Agent("web", "claude")))
 			_, err := st.GetAgent(ctx, "api", "claude")
 			isErr(t, "GetAgent", err, identity.ErrNotFound)
 			_, err = st.GetAgent(ctx, "web", "codex")
 			isErr(t, "GetAgent", err, identity.ErrNotFound)
 		}},
 		{"update agent", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.PutAgent(ctx, agent("web", "claude")))
+			must(t, st.PutAgent(ctx, Agent("web", "claude")))
 			must(t, st.UpdateAgent(ctx, "web", "claude", func(a *identity.Agent) error {
 				a.Killed, a.KilledBy, a.KillReason = true, "alice", "loop"
 				return nil
 			}))
-			want := agent("web", "claude")
+			want := Agent("web", "claude")
 			want.Killed, want.KilledBy, want.KillReason = true, "alice", "loop"
 			got, err := st.GetAgent(ctx, "web", "claude")
 			must(t, err)
 			equal(t, "GetAgent", got, want)
 		}},
 		{"update agent callback error aborts", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.PutAgent(ctx, agent("web", "claude")))
+			must(t, st.PutAgent(ctx, Agent("web", "claude")))
 			err := st.UpdateAgent(ctx, "web", "claude", func(a *identity.Agent) error {
 				a.Killed = true
 				return errStop
@@ -170,19 +174,19 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			isErr(t, "UpdateAgent", err, errStop)
 			got, err := st.GetAgent(ctx, "web", "claude")
 			must(t, err)
-			equal(t, "GetAgent", got, agent("web", "claude"))
+			equal(t, "GetAgent", got, Agent("web", "claude"))
 		}},
 		{"update missing agent", func(ctx context.Context, t *testing.T, st identity.Store) {
 			err := st.UpdateAgent(ctx, "web", "claude", func(*identity.Agent) error { return nil })
 			isErr(t, "UpdateAgent", err, identity.ErrNotFound)
 		}},
 		{"session round trip", func(ctx context.Context, t *testing.T, st identity.Store) {
-			full := session("s1", "web", t0)
+			full := Session("s1", "web", T0)
 			full.Labels["env"] = "prod"
 			full.Killed, full.KilledBy, full.KillReason = true, "alice", "done"
 			full.Paused, full.PausedBy, full.PauseReason = true, "watchdog", "looping"
-			bare := identity.Session{ID: "s2", Project: "web", Agent: "codex", CreatedAt: t0, ExpiresAt: t0}
-			empty := session("s3", "web", t0)
+			bare := identity.Session{ID: "s2", Project: "web", Agent: "codex", CreatedAt: T0, ExpiresAt: T0}
+			empty := Session("s3", "web", T0)
 			empty.Labels = map[string]string{}
 			for _, want := range []identity.Session{full, bare, empty} {
 				must(t, st.CreateSession(ctx, want))
@@ -192,21 +196,21 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			}
 		}},
 		{"create session twice", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.CreateSession(ctx, session("s1", "web", t0)))
-			isErr(t, "CreateSession", st.CreateSession(ctx, session("s1", "api", t0)), identity.ErrExists)
+			must(t, st.CreateSession(ctx, Session("s1", "web", T0)))
+			isErr(t, "CreateSession", st.CreateSession(ctx, Session("s1", "api", T0)), identity.ErrExists)
 			got, err := st.GetSession(ctx, "s1")
 			must(t, err)
-			equal(t, "GetSession", got, session("s1", "web", t0))
+			equal(t, "GetSession", got, Session("s1", "web", T0))
 		}},
 		{"get missing session", func(ctx context.Context, t *testing.T, st identity.Store) {
 			_, err := st.GetSession(ctx, "s1")
 			isErr(t, "GetSession", err, identity.ErrNotFound)
 		}},
 		{"list sessions oldest first", func(ctx context.Context, t *testing.T, st identity.Store) {
-			a := session("a", "web", t0.Add(2*time.Nanosecond))
-			b := session("b", "api", t0.Add(time.Nanosecond))
-			c := session("c", "web", t0.Add(-time.Hour))
-			d := session("d", "web", t0.Add(time.Hour))
+			a := Session("a", "web", T0.Add(2*time.Nanosecond))
+			b := Session("b", "api", T0.Add(time.Nanosecond))
+			c := Session("c", "web", T0.Add(-time.Hour))
+			d := Session("d", "web", T0.Add(time.Hour))
 			for _, s := range []identity.Session{a, b, c, d} {
 				must(t, st.CreateSession(ctx, s))
 			}
@@ -228,25 +232,25 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			}
 		}},
 		{"update session", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.CreateSession(ctx, session("s1", "web", t0)))
+			must(t, st.CreateSession(ctx, Session("s1", "web", T0)))
 			must(t, st.UpdateSession(ctx, "s1", func(s *identity.Session) error {
 				s.Killed, s.KilledBy, s.KillReason = true, "admin", "kill switch"
 				s.Paused, s.PausedBy, s.PauseReason = true, "watchdog", "20 errors"
 				s.Labels = nil
-				s.ExpiresAt = t0.Add(time.Minute)
+				s.ExpiresAt = T0.Add(time.Minute)
 				return nil
 			}))
-			want := session("s1", "web", t0)
+			want := Session("s1", "web", T0)
 			want.Killed, want.KilledBy, want.KillReason = true, "admin", "kill switch"
 			want.Paused, want.PausedBy, want.PauseReason = true, "watchdog", "20 errors"
 			want.Labels = nil
-			want.ExpiresAt = t0.Add(time.Minute)
+			want.ExpiresAt = T0.Add(time.Minute)
 			got, err := st.GetSession(ctx, "s1")
 			must(t, err)
 			equal(t, "GetSession", got, want)
 		}},
 		{"update session callback error aborts", func(ctx context.Context, t *testing.T, st identity.Store) {
-			must(t, st.CreateSession(ctx, session("s1", "web", t0)))
+			must(t, st.CreateSession(ctx, Session("s1", "web", T0)))
 			err := st.UpdateSession(ctx, "s1", func(s *identity.Session) error {
 				s.Killed = true
 				return errStop
@@ -254,7 +258,7 @@ func Run(t *testing.T, open func(testing.TB) identity.Store) {
 			isErr(t, "UpdateSession", err, errStop)
 			got, err := st.GetSession(ctx, "s1")
 			must(t, err)
-			equal(t, "GetSession", got, session("s1", "web", t0))
+			equal(t, "GetSession", got, Session("s1", "web", T0))
 		}},
 		{"update missing session", func(ctx context.Context, t *testing.T, st identity.Store) {
 			err := st.UpdateSession(ctx, "s1", func(*identity.Session) error { return nil })
