@@ -30,6 +30,7 @@ FUZZ     := \
 	./shared/llm:FuzzBedrockStream:15000 \
 	./shared/notify:FuzzVerify:50000 \
 	./shared/notify:FuzzTelegramAnswer:25000 \
+	./shared/notify:FuzzParseEnvelope:30000 \
 	./shared/dynamo:FuzzAppendedRecord:40000 \
 	./shared/lambdas:FuzzHTTPRequest:25000
 
@@ -93,6 +94,15 @@ bench:
 	cd bench && $(GO) run ./cmd/gatewaybench
 	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./functions/rietest
 
+# No inlining in the code that runs once per AWS call or at a policy's
+# compilation (the AWS SDK, CEL's parser and checker, protobuf, YAML): it
+# waits on the network or runs at load, and inlining it costs 1.6 MB of
+# each binary that links the policy engine (functions/README.md). CEL's
+# evaluator and value types, on every decision, keep it.
+FUNCTION_GCFLAGS = -gcflags='github.com/aws/...=-l' -gcflags='cel.dev/...=-l' \
+	-gcflags='cel.dev/cel-go/interpreter=' -gcflags='cel.dev/cel-go/common/types/...=' \
+	-gcflags='github.com/antlr4-go/...=-l' -gcflags='google.golang.org/protobuf/...=-l' -gcflags='go.yaml.in/...=-l'
+
 ## functions: each functions/<name>/main.go as a Lambda bootstrap for PROVIDED_AL2023 on arm64,
 ## build/functions/<name>/bootstrap.
 functions:
@@ -100,7 +110,7 @@ functions:
 	for main in functions/*/main.go; do \
 		name=$$(basename "$$(dirname "$$main")"); out=$(FUNCTIONS_DIR)/$$name/bootstrap; \
 		mkdir -p "$$(dirname "$$out")"; \
-		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o "$$out" ./functions/$$name; \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' $(FUNCTION_GCFLAGS) -o "$$out" ./functions/$$name; \
 		echo "built $$out ($$(du -h "$$out" | cut -f1))"; built=$$((built + 1)); \
 	done; \
 	if [ $$built -eq 0 ]; then echo "make functions: no functions/*/main.go yet: nothing to build"; fi

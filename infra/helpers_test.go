@@ -206,18 +206,32 @@ func (st *stackTemplate) outputRef(t *testing.T, output string) string {
 	return ref
 }
 
-// functionID returns the logical ID of function name (api, llm, archiver).
+// functionID returns the logical ID of function name (api, llm, archiver,
+// notifier).
 func (st *stackTemplate) functionID(t *testing.T, name string) string {
 	t.Helper()
-	want := strings.ToUpper(name[:1]) + name[1:] + "Function"
-	for id := range st.resources("AWS::Lambda::Function") {
-		if friendly(id) == want {
-			return id
+	return st.logicalID(t, "AWS::Lambda::Function", strings.ToUpper(name[:1])+name[1:]+"Function")
+}
+
+// logicalID returns the logical ID of the one resource of type typ whose
+// friendly ID is name: "OutboxTable" is OutboxTable0731F305.
+func (st *stackTemplate) logicalID(t *testing.T, typ, name string) string {
+	t.Helper()
+	var ids []string
+	for id := range st.resources(typ) {
+		if friendly(id) == name {
+			ids = append(ids, id)
 		}
 	}
-	t.Fatalf("no function %s", name)
-	return ""
+	if len(ids) != 1 {
+		t.Fatalf("%d resources %s of type %s, want 1: %q", len(ids), name, typ, ids)
+	}
+	return ids[0]
 }
+
+// roleRef is the rendered reference to function fn's role, as the
+// identity policies name it: ${ApiRole}.
+func roleRef(fn string) string { return "${" + strings.ToUpper(fn[:1]) + fn[1:] + "Role}" }
 
 var cdkHash = regexp.MustCompile(`^([A-Za-z0-9]+?)[0-9A-F]{8}$`)
 

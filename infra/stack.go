@@ -36,11 +36,17 @@ const (
 
 // The functions' sizes. The llm function streams model answers: API
 // Gateway keeps a streamed response open up to 15 minutes, and so may the
-// function; api answers within API Gateway's 29 s buffered limit.
+// function; api answers within API Gateway's 29 s buffered limit. The
+// notifier sends a batch of at most ten notifications at once, each
+// delivery with its own retries (shared/notify: up to 3 tries of 5 s, and a
+// Retry-After wait of up to 30 s between them, about 75 s in all); its
+// handler gives up 5 s before the timeout, so that it counts what it could
+// not send rather than being cut off.
 var functionSizes = map[string]struct{ memoryMB, timeoutSeconds int }{
 	"api":      {512, 29},
 	"llm":      {1024, 15 * 60},
 	"archiver": {512, 5 * 60},
+	"notifier": {256, 2 * 60},
 }
 
 // StackName is the name of the stage's stack.
@@ -54,12 +60,12 @@ type warden struct {
 	cfg   Config
 	stack awscdk.Stack
 
-	identity, audit, budget awsdynamodb.Table
-	policy, archive         awss3.Bucket
-	signingKey              awssecretsmanager.Secret
-	functions               map[string]awslambda.Function
-	topic                   awssns.Topic
-	api                     awsapigateway.RestApi
+	identity, audit, budget, outbox awsdynamodb.Table
+	policy, archive                 awss3.Bucket
+	signingKey                      awssecretsmanager.Secret
+	functions                       map[string]awslambda.Function
+	topic                           awssns.Topic
+	api                             awsapigateway.RestApi
 }
 
 // NewStack adds the stage's stack to scope.
@@ -83,9 +89,10 @@ func NewStack(scope constructs.Construct, cfg Config) awscdk.Stack {
 	return stack
 }
 
-// tables adds the identity, audit and budget tables, with awsconfig's key
-// schema and each table's indexes; the audit table streams new records to
-// the archiver.
+// tables adds the identity, audit, budget and notifications outbox
+// tables, with awsconfig's key schema and each table's indexes; the audit
+// table streams new records to the archiver, the outbox new notifications
+// to the notifier.
 func (w *warden) tables() {
 	table := func(id string, stream awsdynamodb.StreamViewType, indexes []awsconfig.Index) awsdynamodb.Table {
 		props := &awsdynamodb.TableProps{
@@ -117,6 +124,7 @@ func (w *warden) tables() {
 	w.identity = table("IdentityTable", "", awsconfig.IdentityIndexes)
 	w.audit = table("AuditTable", awsdynamodb.StreamViewType_NEW_IMAGE, awsconfig.AuditIndexes)
 	w.budget = table("BudgetTable", "", awsconfig.BudgetIndexes)
+	w.outbox = table("OutboxTable", awsdynamodb.StreamViewType_NEW_IMAGE, awsconfig.OutboxIndexes)
 }
 
 // buckets adds the policy bucket and the audit archive (Object Lock,
@@ -220,10 +228,14 @@ func (w *warden) function(name string) {
 		env[awsconfig.EnvIdentityTable] = w.identity.TableName()
 		env[awsconfig.EnvAuditTable] = w.audit.TableName()
 		env[awsconfig.EnvBudgetTable] = w.budget.TableName()
+		env[awsconfig.EnvOutboxTable] = w.outbox.TableName()
 		env[awsconfig.EnvPolicyBucket] = w.policy.BucketName()
 	case "archiver":
 		env[awsconfig.EnvAuditTable] = w.audit.TableName()
 		env[awsconfig.EnvArchiveBucket] = w.archive.BucketName()
+	case "notifier":
+		// Nothing more: the notifier reads each notification from the
+		// outbox stream's new image, and the channels' secrets by name.
 	}
 	size := functionSizes[name]
 	w.functions[name] = awslambda.NewFunction(w.stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
@@ -280,7 +292,13 @@ func (w *warden) permissions() {
 		// Without ListBucket S3 answers 403 instead of 404 for a missing
 		// object, and llm.yaml and prices.yaml are optional.
 		allow(fn, "PolicyBucketList", []string{"s3:ListBucket"}, w.policy.BucketArn())
+		// The providers' API keys, and the key secrets llm.yaml may name
+		// for custom providers: any secret under the prefix. (The api and
+		// llm functions no longer send notifications themselves.)
 		allow(fn, "Secrets", []string{"secretsmanager:GetSecretValue"}, secrets)
+		// Notifications go out through the outbox: the functions only
+		// add to it (the notifier reads the stream; TTL removes items).
+		allow(fn, "Outbox", []string{"dynamodb:PutItem"}, w.outbox.TableArn())
 	}
 	if arns := w.bedrockARNs(); len(arns) > 0 {
 		allow("llm", "BedrockModels", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, arns...)
@@ -313,6 +331,35 @@ func (w *warden) permissions() {
 	// retention (shared/s3store).
 	allow("archiver", "ArchiveBucket", []string{"s3:GetBucketObjectLockConfiguration", "s3:ListBucket"}, w.archive.BucketArn())
 	allow("archiver", "SigningKey", []string{"secretsmanager:GetSecretValue"}, w.signingKey.SecretArn())
+
+	notifier := w.functions["notifier"]
+	notifier.AddEventSource(awslambdaeventsources.NewDynamoEventSource(w.outbox, &awslambdaeventsources.DynamoEventSourceProps{
+		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:        jsii.Number(10),
+		// No batching window: a notification goes out as soon as it is
+		// written.
+		MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(0)),
+		// The notifier retries each channel itself, and counts what it
+		// gives up on (NotificationsFailed). A batch whose invocation fails
+		// (a crash, a timeout) is split to isolate the record at fault and
+		// retried at most twice: a retry resends to the channels that had
+		// the message, and holds up the messages behind it. A record an
+		// hour old is discarded unsent: a stuck shard must not deliver
+		// stale alerts. Partial batch responses are accepted, should the
+		// notifier report single records as failed.
+		RetryAttempts:           jsii.Number(2),
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(1)),
+		BisectBatchOnError:      jsii.Bool(true),
+		ReportBatchItemFailures: jsii.Bool(true),
+		// New notifications only: expiry by TTL streams REMOVE events.
+		Filters: &[]*map[string]any{
+			awslambda.FilterCriteria_Filter(&map[string]any{"eventName": awslambda.FilterRule_IsEqual(jsii.String("INSERT"))}),
+		},
+	}))
+	// The event source grants the stream reads. The policy's channels name
+	// their secrets (bot tokens, webhook signing secrets): any secret under
+	// the stage's prefix. No table, no bucket.
+	allow("notifier", "Secrets", []string{"secretsmanager:GetSecretValue"}, secrets)
 }
 
 // bedrockARNs are the resources the llm function may invoke: each
@@ -436,8 +483,9 @@ func (w *warden) resource(path string) awsapigateway.IResource {
 }
 
 // alarms adds, all to one SNS topic: errors and throttles of each
-// function, the archiver falling behind its stream, and budget alerts
-// (the functions' custom metric Warden/BudgetAlerts by Stage).
+// function, the archiver falling behind its stream, budget alerts and
+// notifications the notifier gave up on (the functions' custom metrics,
+// awsconfig.MetricsNamespace by stage).
 func (w *warden) alarms() {
 	w.topic = awssns.NewTopic(w.stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		DisplayName: jsii.String("Warden " + w.cfg.Stage + " alarms"),
@@ -469,14 +517,19 @@ func (w *warden) alarms() {
 	alarm("ArchiverIteratorAge", fmt.Sprintf("Warden %s: the audit archiver is more than an hour behind the audit stream (records leave the stream after 24 hours)", w.cfg.Stage),
 		w.functions["archiver"].Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}),
 		3600_000)
-	alarm("BudgetAlerts", fmt.Sprintf("Warden %s: a budget crossed an alert threshold", w.cfg.Stage),
-		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace:     jsii.String("Warden"),
-			MetricName:    jsii.String("BudgetAlerts"),
-			DimensionsMap: &map[string]*string{"Stage": jsii.String(w.cfg.Stage)},
+	custom := func(name string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String(awsconfig.MetricsNamespace),
+			MetricName:    jsii.String(name),
+			DimensionsMap: &map[string]*string{awsconfig.MetricsDimension: jsii.String(w.cfg.Stage)},
 			Period:        five,
 			Statistic:     jsii.String("Sum"),
-		}), 1)
+		})
+	}
+	alarm("BudgetAlerts", fmt.Sprintf("Warden %s: a budget crossed an alert threshold", w.cfg.Stage),
+		custom(awsconfig.MetricBudgetAlerts), 1)
+	alarm("NotificationsFailed", fmt.Sprintf("Warden %s: the notifier gave up on a notification (see its logs for the channel and the error)", w.cfg.Stage),
+		custom(awsconfig.MetricNotificationsFailed), 1)
 }
 
 // outputs adds what an operator and the agents' setup need.

@@ -20,23 +20,40 @@ var (
 
 func TestTables(t *testing.T) {
 	st := defaultStack(t)
-	if n := len(st.resources("AWS::DynamoDB::Table")); n != 3 {
-		t.Fatalf("%d tables, want 3", n)
+	if n := len(st.resources("AWS::DynamoDB::Table")); n != 4 {
+		t.Fatalf("%d tables, want 4", n)
 	}
 	gsi1 := awsconfig.Index{Name: awsconfig.IndexGSI1, PK: awsconfig.AttrGSI1PK, SK: awsconfig.AttrGSI1SK}
 	gsi2 := awsconfig.Index{Name: awsconfig.IndexGSI2, PK: awsconfig.AttrGSI2PK, SK: awsconfig.AttrGSI2SK}
-	// The indexes the adapters query: sessions by creation; audit records
-	// by Seq and by session; none on the budget table.
-	indexes := map[string][]awsconfig.Index{"IdentityTableName": {gsi1}, "AuditTableName": {gsi1, gsi2}, "BudgetTableName": nil}
-	for _, output := range []string{"IdentityTableName", "AuditTableName", "BudgetTableName"} {
-		id := st.outputRef(t, output)
+	for _, tbl := range []struct {
+		name   string // the logical ID without CDK's hash
+		output string // the output that names the table; none for the outbox, which only the functions use
+		// The indexes the adapters query: sessions by creation; audit
+		// records by Seq and by session; none on the budget table and the
+		// outbox.
+		indexes []awsconfig.Index
+		// The audit table streams to the archiver, the outbox to the
+		// notifier: new images, all that either reads.
+		stream bool
+	}{
+		{"IdentityTable", "IdentityTableName", []awsconfig.Index{gsi1}, false},
+		{"AuditTable", "AuditTableName", []awsconfig.Index{gsi1, gsi2}, true},
+		{"BudgetTable", "BudgetTableName", nil, false},
+		{"OutboxTable", "", nil, true},
+	} {
+		id := st.logicalID(t, "AWS::DynamoDB::Table", tbl.name)
+		if tbl.output != "" {
+			if ref := st.outputRef(t, tbl.output); ref != id {
+				t.Errorf("output %s names %s, want %s", tbl.output, ref, id)
+			}
+		}
 		tmpl := st.only(t, id)
 		attrs := []any{
 			map[string]any{"AttributeName": awsconfig.AttrPK, "AttributeType": "S"},
 			map[string]any{"AttributeName": awsconfig.AttrSK, "AttributeType": "S"},
 		}
 		var gsis []any
-		for _, ix := range indexes[output] {
+		for _, ix := range tbl.indexes {
 			attrs = append(attrs,
 				map[string]any{"AttributeName": ix.PK, "AttributeType": "S"},
 				map[string]any{"AttributeName": ix.SK, "AttributeType": "S"})
@@ -53,7 +70,7 @@ func TestTables(t *testing.T) {
 		if gsis != nil {
 			gsiMatch = assertions.Match_ArrayEquals(&gsis)
 		}
-		must(t, output+" schema and settings", func() {
+		must(t, tbl.name+" schema and settings", func() {
 			tmpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), match(&map[string]any{
 				"KeySchema": []any{
 					map[string]any{"AttributeName": awsconfig.AttrPK, "KeyType": "HASH"},
@@ -61,6 +78,7 @@ func TestTables(t *testing.T) {
 				},
 				"AttributeDefinitions":             assertions.Match_ArrayEquals(&attrs),
 				"GlobalSecondaryIndexes":           gsiMatch,
+				"LocalSecondaryIndexes":            absent(),
 				"BillingMode":                      "PAY_PER_REQUEST",
 				"ProvisionedThroughput":            absent(),
 				"PointInTimeRecoverySpecification": exactly(&map[string]any{"PointInTimeRecoveryEnabled": true}),
@@ -70,23 +88,23 @@ func TestTables(t *testing.T) {
 				"DeletionProtectionEnabled": true,
 			}))
 		})
-		must(t, output+" retained", func() {
+		must(t, tbl.name+" retained", func() {
 			tmpl.HasResource(jsii.String("AWS::DynamoDB::Table"), match(&map[string]any{
 				"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
 			}))
 		})
 		stream := absent()
-		if output == "AuditTableName" {
+		if tbl.stream {
 			stream = exactly(&map[string]any{"StreamViewType": "NEW_IMAGE"})
 		}
-		must(t, output+" stream", func() {
+		must(t, tbl.name+" stream", func() {
 			tmpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), match(&map[string]any{"StreamSpecification": stream}))
 		})
 	}
 	// The audit table's stream feeds the archiver, from the oldest record,
-	// one batch at a time per shard.
+	// one batch at a time per shard (the outbox's: TestNotifierEventSource).
 	must(t, "archiver event source", func() {
-		st.template.ResourceCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), jsii.Number(1))
+		st.template.ResourceCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), jsii.Number(2))
 		st.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), match(&map[string]any{
 			"EventSourceArn":        map[string]any{"Fn::GetAtt": []any{st.outputRef(t, "AuditTableName"), "StreamArn"}},
 			"FunctionName":          map[string]any{"Ref": st.functionID(t, "archiver")},
@@ -95,6 +113,46 @@ func TestTables(t *testing.T) {
 			"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
 			// Sequenced within seconds of being written.
 			"MaximumBatchingWindowInSeconds": 5,
+		}))
+	})
+}
+
+// TestNotifierEventSource: the outbox's stream feeds the notifier, new
+// notifications only, at once, in small batches, retried twice and never
+// more than an hour late.
+func TestNotifierEventSource(t *testing.T) {
+	st := defaultStack(t)
+	fn := st.functionID(t, "notifier")
+	var ids []string
+	for id, r := range st.resources("AWS::Lambda::EventSourceMapping") {
+		if render(r["Properties"].(map[string]any)["FunctionName"]) == "${"+friendly(fn)+"}" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%d event source mappings invoke the notifier, want 1", len(ids))
+	}
+	props := st.resource(t, ids[0])["Properties"].(map[string]any)
+	// No batching window: absent and 0 both mean none.
+	if w, ok := props["MaximumBatchingWindowInSeconds"]; ok && w != float64(0) {
+		t.Errorf("MaximumBatchingWindowInSeconds %v, want none: a notification goes out at once", w)
+	}
+	must(t, "notifier event source", func() {
+		st.only(t, ids[0]).HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), match(&map[string]any{
+			"EventSourceArn":   map[string]any{"Fn::GetAtt": []any{st.logicalID(t, "AWS::DynamoDB::Table", "OutboxTable"), "StreamArn"}},
+			"StartingPosition": "TRIM_HORIZON",
+			"BatchSize":        10,
+			// A failing notification is retried twice, its batch split to
+			// isolate it; the notifier reports the records it failed.
+			"MaximumRetryAttempts":       2,
+			"BisectBatchOnFunctionError": true,
+			"FunctionResponseTypes":      []any{"ReportBatchItemFailures"},
+			// A stuck shard does not send hour-old alerts.
+			"MaximumRecordAgeInSeconds": 3600,
+			// INSERT only: TTL expiry streams REMOVE events.
+			"FilterCriteria":          exactly(&map[string]any{"Filters": []any{exactly(&map[string]any{"Pattern": `{"eventName":["INSERT"]}`})}}),
+			"TumblingWindowInSeconds": absent(),
+			"DestinationConfig":       absent(),
 		}))
 	})
 }
@@ -225,7 +283,7 @@ func TestSecrets(t *testing.T) {
 					"GenerateSecretString": exactly(&map[string]any{"PasswordLength": 64, "ExcludePunctuation": true}),
 				}))
 			})
-			for _, fn := range []string{"api", "llm", "archiver"} {
+			for _, fn := range Functions {
 				must(t, fn+" secrets prefix", func() {
 					st.only(t, st.functionID(t, fn)).HasResourceProperties(jsii.String("AWS::Lambda::Function"), match(&map[string]any{
 						"Environment": map[string]any{"Variables": match(&map[string]any{awsconfig.EnvSecretsPrefix: prefix})},
@@ -238,33 +296,44 @@ func TestSecrets(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	st := defaultStack(t)
-	tables := []string{awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable}
+	// Each function's variables besides the stage and the secrets prefix,
+	// and the resource each names. The notifier reads the notifications
+	// from the outbox stream's images: no table, no bucket.
 	env := map[string]map[string]string{
-		"api":      {awsconfig.EnvPolicyBucket: "PolicyBucketName"},
-		"llm":      {awsconfig.EnvPolicyBucket: "PolicyBucketName"},
-		"archiver": {awsconfig.EnvAuditTable: "AuditTableName", awsconfig.EnvArchiveBucket: "ArchiveBucketName"},
+		"api":      {awsconfig.EnvPolicyBucket: "PolicyBucket"},
+		"llm":      {awsconfig.EnvPolicyBucket: "PolicyBucket"},
+		"archiver": {awsconfig.EnvAuditTable: "AuditTable", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
+		"notifier": {},
 	}
 	for _, fn := range []string{"api", "llm"} {
-		for i, v := range tables {
-			env[fn][v] = []string{"IdentityTableName", "AuditTableName", "BudgetTableName"}[i]
-		}
+		env[fn][awsconfig.EnvIdentityTable] = "IdentityTable"
+		env[fn][awsconfig.EnvAuditTable] = "AuditTable"
+		env[fn][awsconfig.EnvBudgetTable] = "BudgetTable"
+		env[fn][awsconfig.EnvOutboxTable] = "OutboxTable"
 	}
-	timeout := map[string]int{"api": 29, "llm": 900, "archiver": 300}
-	if n := len(st.resources("AWS::Lambda::Function")); n != 3 {
-		t.Errorf("%d functions, want 3", n)
+	size := map[string]struct{ memory, timeout int }{
+		"api": {512, 29}, "llm": {1024, 900}, "archiver": {512, 300}, "notifier": {256, 120},
+	}
+	if n := len(st.resources("AWS::Lambda::Function")); n != 4 {
+		t.Errorf("%d functions, want 4", n)
 	}
 	for _, fn := range Functions {
 		id := st.functionID(t, fn)
 		vars := map[string]any{awsconfig.EnvStage: "dev", awsconfig.EnvSecretsPrefix: "warden/dev/"}
-		for name, output := range env[fn] {
-			vars[name] = map[string]any{"Ref": st.outputRef(t, output)}
+		for name, resource := range env[fn] {
+			typ := "AWS::DynamoDB::Table"
+			if strings.HasSuffix(resource, "Bucket") {
+				typ = "AWS::S3::Bucket"
+			}
+			vars[name] = map[string]any{"Ref": st.logicalID(t, typ, resource)}
 		}
 		must(t, fn, func() {
 			st.only(t, id).HasResourceProperties(jsii.String("AWS::Lambda::Function"), match(&map[string]any{
 				"Runtime":       "provided.al2023",
 				"Architectures": []any{"arm64"},
 				"Handler":       "bootstrap",
-				"Timeout":       timeout[fn],
+				"MemorySize":    size[fn].memory,
+				"Timeout":       size[fn].timeout,
 				// Exactly the variables the function uses.
 				"Environment":   exactly(&map[string]any{"Variables": exactly(&vars)}),
 				"LoggingConfig": exactly(&map[string]any{"LogGroup": map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^" + strings.ToUpper(fn[:1]) + fn[1:] + "Logs"))}}),
@@ -274,11 +343,11 @@ func TestFunctions(t *testing.T) {
 	}
 	// Each function's log group, and the API's access log, keep 90 days.
 	must(t, "log groups", func() {
-		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(4))
-		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(4))
+		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(5))
+		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(5))
 	})
 	must(t, "configured log retention", func() {
-		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(4))
+		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(5))
 	})
 }
 
@@ -286,7 +355,8 @@ func TestFunctions(t *testing.T) {
 // "*", each because AWS defines no resource for it.
 var awsRequiresStar = map[string]string{
 	// Lambda's event source mapping lists the table's streams; ListStreams
-	// has no resource-level permissions (added by the DynamoEventSource).
+	// has no resource-level permissions (added by each DynamoEventSource:
+	// the archiver's and the notifier's).
 	"dynamodb:ListStreams": "no resource type: IAM requires Resource *",
 }
 
@@ -337,8 +407,7 @@ func TestLeastPrivilege(t *testing.T) {
 				}
 			}
 			for _, fn := range Functions {
-				role := "${" + strings.ToUpper(fn[:1]) + fn[1:] + "Role}"
-				got := grants(byRole[role])
+				got := grants(byRole[roleRef(fn)])
 				want := expectedGrants(st.cfg, fn)
 				sort.Strings(want)
 				if !slices.Equal(got, want) {
@@ -372,6 +441,7 @@ func expectedGrants(cfg Config, fn string) []string {
 		}
 		grant(items, tables...)
 		grant([]string{"dynamodb:DeleteItem"}, "${BudgetTable.Arn}")
+		grant([]string{"dynamodb:PutItem"}, "${OutboxTable.Arn}")
 		grant([]string{"s3:GetObject", "s3:GetObjectVersion"}, "${PolicyBucket.Arn}/"+awsconfig.PolicyKey,
 			"${PolicyBucket.Arn}/"+awsconfig.LLMConfigKey, "${PolicyBucket.Arn}/"+awsconfig.PricesKey)
 		grant([]string{"s3:ListBucket"}, "${PolicyBucket.Arn}")
@@ -397,6 +467,11 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant([]string{"s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"}, "${ArchiveBucket.Arn}/*")
 		grant([]string{"s3:GetBucketObjectLockConfiguration", "s3:ListBucket"}, "${ArchiveBucket.Arn}")
 		grant([]string{"secretsmanager:GetSecretValue"}, "${AuditSigningKey}")
+	case "notifier":
+		grant([]string{"dynamodb:ListStreams"}, "*")
+		grant([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, "${OutboxTable.StreamArn}")
+		grant([]string{"secretsmanager:GetSecretValue"},
+			"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(cfg.Stage)+"*")
 	}
 	return out
 }
@@ -409,6 +484,44 @@ func minus(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// TestOutboxPermissions: the api and llm functions only add to the
+// outbox; the notifier only reads its stream, and touches no table item
+// and no bucket.
+func TestOutboxPermissions(t *testing.T) {
+	byRole := defaultStack(t).identityStatements()
+	streamReads := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+	want := map[string][]string{
+		"api":      {"dynamodb:PutItem ${OutboxTable.Arn}"},
+		"llm":      {"dynamodb:PutItem ${OutboxTable.Arn}"},
+		"archiver": nil,
+		"notifier": nil,
+	}
+	for _, a := range streamReads {
+		want["notifier"] = append(want["notifier"], a+" ${OutboxTable.StreamArn}")
+	}
+	for _, fn := range Functions {
+		var got []string
+		for _, g := range grants(byRole[roleRef(fn)]) {
+			action, resource, _ := strings.Cut(g, " ")
+			if strings.HasPrefix(resource, "${OutboxTable.") {
+				got = append(got, g)
+			}
+			if fn != "notifier" {
+				continue
+			}
+			if strings.HasPrefix(action, "s3:") {
+				t.Errorf("notifier: %s: it uses no bucket", g)
+			}
+			if strings.HasPrefix(action, "dynamodb:") && action != "dynamodb:ListStreams" && !slices.Contains(streamReads, action) {
+				t.Errorf("notifier: %s: it reads the notifications from the stream's images, no table item", g)
+			}
+		}
+		if !slices.Equal(got, want[fn]) {
+			t.Errorf("%s on the outbox: %q, want %q", fn, got, want[fn])
+		}
+	}
 }
 
 func TestBedrockPermission(t *testing.T) {
@@ -487,15 +600,23 @@ func TestAlarms(t *testing.T) {
 			})
 		}
 	}
-	must(t, "budget alerts", func() {
-		st.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
-			"Namespace":    "Warden",
-			"MetricName":   "BudgetAlerts",
-			"Dimensions":   []any{map[string]any{"Name": "Stage", "Value": "dev"}},
-			"Statistic":    "Sum",
-			"AlarmActions": []any{topic},
-		}))
-	})
+	// The functions' custom metrics: one count per budget alert (api,
+	// llm), per notification given up on (notifier).
+	for _, metric := range []string{awsconfig.MetricBudgetAlerts, awsconfig.MetricNotificationsFailed} {
+		must(t, metric, func() {
+			st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", metric)).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
+				"Namespace":          awsconfig.MetricsNamespace,
+				"MetricName":         metric,
+				"Dimensions":         []any{map[string]any{"Name": awsconfig.MetricsDimension, "Value": "dev"}},
+				"Statistic":          "Sum",
+				"Period":             300,
+				"EvaluationPeriods":  1,
+				"Threshold":          1,
+				"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+				"AlarmActions":       []any{topic},
+			}))
+		})
+	}
 	must(t, "every alarm notifies", func() {
 		st.template.ResourcePropertiesCountIs(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{"AlarmActions": []any{topic}}),
 			jsii.Number(float64(len(st.resources("AWS::CloudWatch::Alarm")))))

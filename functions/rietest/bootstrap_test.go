@@ -7,7 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,6 +33,7 @@ import (
 	"github.com/wardenhq/warden/shared/cloud"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
+	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/s3store"
 	"github.com/wardenhq/warden/shared/s3store/s3test"
 )
@@ -87,6 +91,9 @@ func tools(t testing.TB) Tools {
 
 const secretsPrefix = "warden/rietest/"
 
+// webhookKey signs the notifier's webhook deliveries.
+const webhookKey = "whsec-rietest-0123456789abcdef"
+
 // sizes are each function's memory size (MB) and timeout (seconds) in
 // the stack (infra/stack.go), which the emulator applies, reports and
 // hands to the function.
@@ -94,6 +101,7 @@ var sizes = map[string]struct{ memoryMB, timeout string }{
 	"api":      {"512", "29"},
 	"llm":      {"1024", "900"},
 	"archiver": {"512", "300"},
+	"notifier": {"256", "120"},
 }
 
 // deployment is what a function's stack gives it, on emulators: the
@@ -117,7 +125,7 @@ func newDeployment(t testing.TB, function string) *deployment {
 
 	dynamoURL := dynamotest.Start(t)
 	d.dynamo = dynamotest.NewClient(dynamoURL)
-	d.tables = dynamo.Tables{Identity: "Warden-test-IdentityTable", Audit: "Warden-test-AuditTable", Budget: "Warden-test-BudgetTable"}
+	d.tables = dynamo.Tables{Identity: "Warden-test-IdentityTable", Audit: "Warden-test-AuditTable", Budget: "Warden-test-BudgetTable", Outbox: "Warden-test-OutboxTable"}
 	if err := dynamo.CreateTables(ctx, d.dynamo, d.tables); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +143,12 @@ func newDeployment(t testing.TB, function string) *deployment {
 	signingKey := randomHex(24) // 48 characters
 	secrets := map[string]string{secretsPrefix + awsconfig.SigningKeySecret: signingKey}
 	d.values = []string{signingKey, creds.SecretAccessKey}
-	if function != "archiver" {
+	switch function {
+	case "notifier":
+		// The webhook signing key the sample's channel names.
+		secrets = map[string]string{secretsPrefix + "ops-hook-key": webhookKey}
+		d.values = []string{webhookKey, creds.SecretAccessKey}
+	case "api", "llm":
 		for _, name := range []string{cloud.SecretName("ANTHROPIC_API_KEY"), cloud.SecretName("OPENAI_API_KEY")} {
 			v := "sk-rietest-" + name + "-" + randomHex(8)
 			secrets[secretsPrefix+name] = v
@@ -165,10 +178,13 @@ func newDeployment(t testing.TB, function string) *deployment {
 		"AWS_LAMBDA_FUNCTION_TIMEOUT":     sizes[function].timeout,
 		awsconfig.EnvStage:                "test",
 		awsconfig.EnvSecretsPrefix:        secretsPrefix,
-		awsconfig.EnvAuditTable:           d.tables.Audit,
 	}
 	switch function {
+	case "notifier":
+		// The outbox's stream images hold all it sends: no table, no
+		// bucket.
 	case "archiver":
+		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
 		d.bucket = srv.Bucket(t, true)
 		if _, err := d.s3.PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{Bucket: aws.String(d.bucket),
 			ObjectLockConfiguration: &s3types.ObjectLockConfiguration{ObjectLockEnabled: s3types.ObjectLockEnabledEnabled,
@@ -188,7 +204,9 @@ func newDeployment(t testing.TB, function string) *deployment {
 			t.Fatal(err)
 		}
 		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
+		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
 		d.env[awsconfig.EnvBudgetTable] = d.tables.Budget
+		d.env[awsconfig.EnvOutboxTable] = d.tables.Outbox
 		d.env[awsconfig.EnvPolicyBucket] = d.bucket
 	}
 	return d
@@ -349,6 +367,34 @@ func TestBootstraps(t *testing.T) {
 				t.Errorf("%s: lock mode %+v, %v; want COMPLIANCE", objects[0], head, err)
 			}
 		},
+		// The notifier sends the messages of an outbox stream batch to
+		// their webhook, signed with the key from Secrets Manager.
+		"notifier": func(t *testing.T, d *deployment, f *Function) {
+			got := make(chan string, 4)
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				err := notify.Verify(webhookKey, r.Header.Get(notify.TimestampHeader), r.Header.Get(notify.SignatureHeader), body, time.Now(), time.Minute)
+				got <- fmt.Sprintf("%s %v", r.Header.Get(notify.EventHeader), err)
+			}))
+			t.Cleanup(hook.Close)
+			ev := bytes.ReplaceAll(event(t, "notifier/stream-batch.json"), []byte("{{webhook_url}}"), []byte(hook.URL))
+			var resp map[string][]events.DynamoDBBatchItemFailure
+			if raw := invoke(t, f, ev); json.Unmarshal(raw, &resp) != nil || len(resp["batchItemFailures"]) != 0 {
+				t.Fatalf("answer %s; want no batchItemFailures", raw)
+			}
+			var sent []string
+			for range 2 {
+				select {
+				case s := <-got:
+					sent = append(sent, s)
+				default:
+				}
+			}
+			slices.Sort(sent)
+			if want := []string{"budget.alert <nil>", "watchdog.paused <nil>"}; !slices.Equal(sent, want) {
+				t.Errorf("the webhook got %q; want %q, each signed", sent, want)
+			}
+		},
 	}
 	for _, name := range slices.Sorted(maps.Keys(bootstraps(t, "arm64"))) {
 		if _, ok := cases[name]; !ok {
@@ -365,8 +411,12 @@ func TestBootstraps(t *testing.T) {
 			if !strings.Contains(f.Output(), "INIT RTDONE(status: success)") {
 				t.Errorf("no successful init in the emulator's output:\n%s", f.Output())
 			}
-			if got := d.secrets.Asked(); !slices.Contains(got, secretsPrefix+awsconfig.SigningKeySecret) {
-				t.Errorf("secrets asked for: %q; want the signing key among them", got)
+			want := secretsPrefix + awsconfig.SigningKeySecret
+			if name == "notifier" {
+				want = secretsPrefix + "ops-hook-key"
+			}
+			if got := d.secrets.Asked(); !slices.Contains(got, want) {
+				t.Errorf("secrets asked for: %q; want %s among them", got, want)
 			}
 		})
 	}
@@ -433,6 +483,9 @@ func TestMisconfigured(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, `default retention mode is "GOVERNANCE", not COMPLIANCE`},
+		{"notifier without its secrets prefix", "notifier", func(t *testing.T, d *deployment) {
+			delete(d.env, awsconfig.EnvSecretsPrefix)
+		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvSecretsPrefix},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -445,6 +498,8 @@ func TestMisconfigured(t *testing.T) {
 				ev = event(t, "api/admin-list-projects.json")
 			case "llm":
 				ev = event(t, "llm/messages-foreign-key.json")
+			case "notifier":
+				ev = event(t, "notifier/stream-batch.json")
 			default:
 				ev = event(t, "archiver/stream-batch.json")
 			}
@@ -477,7 +532,7 @@ func BenchmarkColdStart(b *testing.B) {
 		archs = append(archs, runtime.GOARCH)
 	}
 	for _, arch := range archs {
-		for _, name := range []string{"api", "llm", "archiver"} {
+		for _, name := range []string{"api", "llm", "archiver", "notifier"} {
 			b.Run(arch+"/"+name, func(b *testing.B) {
 				bootstrap := bootstraps(b, arch)[name]
 				fi, err := os.Stat(bootstrap)
@@ -490,7 +545,8 @@ func BenchmarkColdStart(b *testing.B) {
 					tl.QEMU = ""
 				}
 				ev := event(b, map[string]string{"api": "api/admin-list-projects.json",
-					"llm": "llm/messages-foreign-key.json", "archiver": "archiver/stream-batch.json"}[name])
+					"llm": "llm/messages-foreign-key.json", "archiver": "archiver/stream-batch.json",
+					"notifier": "notifier/stream-batch.json"}[name])
 				var inits []time.Duration
 				b.ResetTimer()
 				for range b.N {

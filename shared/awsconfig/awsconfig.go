@@ -23,6 +23,10 @@ const (
 	EnvIdentityTable = "WARDEN_IDENTITY_TABLE"
 	EnvAuditTable    = "WARDEN_AUDIT_TABLE"
 	EnvBudgetTable   = "WARDEN_BUDGET_TABLE"
+	// EnvOutboxTable names the notifications outbox: the api and llm
+	// functions put each notification there, and its stream feeds the
+	// notifier function, which sends it.
+	EnvOutboxTable = "WARDEN_OUTBOX_TABLE"
 	// EnvPolicyBucket is the versioned bucket that holds the policy (object
 	// PolicyKey), the LLM gateway's configuration (LLMConfigKey) and price
 	// table (PricesKey), both optional.
@@ -54,7 +58,20 @@ const (
 	SigningKeySecret = "audit-signing-key"
 )
 
-// Key schema shared by the three tables: a string partition key and a
+// CloudWatch metrics the functions publish in the embedded metric format
+// and the stack's alarms watch: namespace MetricsNamespace, one dimension,
+// MetricsDimension, whose value is the stage.
+const (
+	MetricsNamespace = "Warden"
+	MetricsDimension = "Stage"
+	// MetricBudgetAlerts counts budget alerts (api, llm).
+	MetricBudgetAlerts = "BudgetAlerts"
+	// MetricNotificationsFailed counts notifications the notifier gave up
+	// on, one per message and channel.
+	MetricNotificationsFailed = "NotificationsFailed"
+)
+
+// Key schema shared by the tables: a string partition key and a
 // string sort key, and a numeric TTL attribute (seconds since the epoch).
 // Some tables have sparse global secondary indexes over two string
 // attributes each, projecting all attributes (TableIndexes).
@@ -80,11 +97,12 @@ var (
 
 // Indexes of each table: the identity table lists sessions by creation
 // (gsi1); the audit table finds records by Seq (gsi1) and by session
-// (gsi2); the budget table has none.
+// (gsi2); the budget and outbox tables have none.
 var (
 	IdentityIndexes = []Index{gsi1}
 	AuditIndexes    = []Index{gsi1, gsi2}
 	BudgetIndexes   = []Index(nil)
+	OutboxIndexes   = []Index(nil)
 )
 
 // Config is what a function reads from its environment. A function
@@ -94,6 +112,7 @@ type Config struct {
 	IdentityTable string
 	AuditTable    string
 	BudgetTable   string
+	OutboxTable   string
 	PolicyBucket  string
 	ArchiveBucket string
 	SecretsPrefix string
@@ -110,6 +129,7 @@ func FromEnv(lookup func(string) (string, bool)) Config {
 		IdentityTable: get(EnvIdentityTable),
 		AuditTable:    get(EnvAuditTable),
 		BudgetTable:   get(EnvBudgetTable),
+		OutboxTable:   get(EnvOutboxTable),
 		PolicyBucket:  get(EnvPolicyBucket),
 		ArchiveBucket: get(EnvArchiveBucket),
 		SecretsPrefix: get(EnvSecretsPrefix),
@@ -124,6 +144,7 @@ func (c Config) Require(names ...string) error {
 		EnvIdentityTable: c.IdentityTable,
 		EnvAuditTable:    c.AuditTable,
 		EnvBudgetTable:   c.BudgetTable,
+		EnvOutboxTable:   c.OutboxTable,
 		EnvPolicyBucket:  c.PolicyBucket,
 		EnvArchiveBucket: c.ArchiveBucket,
 		EnvSecretsPrefix: c.SecretsPrefix,

@@ -22,6 +22,7 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/identitystore"
 	"github.com/wardenhq/warden/shared/dynamo/ledger"
+	"github.com/wardenhq/warden/shared/dynamo/outbox"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/llm"
@@ -51,7 +52,7 @@ type Options struct {
 	// which Bedrock upstreams are signed with.
 	AWS *aws.Config
 	// Metrics, if not nil, publishes the budget alerts as a metric.
-	Metrics *Metrics
+	Metrics *lambdas.Metrics
 	Log     *slog.Logger
 }
 
@@ -59,9 +60,10 @@ type Options struct {
 type App struct {
 	Server   *server.Server
 	Policies *policyload.Source
-	Notifier *notify.Notifier
-	Log      *slog.Logger
-	handler  http.Handler
+	// Outbox keeps the request's notifications until it is served.
+	Outbox  *outbox.Outbox
+	Log     *slog.Logger
+	handler http.Handler
 }
 
 // New assembles the app. It fails, and the function with it, without a
@@ -87,15 +89,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	notifier, err := notify.New(notify.Config{Policy: policies, Secrets: o.Secrets, Log: log})
-	if err != nil {
-		return nil, err
-	}
+	// Notifications go to the outbox table, and from its stream to the
+	// notifier function: this function holds no channel's token.
+	box := outbox.New(o.DB, policies)
 	// The identity store is read on every request rather than cached: a
 	// kill by another instance takes effect at the next request.
 	ids := identity.NewService(identitystore.New(o.DB), nil)
 	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
-		Audit: trail, Notifier: notifier, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
+		Audit: trail, Notifier: box, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return nil, err
@@ -113,32 +114,35 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Admin {
 		srv.AdminPrincipal = lambdas.IAMCaller
 	}
-	a := &App{Server: srv, Policies: policies, Notifier: notifier, Log: log}
+	a := &App{Server: srv, Policies: policies, Outbox: box, Log: log}
 	a.handler = srv.Handler()
 	return a, nil
 }
 
 // Handler serves one request: the policy revalidated first if it is older
 // than awsconfig.PolicyMaxAge (a failed revalidation keeps the policy in force and
-// is logged), the notifications it queued sent before it returns.
+// is logged), the notifications it made written to the outbox before it
+// returns.
 func (a *App) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Policies.RefreshIfStale(r.Context(), awsconfig.PolicyMaxAge); err != nil {
 			a.Log.Error("revalidate the policy", "err", err)
 		}
 		a.handler.ServeHTTP(w, r)
-		if err := a.Notifier.Flush(context.WithoutCancel(r.Context())); err != nil {
-			a.Log.Error("send notifications", "err", err)
+		if err := a.Outbox.Flush(context.WithoutCancel(r.Context())); err != nil {
+			a.Log.Error("write notifications", "err", err)
 		}
 	})
 }
 
 // onAlert is the metrics' budget alert hook, nil without metrics.
-func onAlert(m *Metrics) func(context.Context, budget.Alert) {
+func onAlert(m *lambdas.Metrics) func(context.Context, budget.Alert) {
 	if m == nil {
 		return nil
 	}
-	return m.BudgetAlert
+	return func(_ context.Context, a budget.Alert) {
+		m.Count(awsconfig.MetricBudgetAlerts, 1, map[string]any{"budget": a.Budget, "scope": a.Scope + " " + a.Key, "threshold": a.Threshold})
+	}
 }
 
 // prefetchSecrets reads, all at once, the secrets New reads one by one

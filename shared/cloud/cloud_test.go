@@ -25,6 +25,7 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/lambdas"
+	"github.com/wardenhq/warden/shared/lambdas/notifier"
 	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/policyload"
 )
@@ -191,7 +192,10 @@ func TestFunctionEvents(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*", "*.json"))
 	for _, f := range files {
 		rel, _ := filepath.Rel(filepath.Join("..", "..", "events"), f)
-		if _, ok := want[filepath.ToSlash(rel)]; !ok && !strings.HasPrefix(rel, "archiver") {
+		// The stream functions' samples run in their handlers' packages
+		// (shared/lambdas, shared/lambdas/notifier).
+		stream := strings.HasPrefix(rel, "archiver") || strings.HasPrefix(rel, "notifier")
+		if _, ok := want[filepath.ToSlash(rel)]; !ok && !stream {
 			t.Errorf("sample %s is not run by any test", rel)
 		}
 	}
@@ -221,9 +225,10 @@ func decision(hook map[string]any) string {
 	return d
 }
 
-// TestBudgetAlertMetric: a budget alert reached by a model call goes to
-// its channel before the invocation returns, and out as the BudgetAlerts
-// metric (embedded metric format) the stack's alarm watches.
+// TestBudgetAlertMetric: a budget alert reached by a model call is in the
+// outbox when the invocation returns, and the notifier function's handler
+// sends it to its channel; it also goes out as the BudgetAlerts metric
+// (embedded metric format) the stack's alarm watches.
 func TestBudgetAlertMetric(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -242,11 +247,12 @@ func TestBudgetAlertMetric(t *testing.T) {
 	db := newDB(t)
 	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("Hello.")})
 	var metrics strings.Builder
-	m := &Metrics{Stage: "test", Out: &metrics}
+	m := &lambdas.Metrics{Stage: "test", Out: &metrics}
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", stub.URL())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), LLMConfig: []byte(llmConfig), Metrics: m,
 		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log:     log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,14 +269,32 @@ func TestBudgetAlertMetric(t *testing.T) {
 		t.Fatalf("model call: %+v, %v", resp, err)
 	}
 	io.Copy(io.Discard, resp)
-	// The stream ends when the handler has returned, alerts sent.
+	// The stream ends when the handler has returned, the alert in the
+	// outbox; the llm function sends nothing itself.
+	stream := dynamotest.StreamEvent(t, db.Client(), db.Names().Outbox)
+	if len(stream.Records) != 1 {
+		t.Fatalf("outbox holds %d items, want the budget alert", len(stream.Records))
+	}
 	select {
 	case body := <-hooked:
-		if !strings.Contains(body, "tiny") {
+		t.Fatalf("the llm function sent %s itself", body)
+	default:
+	}
+	n, err := notify.New(notify.Config{Secrets: mapSecrets{}, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &notifier.Handler{Deliver: n.Deliver, Log: log}
+	if _, err := h.Handle(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-hooked:
+		if !strings.Contains(body, "tiny") || !strings.Contains(body, `"event":"budget.alert"`) {
 			t.Errorf("the webhook got %s", body)
 		}
 	default:
-		t.Error("the invocation returned before its budget alert was sent")
+		t.Error("the notifier returned before the budget alert was sent")
 	}
 	var line struct {
 		AWS struct {

@@ -30,7 +30,7 @@ func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error)
 		DB:      dynamo.New(e.DynamoDB(), e.Tables()),
 		Policy:  s3policy.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
 		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
-		Metrics: &Metrics{Stage: e.Config.Stage, Out: os.Stdout},
+		Metrics: &lambdas.Metrics{Stage: e.Config.Stage, Out: os.Stdout},
 	}
 	// Both at once: each is a round trip of the cold start.
 	var llmErr, pricesErr error
@@ -57,7 +57,7 @@ func optionalObject(ctx context.Context, client s3store.GetObjectAPI, bucket, ke
 // FromEnv builds the app of the api function (admin) or the llm function
 // from the function's environment.
 func FromEnv(ctx context.Context, admin bool) (*App, error) {
-	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable,
+	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable, awsconfig.EnvOutboxTable,
 		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix)
 	if err != nil {
 		return nil, err

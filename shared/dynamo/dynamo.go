@@ -28,6 +28,7 @@ type Tables struct {
 	Identity string
 	Audit    string
 	Budget   string
+	Outbox   string
 }
 
 // DB is the DynamoDB storage of one deployment. It is safe for concurrent
@@ -60,6 +61,7 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, t Tables) error 
 		{t.Identity, awsconfig.IdentityIndexes},
 		{t.Audit, awsconfig.AuditIndexes},
 		{t.Budget, awsconfig.BudgetIndexes},
+		{t.Outbox, awsconfig.OutboxIndexes},
 	} {
 		if err := createTable(ctx, client, tb.name, tb.indexes); err != nil {
 			return fmt.Errorf("create table %s: %w", tb.name, err)

@@ -101,7 +101,7 @@ func appended(er events.DynamoDBEventRecord) (audit.Record, bool, error) {
 	if er.EventName != "INSERT" {
 		return audit.Record{}, false, nil
 	}
-	pk, data := stringAttr(er.Change.NewImage, awsconfig.AttrPK), stringAttr(er.Change.NewImage, "record")
+	pk, data := StringAttr(er.Change.NewImage, awsconfig.AttrPK), StringAttr(er.Change.NewImage, "record")
 	r, ok, err := dynamo.AppendedRecord(pk, data)
 	if err != nil {
 		return r, ok, fmt.Errorf("event %s: %w", er.EventID, err)
@@ -109,9 +109,9 @@ func appended(er events.DynamoDBEventRecord) (audit.Record, bool, error) {
 	return r, ok, nil
 }
 
-// stringAttr is a string attribute of an image, "" if absent or of another
+// StringAttr is a string attribute of an image, "" if absent or of another
 // type.
-func stringAttr(img map[string]events.DynamoDBAttributeValue, name string) string {
+func StringAttr(img map[string]events.DynamoDBAttributeValue, name string) string {
 	v, ok := img[name]
 	if !ok || v.DataType() != events.DataTypeString {
 		return ""

@@ -56,8 +56,8 @@ func inserted(t *testing.T, client *dynamodb.Client, table string, ev events.Dyn
 	t.Helper()
 	ids := map[string]bool{}
 	for _, er := range ev.Records {
-		pk := stringAttr(er.Change.NewImage, "pk")
-		if er.EventName != "INSERT" || stringAttr(er.Change.NewImage, "record") == "" {
+		pk := StringAttr(er.Change.NewImage, "pk")
+		if er.EventName != "INSERT" || StringAttr(er.Change.NewImage, "record") == "" {
 			continue
 		}
 		item := map[string]types.AttributeValue{}

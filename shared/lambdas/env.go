@@ -97,7 +97,7 @@ func (e Env) Secrets() (*awssecrets.Secrets, error) {
 
 // Tables are the deployment's DynamoDB tables.
 func (e Env) Tables() dynamo.Tables {
-	return dynamo.Tables{Identity: e.Config.IdentityTable, Audit: e.Config.AuditTable, Budget: e.Config.BudgetTable}
+	return dynamo.Tables{Identity: e.Config.IdentityTable, Audit: e.Config.AuditTable, Budget: e.Config.BudgetTable, Outbox: e.Config.OutboxTable}
 }
 
 // NewArchiver returns the archiver function's handler: the audit table, the

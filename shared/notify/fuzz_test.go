@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +78,34 @@ func FuzzClean(f *testing.F) {
 		}
 		if len(SlackBlocks(m)) < 2 {
 			t.Fatal("no blocks")
+		}
+	})
+}
+
+// FuzzParseEnvelope feeds arbitrary outbox items to the notifier's parser:
+// it must not panic, and what it accepts is within the limits and reads
+// back the same after encoding.
+func FuzzParseEnvelope(f *testing.F) {
+	f.Add([]byte(`{"id":"A","message":{"Event":"budget.alert","Title":"t","Time":"2026-03-01T12:00:00Z"},"to":[{"name":"hook","channel":{"Type":"webhook","URL":"https://example.com/h"}}]}`))
+	f.Add([]byte(`{"id":"B","message":{"Title":"` + strings.Repeat("é", 300) + `","Fields":[{"name":"a\u0000","value":"b"}]},"to":[{"name":"s","channel":{"Type":"slack"}}]}`))
+	f.Add([]byte(`{"id":"","to":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := ParseEnvelope(data)
+		if err != nil {
+			return
+		}
+		m := e.Message
+		if e.ID == "" || len(e.To) == 0 || len(e.To) > MaxTargets || utf8.RuneCountInString(m.Title) > MaxTitle ||
+			utf8.RuneCountInString(m.Text) > MaxText || len(m.Fields) > MaxFields || !utf8.ValidString(m.Title+m.Text) {
+			t.Fatalf("accepted %+v", e)
+		}
+		again, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := ParseEnvelope(again)
+		if err != nil || fmt.Sprint(e2) != fmt.Sprint(e) {
+			t.Fatalf("re-parse: %v\n%+v\n%+v", err, e2, e)
 		}
 	})
 }

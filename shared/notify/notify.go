@@ -33,7 +33,6 @@ package notify
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,7 +42,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/policy"
-	"github.com/wardenhq/warden/shared/budget"
 )
 
 // PolicySource returns the policy in force, or nil when none is loaded.
@@ -133,17 +131,17 @@ type Notifier struct {
 }
 
 // job is one message bound for one channel, as the policy declared the
-// channel when the message was queued.
+// channel when the message was addressed; id is the delivery's.
 type job struct {
-	name string
-	ch   policy.ChannelDecl
-	msg  Message
+	Target
+	msg Message
+	id  string
 }
 
 // New returns a Notifier and starts its workers; Close stops them.
 func New(cfg Config) (*Notifier, error) {
-	if cfg.Policy == nil || cfg.Secrets == nil {
-		return nil, errors.New("new notifier: Policy and Secrets are required")
+	if cfg.Secrets == nil {
+		return nil, errors.New("new notifier: Secrets is required")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -186,37 +184,31 @@ func (n *Notifier) Stats() Stats {
 	return Stats{Sent: n.sent.Load(), Failed: n.failed.Load(), Dropped: n.dropped.Load()}
 }
 
-// resolve looks the channel names up in the policy in force. Any unknown
-// name fails the whole call, so nothing is sent to some channels of a list
-// that was meant for others.
-func (n *Notifier) resolve(to []string) ([]job, error) {
-	pol := n.cfg.Policy.Current()
-	if pol == nil {
-		return nil, errors.New("no policy is loaded, so no notification channel is known")
+// policy is the policy in force, nil without one or without a source.
+func (n *Notifier) policy() *policy.Policy {
+	if n.cfg.Policy == nil {
+		return nil
 	}
-	jobs := make([]job, 0, len(to))
-	for _, name := range to {
-		ch, ok := pol.Notifications[name]
-		if !ok {
-			return nil, fmt.Errorf("unknown notification channel %q: the policy declares no such channel under notifications:", name)
-		}
-		jobs = append(jobs, job{name: name, ch: ch})
-	}
-	return jobs, nil
+	return n.cfg.Policy.Current()
 }
 
 // Send delivers m to each named channel now and returns once every
 // delivery succeeded or gave up; the error joins the failures. An unknown
 // channel name fails the call before anything is sent.
 func (n *Notifier) Send(ctx context.Context, to []string, m Message) error {
-	jobs, err := n.resolve(to)
+	e, err := Address(n.policy(), to, m, n.cfg.Now())
 	if err != nil {
-		return fmt.Errorf("notify: %w", err)
+		return err
 	}
-	m = m.clean(n.cfg.Now())
+	return n.Deliver(ctx, e)
+}
+
+// Deliver sends an addressed message to each of its channels now and
+// returns once every delivery succeeded or gave up; the error joins the
+// failures. The notifier function delivers what the outbox holds.
+func (n *Notifier) Deliver(ctx context.Context, e Envelope) error {
 	var errs []error
-	for _, j := range jobs {
-		j.msg = m
+	for _, j := range e.jobs() {
 		if err := n.deliver(ctx, j); err != nil {
 			errs = append(errs, err)
 		}
@@ -229,44 +221,31 @@ func (n *Notifier) Send(ctx context.Context, to []string, m Message) error {
 // finds the queue full is dropped, counted and logged, and the error
 // wraps ErrQueueFull; after Close the error is ErrClosed.
 func (n *Notifier) Enqueue(to []string, m Message) error {
-	jobs, err := n.resolve(to)
+	e, err := Address(n.policy(), to, m, n.cfg.Now())
 	if err != nil {
-		return fmt.Errorf("notify: %w", err)
+		return err
 	}
-	m = m.clean(n.cfg.Now())
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.closed {
 		return ErrClosed
 	}
 	var dropped []string
-	for _, j := range jobs {
-		j.msg = m
+	for _, j := range e.jobs() {
 		n.begin()
 		select {
 		case n.queue <- j:
 		default:
 			n.end()
-			dropped = append(dropped, j.name)
+			dropped = append(dropped, j.Name)
 			total := n.dropped.Add(1)
-			n.log.Warn("notification dropped: queue full", "channel", j.name, "event", m.Event, "title", m.Title, "dropped", total)
+			n.log.Warn("notification dropped: queue full", "channel", j.Name, "event", e.Message.Event, "title", e.Message.Title, "dropped", total)
 		}
 	}
 	if dropped != nil {
 		return fmt.Errorf("notify %q: %w", dropped, ErrQueueFull)
 	}
 	return nil
-}
-
-// BudgetAlert queues a budget alert for the channels its budget names. Its
-// signature is that of pipeline.Budgets.Alerts.
-func (n *Notifier) BudgetAlert(_ context.Context, a budget.Alert) {
-	if len(a.Notify) == 0 {
-		return
-	}
-	if err := n.Enqueue(a.Notify, BudgetMessage(a)); err != nil {
-		n.log.Error("notify budget alert", "err", err, "budget", a.Budget)
-	}
 }
 
 // Close stops taking messages and waits until the queued ones are sent.
@@ -302,7 +281,7 @@ func (n *Notifier) work() {
 		if n.base.Err() != nil {
 			n.dropped.Add(1)
 		} else if err := n.deliver(n.base, j); err != nil {
-			n.log.Error("notification not sent", "err", err, "channel", j.name, "event", j.msg.Event)
+			n.log.Error("notification not sent", "err", err, "channel", j.Name, "event", j.msg.Event)
 		}
 		n.end()
 	}
@@ -349,7 +328,6 @@ func (n *Notifier) Flush(ctx context.Context) error {
 type delivery struct {
 	job
 	secret string
-	id     string // the same on every attempt
 }
 
 // retryable marks an attempt's error as worth another try, after at
@@ -365,12 +343,12 @@ func (e *retryable) Unwrap() error { return e.err }
 // deliver sends one message to one channel, retrying what may pass on a
 // later try. The error names the channel and holds no secret.
 func (n *Notifier) deliver(ctx context.Context, j job) error {
-	d := delivery{job: j, id: rand.Text()}
+	d := delivery{job: j}
 	send, err := n.sender(j)
-	if err == nil && j.ch.Secret != "" {
-		d.secret, err = n.secret(ctx, j.ch.Secret)
+	if err == nil && j.Channel.Secret != "" {
+		d.secret, err = n.secret(ctx, j.Channel.Secret)
 	}
-	if err == nil && j.ch.Secret == "" && j.ch.Type != "webhook" {
+	if err == nil && j.Channel.Secret == "" && j.Channel.Type != "webhook" {
 		err = errors.New("the channel has no secret: naming its bot token")
 	}
 	for attempt := 1; err == nil; attempt++ {
@@ -389,7 +367,7 @@ func (n *Notifier) deliver(ctx context.Context, j job) error {
 			break
 		}
 		wait := max(n.cfg.Backoff<<(attempt-1), min(r.after, MaxRetryAfter))
-		n.log.Warn("notification attempt failed; retrying", "err", scrub(err, d.secret), "channel", j.name, "attempt", attempt, "wait", wait)
+		n.log.Warn("notification attempt failed; retrying", "err", scrub(err, d.secret), "channel", j.Name, "attempt", attempt, "wait", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -400,7 +378,7 @@ func (n *Notifier) deliver(ctx context.Context, j job) error {
 		}
 	}
 	n.failed.Add(1)
-	return scrub(fmt.Errorf("notify %s channel %q: %w", j.ch.Type, j.name, err), d.secret)
+	return scrub(fmt.Errorf("notify %s channel %q: %w", j.Channel.Type, j.Name, err), d.secret)
 }
 
 func (n *Notifier) secret(ctx context.Context, name string) (string, error) {
@@ -414,16 +392,16 @@ func (n *Notifier) secret(ctx context.Context, name string) (string, error) {
 // sender returns the function that makes one attempt for the channel's
 // type, after checking what the type needs.
 func (n *Notifier) sender(j job) (func(context.Context, delivery) error, error) {
-	switch j.ch.Type {
+	switch j.Channel.Type {
 	case "slack":
 		return n.slack, nil
 	case "telegram":
 		return n.telegram, nil
 	case "webhook":
-		if _, err := webhookURL(j.ch.URL); err != nil {
+		if _, err := webhookURL(j.Channel.URL); err != nil {
 			return nil, err
 		}
 		return n.webhook, nil
 	}
-	return nil, fmt.Errorf("unknown channel type %q", j.ch.Type)
+	return nil, fmt.Errorf("unknown channel type %q", j.Channel.Type)
 }

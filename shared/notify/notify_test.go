@@ -162,9 +162,9 @@ func TestNoPolicy(t *testing.T) {
 	}
 }
 
-func TestNewNeedsPolicyAndSecrets(t *testing.T) {
+func TestNewNeedsSecrets(t *testing.T) {
 	t.Parallel()
-	if _, err := New(Config{}); err == nil || err.Error() != "new notifier: Policy and Secrets are required" {
+	if _, err := New(Config{}); err == nil || err.Error() != "new notifier: Secrets is required" {
 		t.Errorf("error %v", err)
 	}
 }
@@ -253,7 +253,7 @@ func TestCloseGivesUpAtDeadline(t *testing.T) {
 	}
 }
 
-func TestBudgetAlert(t *testing.T) {
+func TestBudgetMessage(t *testing.T) {
 	t.Parallel()
 	got := make(chan WebhookBody, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -268,7 +268,9 @@ func TestBudgetAlert(t *testing.T) {
 	}
 	a := budget.Alert{Budget: "project-daily-usd", Scope: "project", Key: "project-a", Window: w, Threshold: 80,
 		Spent: budget.Amount{USD: pricing.USD(40)}, Cap: budget.Amount{USD: pricing.USD(50)}, Notify: []string{"hook"}, At: testMessage.Time}
-	n.BudgetAlert(t.Context(), a)
+	if err := n.Enqueue(a.Notify, BudgetMessage(a)); err != nil {
+		t.Fatal(err)
+	}
 	b := <-got
 	want := WebhookBody{ID: b.ID, Event: "budget.alert", Time: testMessage.Time, Severity: Warning, Title: "Budget project-daily-usd at 80%",
 		Text:   "budget project-daily-usd for project project-a reached 80%: $40.00 of $50.00 today",
@@ -276,8 +278,6 @@ func TestBudgetAlert(t *testing.T) {
 	if fmt.Sprint(b) != fmt.Sprint(want) {
 		t.Errorf("body\n%+v\nwant\n%+v", b, want)
 	}
-	a.Notify = nil
-	n.BudgetAlert(t.Context(), a) // no channels: nothing queued, nothing logged as an error
 	if err := n.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}

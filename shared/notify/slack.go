@@ -18,7 +18,7 @@ func (n *Notifier) slack(ctx context.Context, d delivery) error {
 		opts = append(opts, slack.OptionAPIURL(n.cfg.SlackAPIURL))
 	}
 	api := slack.New(d.secret, opts...)
-	_, _, err := api.PostMessageContext(ctx, d.ch.Channel,
+	_, _, err := api.PostMessageContext(ctx, d.Channel.Channel,
 		slack.MsgOptionText(slackFallback(d.msg), false),
 		slack.MsgOptionBlocks(SlackBlocks(d.msg)...),
 		slack.MsgOptionDisableLinkUnfurl(),

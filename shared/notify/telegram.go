@@ -22,10 +22,10 @@ var telegramTokenRE = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$`)
 // telegram sends the message as plain text with sendMessage.
 func (n *Notifier) telegram(ctx context.Context, d delivery) error {
 	if !telegramTokenRE.MatchString(d.secret) {
-		return fmt.Errorf("secret %q does not look like a Telegram bot token (123456789:AA…)", d.ch.Secret)
+		return fmt.Errorf("secret %q does not look like a Telegram bot token (123456789:AA…)", d.Channel.Secret)
 	}
 	body, err := json.Marshal(map[string]any{
-		"chat_id": d.ch.ChatID, "text": cut(d.msg.plain(), MaxTelegramText), "disable_web_page_preview": true,
+		"chat_id": d.Channel.ChatID, "text": cut(d.msg.plain(), MaxTelegramText), "disable_web_page_preview": true,
 	})
 	if err != nil {
 		return fmt.Errorf("telegram: encode message: %w", err)

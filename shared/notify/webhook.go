@@ -72,7 +72,7 @@ func webhookURL(raw string) (*url.URL, error) {
 
 // webhook POSTs the message as JSON, signed when the channel has a secret.
 func (n *Notifier) webhook(ctx context.Context, d delivery) error {
-	u, err := webhookURL(d.ch.URL)
+	u, err := webhookURL(d.Channel.URL)
 	if err != nil {
 		return err
 	}

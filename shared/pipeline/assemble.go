@@ -18,8 +18,8 @@ type Parts struct {
 	Policy   PolicySource
 	Ledger   budget.Ledger
 	Audit    audit.Sink
-	// Notifier sends budget alerts and watchdog trips.
-	Notifier *notify.Notifier
+	// Notifier takes the notifications of budget alerts and watchdog trips.
+	Notifier Notifier
 	// RedactionKey keys the redactor of the audit records' arguments.
 	RedactionKey []byte
 	Log          *slog.Logger
@@ -28,16 +28,27 @@ type Parts struct {
 	OnAlert func(context.Context, budget.Alert)
 }
 
+// Notifier takes a message for the policy's channels named in to, without
+// blocking the request: a notify.Notifier queues and sends it (the local
+// server); an outbox stores it for the notifier function (AWS).
+type Notifier interface {
+	Enqueue(to []string, m notify.Message) error
+}
+
 // Assemble builds the pipeline: identity, policy, no approvals yet, the
 // budgets (the ledger's caps and the rate limits), the watchdog, the
 // audit with its redactor. It returns the budgets and the watchdog too,
 // which the server reads (budget status, a human resuming a session).
 func Assemble(p Parts) (*Pipeline, *Budgets, *watchdog.Watchdog) {
-	alerts := p.Notifier.BudgetAlert
-	if p.OnAlert != nil {
-		alerts = func(ctx context.Context, a budget.Alert) {
+	alerts := func(ctx context.Context, a budget.Alert) {
+		if p.OnAlert != nil {
 			p.OnAlert(ctx, a)
-			p.Notifier.BudgetAlert(ctx, a)
+		}
+		if len(a.Notify) == 0 {
+			return
+		}
+		if err := p.Notifier.Enqueue(a.Notify, notify.BudgetMessage(a)); err != nil {
+			p.Log.Error("notify a budget alert", "err", err, "budget", a.Budget)
 		}
 	}
 	budgets := &Budgets{Service: &budget.Service{Ledger: p.Ledger}, Limiter: &budget.Limiter{},

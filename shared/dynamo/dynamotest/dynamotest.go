@@ -4,22 +4,23 @@ package dynamotest
 
 import (
 	"fmt"
-	"sync/atomic"
-
-	"github.com/wardenhq/warden/shared/dynamo"
-
 	"hash/crc32"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/wardenhq/warden/shared/dynamo"
 )
 
 // Start starts an emulator on 127.0.0.1 that lives as long as the test
@@ -71,9 +72,37 @@ var tables atomic.Int64
 func DB(t testing.TB, client *dynamodb.Client) *dynamo.DB {
 	t.Helper()
 	n := tables.Add(1)
-	names := dynamo.Tables{Identity: fmt.Sprint("identity-", n), Audit: fmt.Sprint("audit-", n), Budget: fmt.Sprint("budget-", n)}
+	names := dynamo.Tables{Identity: fmt.Sprint("identity-", n), Audit: fmt.Sprint("audit-", n), Budget: fmt.Sprint("budget-", n), Outbox: fmt.Sprint("outbox-", n)}
 	if err := dynamo.CreateTables(t.Context(), client, names); err != nil {
 		t.Fatal(err)
 	}
 	return dynamo.New(client, names)
+}
+
+// StreamEvent is the stream event that would report each item of table as
+// inserted (NEW_IMAGE), for the handlers of stream-fed functions: the
+// emulator has no streams. Only string and number attributes are carried.
+func StreamEvent(t testing.TB, client *dynamodb.Client, table string) events.DynamoDBEvent {
+	t.Helper()
+	out, err := client.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.DynamoDBEvent
+	for i, it := range out.Items {
+		img := map[string]events.DynamoDBAttributeValue{}
+		for name, v := range it {
+			switch v := v.(type) {
+			case *types.AttributeValueMemberS:
+				img[name] = events.NewStringAttribute(v.Value)
+			case *types.AttributeValueMemberN:
+				img[name] = events.NewNumberAttribute(v.Value)
+			}
+		}
+		ev.Records = append(ev.Records, events.DynamoDBEventRecord{
+			EventID: fmt.Sprint("event-", i), EventName: "INSERT", EventSource: "aws:dynamodb",
+			Change: events.DynamoDBStreamRecord{NewImage: img, SequenceNumber: fmt.Sprint(100 + i), StreamViewType: "NEW_IMAGE"},
+		})
+	}
+	return ev
 }
