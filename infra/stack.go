@@ -270,8 +270,9 @@ func (w *warden) permissions() {
 	}
 	// Item actions only: TransactWriteItems and TransactGetItems are
 	// authorized per item by PutItem, UpdateItem, DeleteItem,
-	// ConditionCheckItem and GetItem. No DeleteItem on the audit table:
-	// no function deletes audit records (a lease is released by an update).
+	// ConditionCheckItem and GetItem. No DeleteItem anywhere: no function
+	// deletes an audit record (a lease is released by an update) or a
+	// budget reservation (a settled one is marked, and TTL removes it).
 	itemActions := []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
 		"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 	secrets := w.stack.FormatArn(&awscdk.ArnComponents{
@@ -286,8 +287,6 @@ func (w *warden) permissions() {
 	}
 	for _, fn := range []string{"api", "llm"} {
 		allow(fn, "Tables", itemActions, withIndexes(w.identity, w.audit, w.budget)...)
-		// A budget hold is deleted when it is settled.
-		allow(fn, "BudgetHolds", []string{"dynamodb:DeleteItem"}, w.budget.TableArn())
 		allow(fn, "PolicyObjects", []string{"s3:GetObject", "s3:GetObjectVersion"}, policyObjects...)
 		// Without ListBucket S3 answers 403 instead of 404 for a missing
 		// object, and llm.yaml and prices.yaml are optional.

@@ -440,7 +440,6 @@ func expectedGrants(cfg Config, fn string) []string {
 			tables = append(tables, "${"+tbl+".Arn}", "${"+tbl+".Arn}/index/*")
 		}
 		grant(items, tables...)
-		grant([]string{"dynamodb:DeleteItem"}, "${BudgetTable.Arn}")
 		grant([]string{"dynamodb:PutItem"}, "${OutboxTable.Arn}")
 		grant([]string{"s3:GetObject", "s3:GetObjectVersion"}, "${PolicyBucket.Arn}/"+awsconfig.PolicyKey,
 			"${PolicyBucket.Arn}/"+awsconfig.LLMConfigKey, "${PolicyBucket.Arn}/"+awsconfig.PricesKey)

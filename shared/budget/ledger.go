@@ -25,11 +25,11 @@ import (
 // (held += worst, on the condition that spent + held stays within the cap
 // less the worst case, which the adapter computes from the Charge, since
 // condition expressions cannot add) and a Put of the reservation; Settle a
-// TransactWriteItems of the reservation's conditional Delete and an update
-// per counter, followed by a conditional ADD of each newly reached
-// threshold to the counter's alerted set (the condition "not yet in the
-// set" makes each alert fire once). See Charge.Admits and Charge.Settle for
-// the arithmetic, which every adapter shares.
+// TransactWriteItems that marks the reservation settled, on condition that
+// it was open, and an update per counter, followed by a conditional ADD of
+// each newly reached threshold to the counter's alerted set (the condition
+// "not yet in the set" makes each alert fire once). See Charge.Admits and
+// Charge.Settle for the arithmetic, which every adapter shares.
 type Ledger interface {
 	// Reserve stores r and adds r.Worst to the held amount of each of its
 	// charges' counters, all or nothing: if any charge does not admit

@@ -104,12 +104,32 @@ func (l AuditLog) Append(ctx context.Context, r audit.Record) (audit.Record, err
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
 	if ddb.ConditionFailed(err) {
-		return audit.Record{}, errAudit(r.ID, errors.New("a record with this ID exists already"))
+		// The SDK retries a write whose answer it did not get, and the
+		// first try may have written: the same record is appended.
+		if same, rerr := l.holds(ctx, r.ID, string(data)); rerr != nil || !same {
+			return audit.Record{}, errAudit(r.ID, errors.Join(errors.New("a record with this ID exists already"), rerr))
+		}
+		return r, nil
 	}
 	if err != nil {
 		return audit.Record{}, errAudit(r.ID, err)
 	}
 	return r, nil
+}
+
+// holds reports whether the record id is stored as appended with data
+// (a strongly consistent read).
+func (l AuditLog) holds(ctx context.Context, id, data string) (bool, error) {
+	out, err := l.db.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(l.db.tables.Audit),
+		Key:            ddb.Key(recordPK(id), "-"),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return false, err
+	}
+	it := &ddb.Item{M: out.Item}
+	return out.Item != nil && it.S("record") == data, nil
 }
 
 // AppendedRecord decodes a record as Append stored it, from an item's pk

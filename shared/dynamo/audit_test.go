@@ -247,3 +247,32 @@ func TestTrailConformance(t *testing.T) {
 		return trailtest.Trail{Store: s, Settle: s.settle}
 	})
 }
+
+// TestAppendAnswerLost: an append whose answer is lost after it was
+// written is retried by the SDK; the retry finds the same record and the
+// append succeeds (the action goes ahead, its record is in the trail
+// once). Another record under an ID already taken is still refused.
+func TestAppendAnswerLost(t *testing.T) {
+	t.Parallel()
+	lost := &dynamotest.LostAnswers{Ops: []string{"PutItem"}}
+	l := dynamotest.DB(t, dynamotest.Client(t, lost.Option)).Audit()
+	recs := appended(t, l, 3)
+	puts := 0
+	for _, c := range lost.Calls() {
+		if c == "PutItem" {
+			puts++
+		}
+	}
+	if puts != 4 {
+		t.Errorf("%d puts, want 4: three records, the first one's retried", puts)
+	}
+	other := recs[1]
+	other.Resource = "rm -rf /"
+	if _, err := l.Append(t.Context(), other); err == nil || !strings.Contains(err.Error(), "a record with this ID exists already") {
+		t.Errorf("another record under a taken ID: %v", err)
+	}
+	if _, err := l.Sequence(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	verifyTrail(t, l, recs)
+}

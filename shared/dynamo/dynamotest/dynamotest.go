@@ -3,18 +3,25 @@
 package dynamotest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -105,4 +112,77 @@ func StreamEvent(t testing.TB, client *dynamodb.Client, table string) events.Dyn
 		})
 	}
 	return ev
+}
+
+// LostAnswers is an option of Client that makes the first answer to each
+// of the named operations ("PutItem", "TransactWriteItems") lost after
+// the emulator applied the request: the SDK sees a 500, as when DynamoDB
+// wrote and the response never arrived, and retries (at once: no backoff)
+// with the same request. Calls records the operation of every request
+// sent and the ClientRequestToken of each TransactWriteItems.
+type LostAnswers struct {
+	Ops []string
+
+	mu    sync.Mutex
+	lost  map[string]bool
+	calls []string
+}
+
+// Option installs it on a client.
+func (l *LostAnswers) Option(o *dynamodb.Options) {
+	inner := o.HTTPClient
+	if inner == nil {
+		inner = http.DefaultClient
+	}
+	o.HTTPClient = lostClient{l, inner}
+	o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+		so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+	})
+}
+
+// Calls are the requests sent: "Op" or "TransactWriteItems token".
+func (l *LostAnswers) Calls() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
+}
+
+type lostClient struct {
+	l     *LostAnswers
+	inner interface {
+		Do(*http.Request) (*http.Response, error)
+	}
+}
+
+func (c lostClient) Do(r *http.Request) (*http.Response, error) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+	call := op
+	if op == "TransactWriteItems" && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var in struct{ ClientRequestToken string }
+		_ = json.Unmarshal(body, &in)
+		call += " " + in.ClientRequestToken
+	}
+	resp, err := c.inner.Do(r)
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	c.l.calls = append(c.l.calls, call)
+	if err != nil || !slices.Contains(c.l.Ops, op) || c.l.lost[op] {
+		return resp, err
+	}
+	if c.l.lost == nil {
+		c.l.lost = map[string]bool{}
+	}
+	c.l.lost[op] = true
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	body := `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"the answer was lost"}`
+	return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amz-Crc32": {strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10)}},
+		Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
 }

@@ -2,11 +2,12 @@
 // counter and an item per open reservation in the budget table.
 //
 //	pk "counter#"+key     sk "-"      a budget counter (key: budget.CounterKey.String)
-//	pk "hold#"+id         sk "-"      an open reservation
+//	pk "hold#"+id         sk "-"      a reservation: open until settled_by is set
 package ledger
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,11 +39,19 @@ import (
 // may cost nothing). Reserve is one TransactWriteItems of the conditional
 // ADD on every counter and the Put of the reservation: all or nothing, and
 // concurrent reservations can never overshoot. Settle is one
-// TransactWriteItems of the reservation's conditional Delete and the ADDs
-// on its counters, then, per threshold the new spend has reached, a
-// conditional write of an alert_<pct> attribute that only its first writer
-// wins: each alert fires once per window, whoever settles. (A crash between
-// the two loses that alert; the spend is counted either way.)
+// TransactWriteItems that marks the reservation settled (on condition that
+// it was open) and ADDs to its counters, then, per threshold the new spend
+// has reached, a conditional write of an alert_<pct> attribute that only
+// its first writer wins: each alert fires once per window, whoever
+// settles. (A crash between the two loses that alert; the spend is counted
+// either way.) A settled reservation stays until its TTL.
+//
+// Both are idempotent when the SDK retries a call whose answer was lost
+// after DynamoDB applied it: by the ClientRequestToken the SDK gives every
+// TransactWriteItems, the same on its retries (DynamoDB answers a repeat
+// within 10 minutes as the first, without applying it again). Settle also
+// without it (an emulator does not honour it): its mark names the
+// settlement, so a retry that finds its own mark succeeded.
 type Ledger struct {
 	client *dynamodb.Client
 	table  string
@@ -186,10 +195,14 @@ func (l *Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([
 	}
 	worst, charges := h.worst, h.charges
 	change := actual.Sub(worst)
-	items := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName:           aws.String(l.table),
-		Key:                 ddb.Key(holdPK(id), counterSK),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
+	// The mark names this settlement, so that a retry knows its own.
+	me := rand.Text()
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                 aws.String(l.table),
+		Key:                       ddb.Key(holdPK(id), counterSK),
+		UpdateExpression:          aws.String("SET settled_by = :me"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(settled_by)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": ddb.Str(me)},
 	}}}
 	for _, ch := range charges {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
@@ -204,6 +217,13 @@ func (l *Ledger) Settle(ctx context.Context, id string, actual budget.Amount) ([
 		}})
 	}
 	failed, err := ddb.Transact(ctx, l.client, items)
+	if failed == 0 {
+		// Settled already: by this call's first try, whose answer was
+		// lost, or by another caller.
+		if h, ok, rerr := l.stored(ctx, id); rerr == nil && ok && h.settledBy == me {
+			failed, err = -1, nil
+		}
+	}
 	if failed == 0 || err == nil {
 		l.holds.Delete(id)
 	}
@@ -243,23 +263,42 @@ func (l *Ledger) hold(ctx context.Context, id string) (openHold, error) {
 	if h, ok := l.holds.Load(id); ok {
 		return h.(openHold), nil
 	}
+	h, ok, err := l.stored(ctx, id)
+	switch {
+	case err != nil:
+		return openHold{}, fmt.Errorf("settle %s: %w", id, err)
+	case !ok || h.settled:
+		return openHold{}, budget.ErrUnknownHold
+	}
+	return h.openHold, nil
+}
+
+// storedHold is a reservation's item.
+type storedHold struct {
+	openHold
+	settled   bool
+	settledBy string
+}
+
+// stored reads the reservation id's item (strongly consistent); ok is
+// false when there is none.
+func (l *Ledger) stored(ctx context.Context, id string) (storedHold, bool, error) {
 	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(l.table),
 		Key:            ddb.Key(holdPK(id), counterSK),
 		ConsistentRead: aws.Bool(true),
 	})
-	if err != nil {
-		return openHold{}, fmt.Errorf("settle %s: %w", id, err)
-	}
-	if out.Item == nil {
-		return openHold{}, budget.ErrUnknownHold
+	if err != nil || out.Item == nil {
+		return storedHold{}, false, err
 	}
 	it := &ddb.Item{M: out.Item}
-	h := openHold{worst: budget.Amount{USD: pricing.Money(it.N("worst_usd")), Tokens: it.N("worst_tokens")}}
+	h := storedHold{openHold: openHold{worst: budget.Amount{USD: pricing.Money(it.N("worst_usd")), Tokens: it.N("worst_tokens")}},
+		settledBy: it.S("settled_by")}
+	h.settled = h.settledBy != ""
 	if err := json.Unmarshal([]byte(it.S("charges")), &h.charges); err != nil || it.Err != nil {
-		return openHold{}, fmt.Errorf("settle %s: malformed hold item: %v", id, errors.Join(it.Err, err))
+		return storedHold{}, false, fmt.Errorf("malformed reservation item %s: %v", id, errors.Join(it.Err, err))
 	}
-	return h, nil
+	return h, true, nil
 }
 
 // alert takes the counter of ch as read after a settlement of worst that

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +39,43 @@ func TestSettleOnAnotherInstance(t *testing.T) {
 	}
 	if _, err := one.Settle(ctx, "h1", budget.Amount{}); err != budget.ErrUnknownHold {
 		t.Errorf("Settle again on the instance that reserved it: %v, want ErrUnknownHold", err)
+	}
+}
+
+// TestSettleAnswerLost: a settlement whose answer is lost after DynamoDB
+// applied it is retried by the SDK with the same ClientRequestToken (what
+// makes the retry a no-op on DynamoDB); on the emulator, which ignores the
+// token, the retry finds the reservation marked by this settlement and
+// succeeds. The spend is counted once and the alert reported.
+func TestSettleAnswerLost(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := dynamotest.Start(t)
+	db := dynamotest.DB(t, dynamotest.NewClient(url))
+	lost := &dynamotest.LostAnswers{Ops: []string{"TransactWriteItems"}}
+	reserver, settler := New(db), New(dynamo.New(dynamotest.NewClient(url, lost.Option), db.Names()))
+	day := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	k := budget.CounterKey{Budget: "daily", Scope: "web", Period: "day", Window: day}
+	r := budget.Reservation{ID: "h1", Worst: budget.Amount{USD: pricing.USD(2)}, Created: day,
+		Charges: []budget.Charge{{Key: k, Cap: budget.Amount{USD: pricing.USD(10)}, Alerts: []int{50}}}}
+	if err := reserver.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := settler.Settle(ctx, "h1", budget.Amount{USD: pricing.USD(5)})
+	if err != nil || len(res) != 1 || res[0].Counter.Spent.USD != pricing.USD(5) || res[0].Counter.Held != (budget.Amount{}) ||
+		len(res[0].Alerts) != 1 {
+		t.Fatalf("Settle = %+v, %v; want $5 spent once, nothing held, the 50%% alert", res, err)
+	}
+	var tokens []string
+	for _, c := range lost.Calls() {
+		if tok, ok := strings.CutPrefix(c, "TransactWriteItems "); ok {
+			tokens = append(tokens, tok)
+		}
+	}
+	if len(tokens) != 2 || tokens[0] == "" || tokens[0] != tokens[1] {
+		t.Errorf("TransactWriteItems tokens %q: want the call and its retry with one token", tokens)
+	}
+	if _, err := reserver.Settle(ctx, "h1", budget.Amount{}); err != budget.ErrUnknownHold {
+		t.Errorf("a second settlement: %v, want ErrUnknownHold", err)
 	}
 }

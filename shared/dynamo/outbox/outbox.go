@@ -98,11 +98,15 @@ func (o *Outbox) put(ctx context.Context, e notify.Envelope) error {
 	item := ddb.Item{M: ddb.Key("note#"+e.ID, "-")}
 	item.SetS(EnvelopeAttr, string(data))
 	item.SetN(awsconfig.AttrTTL, o.now().Add(keep).Unix())
-	// The ID is random: the condition only keeps a (vanishingly unlikely)
-	// collision from replacing an unsent message.
+	// Written once: a repeated put would stream the message again. The ID
+	// is random, so an item with it is this message, written by a try
+	// whose answer the SDK did not get before it retried.
 	_, err = o.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(o.table), Item: item.M,
 		ConditionExpression: aws.String("attribute_not_exists(" + awsconfig.AttrPK + ")"),
 	})
+	if ddb.ConditionFailed(err) {
+		return nil
+	}
 	return err
 }

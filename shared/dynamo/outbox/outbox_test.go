@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +98,27 @@ func TestOutboxBounds(t *testing.T) {
 	}
 	if err := o.Flush(t.Context()); err != nil {
 		t.Errorf("second Flush: %v", err)
+	}
+}
+
+// TestOutboxAnswerLost: a put whose answer is lost after it was written is
+// retried by the SDK, and the message is in the outbox once, not refused.
+func TestOutboxAnswerLost(t *testing.T) {
+	t.Parallel()
+	lost := &dynamotest.LostAnswers{Ops: []string{"PutItem"}}
+	db := dynamotest.DB(t, dynamotest.Client(t, lost.Option))
+	o := newOutbox(t, db)
+	if err := o.Enqueue([]string{"hook"}, notify.Message{Title: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.DeleteFunc(lost.Calls(), func(c string) bool { return c == "CreateTable" })
+	if !slices.Equal(got, []string{"PutItem", "PutItem"}) {
+		t.Errorf("calls %q, want the put and its retry", got)
+	}
+	if ev := dynamotest.StreamEvent(t, db.Client(), db.Names().Outbox); len(ev.Records) != 1 {
+		t.Errorf("%d items, want 1", len(ev.Records))
 	}
 }
