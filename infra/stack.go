@@ -230,6 +230,9 @@ func (w *warden) function(name string) {
 		env[awsconfig.EnvBudgetTable] = w.budget.TableName()
 		env[awsconfig.EnvOutboxTable] = w.outbox.TableName()
 		env[awsconfig.EnvPolicyBucket] = w.policy.BucketName()
+		if name == "api" {
+			env[awsconfig.EnvArchiveBucket] = w.archive.BucketName()
+		}
 	case "archiver":
 		env[awsconfig.EnvAuditTable] = w.audit.TableName()
 		env[awsconfig.EnvArchiveBucket] = w.archive.BucketName()
@@ -299,6 +302,10 @@ func (w *warden) permissions() {
 		// add to it (the notifier reads the stream; TTL removes items).
 		allow(fn, "Outbox", []string{"dynamodb:PutItem"}, w.outbox.TableArn())
 	}
+	// The admin API serves the audit archive (GET /v1/admin/audit/archive):
+	// it reads and lists, never writes.
+	allow("api", "ArchiveRead", []string{"s3:GetObject"}, w.archive.ArnForObjects(jsii.String("*")))
+	allow("api", "ArchiveList", []string{"s3:ListBucket"}, w.archive.BucketArn())
 	if arns := w.bedrockARNs(); len(arns) > 0 {
 		allow("llm", "BedrockModels", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, arns...)
 	}

@@ -300,7 +300,7 @@ func TestFunctions(t *testing.T) {
 	// and the resource each names. The notifier reads the notifications
 	// from the outbox stream's images: no table, no bucket.
 	env := map[string]map[string]string{
-		"api":      {awsconfig.EnvPolicyBucket: "PolicyBucket"},
+		"api":      {awsconfig.EnvPolicyBucket: "PolicyBucket", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
 		"llm":      {awsconfig.EnvPolicyBucket: "PolicyBucket"},
 		"archiver": {awsconfig.EnvAuditTable: "AuditTable", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
 		"notifier": {},
@@ -446,6 +446,11 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant([]string{"s3:ListBucket"}, "${PolicyBucket.Arn}")
 		grant([]string{"secretsmanager:GetSecretValue"},
 			"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(cfg.Stage)+"*")
+		if fn == "api" {
+			// The admin API serves the archive: read only.
+			grant([]string{"s3:GetObject"}, "${ArchiveBucket.Arn}/*")
+			grant([]string{"s3:ListBucket"}, "${ArchiveBucket.Arn}")
+		}
 		if fn == "llm" {
 			for _, id := range cfg.BedrockModels {
 				var arns []string

@@ -208,6 +208,18 @@ func newDeployment(t testing.TB, function string) *deployment {
 		d.env[awsconfig.EnvBudgetTable] = d.tables.Budget
 		d.env[awsconfig.EnvOutboxTable] = d.tables.Outbox
 		d.env[awsconfig.EnvPolicyBucket] = d.bucket
+		if function == "api" {
+			// The admin API serves the audit archive: one published key.
+			archive := srv.Bucket(t, true)
+			a, err := s3store.NewArchive(d.s3, archive, 24*time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Create(ctx, "keys/k1.json", []byte(`{"key":"k1"}`)); err != nil {
+				t.Fatal(err)
+			}
+			d.env[awsconfig.EnvArchiveBucket] = archive
+		}
 	}
 	return d
 }
@@ -301,6 +313,11 @@ func TestBootstraps(t *testing.T) {
 			}
 			if !slices.ContainsFunc(projects, func(p struct{ Name string }) bool { return p.Name == "web" }) {
 				t.Errorf("list projects: %s; want the project web created before", listed.Body)
+			}
+			// The archive bucket, listed with a signed GET (no S3 client).
+			keys := proxyResponse(t, invoke(t, f, event(t, "api/admin-archive-keys.json")))
+			if keys.StatusCode != 200 || strings.TrimSpace(keys.Body) != `{"keys":["keys/k1.json"]}` {
+				t.Errorf("archive keys: %d %s; want the one published key", keys.StatusCode, keys.Body)
 			}
 		},
 		// The LLM gateway refuses a provider's key in place of a Warden

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/dynamo"
@@ -48,6 +49,9 @@ type Options struct {
 	// Admin makes the admin API available, authenticated by API Gateway
 	// with IAM: the api function's.
 	Admin bool
+	// Archive, if not nil, is the audit archive the admin API serves (read
+	// only: the archiver writes it).
+	Archive audit.ArchiveStore
 	// AWS is the function's AWS configuration (its role's credentials),
 	// which Bedrock upstreams are signed with.
 	AWS *aws.Config
@@ -102,7 +106,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail,
-		LLM: gateway, Budgets: budgets.Service, Policy: policies, Resumed: dog.Reset,
+		Archive: o.Archive, LLM: gateway, Budgets: budgets.Service, Policy: policies, Resumed: dog.Reset,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		// Without the admin API, no request is an admin's: there is no
 		// admin token on AWS.

@@ -58,9 +58,18 @@ func testApp(t *testing.T, admin bool, db *dynamo.DB, upstream string) *App {
 		t.Fatal(err)
 	}
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", upstream)
-	app, err := New(t.Context(), Options{DB: db, Policy: policyload.File(path), LLMConfig: []byte(llmConfig), Admin: admin,
+	o := Options{DB: db, Policy: policyload.File(path), LLMConfig: []byte(llmConfig), Admin: admin,
 		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if admin {
+		// An archive holding one published key, as the archiver leaves it.
+		archive := audit.DirStore{Root: t.TempDir()}
+		if err := archive.Create(t.Context(), "keys/k1.json", []byte(`{"key":"k1"}`)); err != nil {
+			t.Fatal(err)
+		}
+		o.Archive = archive
+	}
+	app, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +169,9 @@ func TestFunctionEvents(t *testing.T) {
 	}
 	callAPI("api/admin-list-projects.json", http.StatusOK)
 	callAPI("api/admin-without-iam.json", http.StatusUnauthorized)
+	if keys := callAPI("api/admin-archive-keys.json", http.StatusOK); fmt.Sprint(keys["keys"]) != "[keys/k1.json]" {
+		t.Errorf("archive keys: %v", keys)
+	}
 	login := callAPI("api/agent-login.json", http.StatusCreated)
 	vars["session_token"], _ = login["token"].(string)
 	if !strings.HasPrefix(vars["session_token"], "wdn_s_") {

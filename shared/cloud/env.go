@@ -19,7 +19,8 @@ const maxConfigObject = 1 << 20
 
 // AppOptions are the api and llm functions' adapters: the tables, the
 // policy bucket's objects (read with s3store.Getter: these functions need
-// no more of S3), the secrets.
+// no more of S3), the secrets, and for the admin API (api) the audit
+// archive, read only.
 func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error) {
 	secrets, err := e.Secrets()
 	if err != nil {
@@ -31,6 +32,11 @@ func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error)
 		Policy:  s3policy.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
 		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
 		Metrics: &lambdas.Metrics{Stage: e.Config.Stage, Out: os.Stdout},
+	}
+	if admin {
+		if o.Archive, err = s3store.NewArchiveReader(get, e.Config.ArchiveBucket); err != nil {
+			return Options{}, err
+		}
 	}
 	// Both at once: each is a round trip of the cold start.
 	var llmErr, pricesErr error
@@ -57,8 +63,12 @@ func optionalObject(ctx context.Context, client s3store.GetObjectAPI, bucket, ke
 // FromEnv builds the app of the api function (admin) or the llm function
 // from the function's environment.
 func FromEnv(ctx context.Context, admin bool) (*App, error) {
-	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable, awsconfig.EnvOutboxTable,
-		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix)
+	required := []string{awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable, awsconfig.EnvOutboxTable,
+		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix}
+	if admin {
+		required = append(required, awsconfig.EnvArchiveBucket)
+	}
+	env, err := lambdas.LoadEnv(ctx, required...)
 	if err != nil {
 		return nil, err
 	}

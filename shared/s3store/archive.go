@@ -38,6 +38,19 @@ type ArchiveAPI interface {
 
 var _ ArchiveAPI = (*s3.Client)(nil)
 
+// ArchiveReadAPI is the part of the S3 API a read-only Archive uses; the
+// S3 client and Getter have it.
+type ArchiveReadAPI interface {
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
+
+var _ ArchiveReadAPI = (*Getter)(nil)
+
+// ErrReadOnly is the error of Create and Check on an archive opened with
+// NewArchiveReader.
+var ErrReadOnly = errors.New("s3store: this archive was opened read-only")
+
 // Limits of the archive store.
 const (
 	// DefaultMaxObjectBytes is the largest object Open reads unless
@@ -91,7 +104,8 @@ const (
 // (which stays, and can be read by its version ID) — audit.VerifyArchive
 // reports such an object as missing.
 type Archive struct {
-	client    ArchiveAPI
+	client    ArchiveAPI     // nil when read-only
+	read      ArchiveReadAPI // Open and List
 	bucket    string
 	retention time.Duration
 	now       func() time.Time
@@ -121,7 +135,20 @@ func NewArchive(client ArchiveAPI, bucket string, retention time.Duration) (*Arc
 	case retention > MaxRetention:
 		return nil, fmt.Errorf("s3store: archive s3://%s: retention %v is more than S3's limit of 100 years", bucket, retention)
 	}
-	return &Archive{client: client, bucket: bucket, retention: retention, now: time.Now, MaxObjectBytes: DefaultMaxObjectBytes}, nil
+	return &Archive{client: client, read: client, bucket: bucket, retention: retention, now: time.Now, MaxObjectBytes: DefaultMaxObjectBytes}, nil
+}
+
+// NewArchiveReader returns the archive in bucket for reading only (Open,
+// List): what the admin API serves. Create and Check fail with
+// ErrReadOnly.
+func NewArchiveReader(client ArchiveReadAPI, bucket string) (*Archive, error) {
+	switch {
+	case client == nil:
+		return nil, errors.New("s3store: archive: no S3 client")
+	case bucket == "":
+		return nil, errors.New("s3store: archive: no bucket name")
+	}
+	return &Archive{read: client, bucket: bucket, MaxObjectBytes: DefaultMaxObjectBytes}, nil
 }
 
 // Check reads the bucket's Object Lock configuration and fails, saying
@@ -129,6 +156,9 @@ func NewArchive(client ArchiveAPI, bucket string, retention time.Duration) (*Arc
 // so that a misconfigured deployment fails there, with a clear reason,
 // rather than at its first batch.
 func (a *Archive) Check(ctx context.Context) error {
+	if a.client == nil {
+		return ErrReadOnly
+	}
 	_, err := lockConfiguration(ctx, a.client, a.bucket)
 	return err
 }
@@ -178,6 +208,9 @@ func lockConfiguration(ctx context.Context, client ArchiveAPI, bucket string) (*
 
 // Create implements audit.ArchiveStore.
 func (a *Archive) Create(ctx context.Context, key string, data []byte) error {
+	if a.client == nil {
+		return ErrReadOnly
+	}
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -234,7 +267,7 @@ func (a *Archive) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	out, err := a.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+	out, err := a.read.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(a.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
 		var nsk *types.NoSuchKey
 		if errors.As(err, &nsk) {
@@ -291,7 +324,7 @@ func (a *Archive) List(ctx context.Context, prefix string) ([]string, error) {
 		in.MaxKeys = aws.Int32(a.pageSize)
 	}
 	var keys []string
-	pages := s3.NewListObjectsV2Paginator(a.client, in)
+	pages := s3.NewListObjectsV2Paginator(a.read, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -374,4 +375,72 @@ func createFirst(ctx context.Context, srv *s3test.Server, bucket, key string) er
 		return err
 	}
 	return a.Create(ctx, key, []byte("first"))
+}
+
+// TestArchiveReaderOverGetter: the archive read through Getter's signed
+// GETs (the api function has no S3 client) lists, page by page, and opens
+// what the archiver wrote, as the S3 client does; it writes nothing.
+func TestArchiveReaderOverGetter(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t, true)
+	w, err := NewArchive(srv.Client(), bucket, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := range 7 {
+		key := fmt.Sprintf("records/%020d-%020d.jsonl.gz", i*10+1, i*10+10)
+		want[key] = strings.Repeat(fmt.Sprint(i), 100+i)
+		if err := w.Create(ctx, key, []byte(want[key])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Create(ctx, "keys/k1.json", []byte(`{"k":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewArchiveReader(&Getter{Region: s3test.Region, Credentials: srv.Config().Credentials, Endpoint: srv.URL}, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pageSize = 3
+	keys, err := r.List(ctx, "records/")
+	if err != nil || len(keys) != 7 || !slices.IsSorted(keys) {
+		t.Fatalf("List = %q, %v; want the 7 record batches", keys, err)
+	}
+	for _, k := range keys {
+		body, err := r.Open(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(body)
+		body.Close()
+		if err != nil || string(data) != want[k] {
+			t.Errorf("Open(%s) = %d bytes, %v", k, len(data), err)
+		}
+	}
+	if keys, err := r.List(ctx, "keys/"); err != nil || !slices.Equal(keys, []string{"keys/k1.json"}) {
+		t.Errorf("List(keys/) = %q, %v", keys, err)
+	}
+	if _, err := r.Open(ctx, "records/none.jsonl.gz"); !errors.Is(err, audit.ErrNotArchived) {
+		t.Errorf("Open of a missing key: %v, want ErrNotArchived", err)
+	}
+	if err := r.Create(ctx, "records/x", []byte("x")); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Create on a reader: %v, want ErrReadOnly", err)
+	}
+}
+
+func TestParseListAnswer(t *testing.T) {
+	t.Parallel()
+	out, err := ParseListAnswer([]byte(`<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>records/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated><Contents><Key>records/a&amp;b</Key><Size>3</Size></Contents><Contents><Key>records/c</Key></Contents><NextContinuationToken>tok==</NextContinuationToken></ListBucketResult>`))
+	if err != nil || len(out.Contents) != 2 || *out.Contents[0].Key != "records/a&b" || !*out.IsTruncated || *out.NextContinuationToken != "tok==" {
+		t.Fatalf("ParseListAnswer = %+v, %v", out, err)
+	}
+	for _, bad := range []string{`<Error><Code>AccessDenied</Code></Error>`, `<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>`, `not xml`} {
+		if _, err := ParseListAnswer([]byte(bad)); err == nil {
+			t.Errorf("ParseListAnswer(%q) accepted", bad)
+		}
+	}
 }

@@ -2,8 +2,11 @@ package s3store
 
 import (
 	"context"
+	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -19,8 +22,8 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// Getter is a GetObjectAPI that makes S3's GetObject as one signed HTTP
-// GET, without the S3 client: the api and llm functions only read the
+// Getter is a GetObjectAPI that makes S3's GetObject (and ListObjectsV2)
+// as one signed HTTP GET, without the S3 client: the api and llm functions only read the
 // policy bucket's few objects, and the client with its serializers is
 // about 4.7 MB of each binary (the aim is 20 MB). It speaks the documented
 // REST call: virtual-hosted addressing on AWS, path-style against an
@@ -53,40 +56,128 @@ func (g *Getter) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func
 	if bucket == "" || key == "" {
 		return nil, fmt.Errorf("s3store: GetObject needs a bucket and a key")
 	}
-	u := "https://" + bucket + ".s3." + g.Region + ".amazonaws.com/" + escapeKey(key)
-	if g.Endpoint != "" {
-		u = strings.TrimRight(g.Endpoint, "/") + "/" + url.PathEscape(bucket) + "/" + escapeKey(key)
+	var h http.Header
+	if etag := aws.ToString(in.IfNoneMatch); etag != "" {
+		h = http.Header{"If-None-Match": {etag}}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := g.get(ctx, bucket, escapeKey(key), nil, h)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: GetObject s3://%s/%s: %w", bucket, key, err)
 	}
-	if etag := aws.ToString(in.IfNoneMatch); etag != "" {
-		req.Header.Set("If-None-Match", etag)
+	if resp.StatusCode != http.StatusOK {
+		return nil, answerError(resp)
 	}
+	out := &s3.GetObjectOutput{Body: resp.Body, ETag: header(resp, "ETag"), VersionId: header(resp, "X-Amz-Version-Id")}
+	if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil {
+		out.ContentLength = aws.Int64(n)
+	}
+	return out, nil
+}
+
+// maxListBody bounds a ListObjectsV2 answer: a page of 1,000 keys of
+// S3's longest (1,024 bytes) with their metadata is under 1.5 MB.
+const maxListBody = 4 << 20
+
+// ListObjectsV2 lists the keys of in's Bucket under its Prefix, a page
+// from its ContinuationToken (at most MaxKeys keys, if set), as one signed
+// GET; the answer carries the keys and the next page's token, not the
+// objects' other metadata. The options are not used.
+func (g *Getter) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	bucket := aws.ToString(in.Bucket)
+	if bucket == "" {
+		return nil, fmt.Errorf("s3store: ListObjectsV2 needs a bucket")
+	}
+	q := url.Values{"list-type": {"2"}}
+	if p := aws.ToString(in.Prefix); p != "" {
+		q.Set("prefix", p)
+	}
+	if t := aws.ToString(in.ContinuationToken); t != "" {
+		q.Set("continuation-token", t)
+	}
+	if in.MaxKeys != nil {
+		q.Set("max-keys", strconv.Itoa(int(*in.MaxKeys)))
+	}
+	resp, err := g.get(ctx, bucket, "", q, nil)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: ListObjectsV2 s3://%s/%s: %w", bucket, aws.ToString(in.Prefix), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, answerError(resp)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("s3store: ListObjectsV2 s3://%s: %w", bucket, err)
+	}
+	out, err := ParseListAnswer(body)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: ListObjectsV2 s3://%s: %w", bucket, err)
+	}
+	return out, nil
+}
+
+// ParseListAnswer reads a ListObjectsV2 answer (ListBucketResult): its
+// keys, whether it is truncated and the next page's token.
+func ParseListAnswer(body []byte) (*s3.ListObjectsV2Output, error) {
+	if len(body) > maxListBody {
+		return nil, fmt.Errorf("the answer is more than %d bytes", maxListBody)
+	}
+	var res struct {
+		XMLName               xml.Name `xml:"ListBucketResult"`
+		IsTruncated           bool
+		NextContinuationToken string
+		Contents              []struct{ Key string }
+	}
+	if err := xml.Unmarshal(body, &res); err != nil {
+		return nil, fmt.Errorf("the answer is not a ListBucketResult: %w", err)
+	}
+	if res.IsTruncated && res.NextContinuationToken == "" {
+		return nil, errors.New("the answer is truncated but names no next page")
+	}
+	out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(res.IsTruncated), KeyCount: aws.Int32(int32(len(res.Contents)))}
+	if res.NextContinuationToken != "" {
+		out.NextContinuationToken = aws.String(res.NextContinuationToken)
+	}
+	for _, c := range res.Contents {
+		out.Contents = append(out.Contents, types.Object{Key: aws.String(c.Key)})
+	}
+	return out, nil
+}
+
+// get makes a signed GET of path (escaped) in bucket, with query q and
+// headers h: virtual-hosted on AWS, path-style against Endpoint.
+func (g *Getter) get(ctx context.Context, bucket, path string, q url.Values, h http.Header) (*http.Response, error) {
+	u := "https://" + bucket + ".s3." + g.Region + ".amazonaws.com/" + path
+	if g.Endpoint != "" {
+		u = strings.TrimRight(g.Endpoint, "/") + "/" + url.PathEscape(bucket) + "/" + path
+	}
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(req.Header, h)
 	req.Header.Set("X-Amz-Content-Sha256", emptyPayload)
 	creds, err := g.Credentials.Retrieve(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("s3store: credentials: %w", err)
+		return nil, fmt.Errorf("credentials: %w", err)
 	}
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, emptyPayload, "s3", g.Region, time.Now()); err != nil {
-		return nil, fmt.Errorf("s3store: sign GetObject: %w", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	client := g.HTTP
 	if client == nil {
 		client = http.DefaultClient
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("s3store: GetObject s3://%s/%s: %w", bucket, key, err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		out := &s3.GetObjectOutput{Body: resp.Body, ETag: header(resp, "ETag"), VersionId: header(resp, "X-Amz-Version-Id")}
-		if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil {
-			out.ContentLength = aws.Int64(n)
-		}
-		return out, nil
-	}
+	return client.Do(req)
+}
+
+// answerError is the error of an answer other than 200, as the S3 client
+// gives it: NoSuchKey for a missing key, else an error that callers read
+// the status of (304 Not Modified, 403...). It closes the body.
+func answerError(resp *http.Response) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	code := ""
@@ -94,11 +185,9 @@ func (g *Getter) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func
 		code = string(m[1])
 	}
 	if resp.StatusCode == http.StatusNotFound && code == "NoSuchKey" {
-		return nil, &types.NoSuchKey{Message: aws.String("The specified key does not exist.")}
+		return &types.NoSuchKey{Message: aws.String("The specified key does not exist.")}
 	}
-	// The error the S3 client returns for an answer it has no type for:
-	// callers read its status (304 Not Modified, 403...).
-	return nil, &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+	return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
 		Response: &smithyhttp.Response{Response: resp},
 		Err:      fmt.Errorf("S3 answered %d %s", resp.StatusCode, code),
 	}}
