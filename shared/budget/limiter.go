@@ -1,9 +1,11 @@
 package budget
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,8 +17,8 @@ import (
 // keeps at most unless told otherwise.
 const DefaultMaxKeys = 100_000
 
-// Limiter enforces the policy's rate limits in memory, for one server.
-// Each (rate limit ID, scope value) has a token bucket per dimension:
+// Limiter enforces the policy's rate limits. Each (rate limit ID, scope
+// value) has a token bucket per dimension:
 //
 //   - requests: holds requests + burst, refills at requests per window,
 //     and each allowed call takes one. Over any long stretch the rate is
@@ -26,30 +28,45 @@ const DefaultMaxKeys = 100_000
 //     refused while less than one token is left, until the refill pays
 //     the debt back.
 //
-// Memory is bounded: a counter back at full is forgotten (it holds nothing
+// The buckets are kept by a RateStore: by default in this process's
+// memory, bounded — a counter back at full is forgotten (it holds nothing
 // a fresh one would not), and once MaxKeys counters are in use a new key
-// is refused, failing closed, until some go idle.
+// is refused, failing closed, until some go idle. Servers that share their
+// limits (the Lambda functions) share a store (DynamoDB).
 //
 // The zero value is ready; methods are safe for concurrent use.
 type Limiter struct {
-	// MaxKeys caps the counters kept; 0 means DefaultMaxKeys.
+	// Store keeps the counters; nil: this process's memory.
+	Store RateStore
+	// MaxKeys caps the counters kept in memory; 0 means DefaultMaxKeys.
 	MaxKeys int
 
-	mu      sync.Mutex
-	keys    map[limitKey]*bucket
-	sweepAt int // sweep idle counters when this many are kept
+	once sync.Once
+	mem  MemoryRates
 }
 
-type limitKey struct {
-	limit string // rate limit ID
-	scope string // scope value
+// RateKey names a counter: a rate limit's ID and the scope value it
+// counts (a project, agent or session).
+type RateKey struct{ Limit, Scope string }
+
+// Bucket is one counter: what was left of each dimension at At, and when
+// it is back at full if not used again (after which a store may forget
+// it: a fresh one holds the same). The zero Bucket is a fresh one.
+type Bucket struct {
+	Reqs, Toks float64
+	At, Full   time.Time
 }
 
-// bucket is one counter. reqs and toks are what was left at at.
-type bucket struct {
-	reqs, toks float64
-	at         time.Time
-	full       time.Time // when both are back at full, unless used again
+// RateStore keeps a Limiter's counters. Update hands fn the counters of
+// keys as stored (a zero Bucket for one it does not hold) and stores what
+// fn left in them if fn returns nil; fn's error is Update's. An Update is
+// atomic against the others on the same keys: a store shared by several
+// servers starts over when one of them changed meanwhile, so fn may run
+// more than once. With strict, a store that bounds its counters refuses
+// (ErrLimiterFull) to take new ones past its bound; now is the time of
+// the call, for a store that forgets the counters back at full.
+type RateStore interface {
+	Update(ctx context.Context, keys []RateKey, now time.Time, strict bool, fn func([]Bucket) error) error
 }
 
 // Limited is the error of Allow when a rate limit refuses a call.
@@ -86,17 +103,26 @@ func (e *Limited) Error() string {
 // counters, none idle, and the call needs a new one.
 var ErrLimiterFull = errors.New("rate limiter is tracking as many counters as it may; refusing new ones until some go idle")
 
-// Len is how many counters the limiter keeps.
-func (l *Limiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.keys)
+// Len is how many counters the limiter keeps in memory.
+func (l *Limiter) Len() int { return l.memory().len() }
+
+// store is where the counters are.
+func (l *Limiter) store() RateStore {
+	if l.Store != nil {
+		return l.Store
+	}
+	return l.memory()
+}
+
+func (l *Limiter) memory() *MemoryRates {
+	l.once.Do(func() { l.mem.MaxKeys = l.MaxKeys })
+	return &l.mem
 }
 
 // limitOf is one rate limit that applies to a call, with its key.
 type limitOf struct {
 	rl  *policy.RateLimit
-	key limitKey
+	key RateKey
 }
 
 func applicable(pol *policy.Policy, p policy.Principal, action string) ([]limitOf, error) {
@@ -114,7 +140,7 @@ func applicable(pol *policy.Policy, p policy.Principal, action string) ([]limitO
 		if err != nil {
 			return nil, fmt.Errorf("rate limit %s: %w", rl.ID, err)
 		}
-		out = append(out, limitOf{rl: rl, key: limitKey{limit: rl.ID, scope: v}})
+		out = append(out, limitOf{rl: rl, key: RateKey{Limit: rl.ID, Scope: v}})
 	}
 	return out, nil
 }
@@ -123,143 +149,101 @@ func applicable(pol *policy.Policy, p policy.Principal, action string) ([]limitO
 // applies, at now, and allows it only if every one has room: else the
 // error is a *Limited for the first that has none, and nothing is
 // counted. Other errors (no policy, a principal lacking the scope a limit
-// counts by, ErrLimiterFull) refuse the call too.
-func (l *Limiter) Allow(pol *policy.Policy, p policy.Principal, action string, now time.Time) error {
+// counts by, ErrLimiterFull, a store that cannot be reached) refuse the
+// call too.
+func (l *Limiter) Allow(ctx context.Context, pol *policy.Policy, p policy.Principal, action string, now time.Time) error {
 	lims, err := applicable(pol, p, action)
-	if err != nil {
+	if err != nil || len(lims) == 0 {
 		return err
 	}
-	if len(lims) == 0 {
+	return l.store().Update(ctx, keysOf(lims), now, true, func(bs []Bucket) error {
+		for i, lim := range lims {
+			b := &bs[i]
+			refill(b, lim.rl, now)
+			if lim.rl.Requests > 0 && b.Reqs < 1 {
+				return limited(lim, false, b.Reqs)
+			}
+			if lim.rl.Tokens > 0 && b.Toks < 1 {
+				return limited(lim, true, b.Toks)
+			}
+		}
+		for i, lim := range lims {
+			if lim.rl.Requests > 0 {
+				bs[i].Reqs--
+				setFull(&bs[i], lim.rl)
+			}
+		}
 		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.makeRoom(lims, now, true); err != nil {
-		return err
-	}
-	bs := make([]*bucket, len(lims))
-	for i, lim := range lims {
-		b := l.bucket(lim, now)
-		bs[i] = b
-		if lim.rl.Requests > 0 && b.reqs < 1 {
-			return limited(lim, false, b.reqs)
-		}
-		if lim.rl.Tokens > 0 && b.toks < 1 {
-			return limited(lim, true, b.toks)
-		}
-	}
-	for i, lim := range lims {
-		if lim.rl.Requests > 0 {
-			bs[i].reqs--
-			bs[i].setFull(lim.rl)
-		}
-	}
-	return nil
+	})
 }
 
 // AddTokens counts n tokens used by a call of action by p against every
 // token limit of pol that applies. It never refuses: a call that used up a
 // limit is refused by the next Allow. It records the tokens even past
-// MaxKeys, which calls in flight exceed by at most their number.
-func (l *Limiter) AddTokens(pol *policy.Policy, p policy.Principal, action string, n int64, now time.Time) {
+// MaxKeys, which calls in flight exceed by at most their number. Its error
+// says that the tokens could not be counted.
+func (l *Limiter) AddTokens(ctx context.Context, pol *policy.Policy, p policy.Principal, action string, n int64, now time.Time) error {
 	if n <= 0 {
-		return
+		return nil
 	}
 	lims, err := applicable(pol, p, action)
 	if err != nil {
-		return // Allow refused the call for the same reason
+		return nil // Allow refused the call for the same reason
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_ = l.makeRoom(lims, now, false)
-	for _, lim := range lims {
-		if lim.rl.Tokens == 0 {
-			continue
-		}
-		b := l.bucket(lim, now)
-		b.toks -= float64(n)
-		b.setFull(lim.rl)
-	}
-}
-
-// makeRoom forgets idle counters when there are many, before any of the
-// call's counters is looked up, so that none it uses is dropped midway.
-// With strict, it refuses the call if its new counters would take the
-// limiter past MaxKeys. It holds l.mu.
-func (l *Limiter) makeRoom(lims []limitOf, now time.Time, strict bool) error {
-	if l.keys == nil {
-		l.keys = map[limitKey]*bucket{}
-	}
-	added := 0
-	for _, lim := range lims {
-		if _, ok := l.keys[lim.key]; !ok {
-			added++
-		}
-	}
-	maxKeys := l.MaxKeys
-	if maxKeys <= 0 {
-		maxKeys = DefaultMaxKeys
-	}
-	if added == 0 || len(l.keys)+added < max(l.sweepAt, 1024) && len(l.keys)+added <= maxKeys {
+	lims = slices.DeleteFunc(lims, func(lim limitOf) bool { return lim.rl.Tokens == 0 })
+	if len(lims) == 0 {
 		return nil
 	}
-	for k, b := range l.keys {
-		if !b.full.After(now) {
-			delete(l.keys, k)
+	return l.store().Update(ctx, keysOf(lims), now, false, func(bs []Bucket) error {
+		for i, lim := range lims {
+			refill(&bs[i], lim.rl, now)
+			bs[i].Toks -= float64(n)
+			setFull(&bs[i], lim.rl)
 		}
-	}
-	l.sweepAt = 2 * len(l.keys)
-	if strict {
-		added = 0
-		for _, lim := range lims {
-			if _, ok := l.keys[lim.key]; !ok {
-				added++
-			}
-		}
-		if len(l.keys)+added > maxKeys {
-			return ErrLimiterFull
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// bucket returns the key's counter refilled up to now, making a full one
-// for a new key. It holds l.mu.
-func (l *Limiter) bucket(lim limitOf, now time.Time) *bucket {
-	rl := lim.rl
-	b, ok := l.keys[lim.key]
-	if !ok {
-		b = &bucket{reqs: reqCap(rl), toks: float64(rl.Tokens), at: now, full: now}
-		l.keys[lim.key] = b
-		return b
+func keysOf(lims []limitOf) []RateKey {
+	keys := make([]RateKey, len(lims))
+	for i, lim := range lims {
+		keys[i] = lim.key
 	}
-	if dt := now.Sub(b.at); dt > 0 {
+	return keys
+}
+
+// refill brings b up to now: a fresh bucket full, another refilled at the
+// limit's rates, and clamped, also after a policy change lowered it.
+func refill(b *Bucket, rl *policy.RateLimit, now time.Time) {
+	if b.At.IsZero() {
+		*b = Bucket{Reqs: reqCap(rl), Toks: float64(rl.Tokens), At: now, Full: now}
+		return
+	}
+	if dt := now.Sub(b.At); dt > 0 {
 		per := float64(rl.Per)
-		b.reqs += float64(dt) * float64(rl.Requests) / per
-		b.toks += float64(dt) * float64(rl.Tokens) / per
-		b.at = now
+		b.Reqs += float64(dt) * float64(rl.Requests) / per
+		b.Toks += float64(dt) * float64(rl.Tokens) / per
+		b.At = now
 	}
-	// Clamp also after a policy change lowered the limit.
-	b.reqs = math.Min(b.reqs, reqCap(rl))
-	b.toks = math.Min(b.toks, float64(rl.Tokens))
-	return b
+	b.Reqs = math.Min(b.Reqs, reqCap(rl))
+	b.Toks = math.Min(b.Toks, float64(rl.Tokens))
 }
 
 // reqCap is what a request bucket holds: requests and burst.
 func reqCap(rl *policy.RateLimit) float64 { return float64(rl.Requests + rl.Burst) }
 
 // setFull records when b, as it is now, is back at full for rl.
-func (b *bucket) setFull(rl *policy.RateLimit) {
+func setFull(b *Bucket, rl *policy.RateLimit) {
 	var wait float64
 	if rl.Requests > 0 {
-		wait = (reqCap(rl) - b.reqs) / float64(rl.Requests)
+		wait = (reqCap(rl) - b.Reqs) / float64(rl.Requests)
 	}
 	if rl.Tokens > 0 {
-		wait = math.Max(wait, (float64(rl.Tokens)-b.toks)/float64(rl.Tokens))
+		wait = math.Max(wait, (float64(rl.Tokens)-b.Toks)/float64(rl.Tokens))
 	}
-	full := b.at.Add(time.Duration(math.Ceil(wait * float64(rl.Per))))
-	if full.After(b.full) {
-		b.full = full
+	full := b.At.Add(time.Duration(math.Ceil(wait * float64(rl.Per))))
+	if full.After(b.Full) {
+		b.Full = full
 	}
 }
 
@@ -275,6 +259,6 @@ func limited(lim limitOf, tokens bool, left float64) *Limited {
 	wait := time.Duration(math.Ceil((1 - left) / rate * float64(rl.Per)))
 	wait = max((wait+time.Second-1)/time.Second*time.Second, time.Second)
 	return &Limited{
-		Limit: rl.ID, Scope: rl.Scope, Key: lim.key.scope, Tokens: tokens, Max: maxN, Per: rl.Per, RetryAfter: wait,
+		Limit: rl.ID, Scope: rl.Scope, Key: lim.key.Scope, Tokens: tokens, Max: maxN, Per: rl.Per, RetryAfter: wait,
 	}
 }

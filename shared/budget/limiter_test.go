@@ -1,6 +1,7 @@
 package budget_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,7 +21,7 @@ func allowN(l *budget.Limiter, pol *policy.Policy, p policy.Principal, action st
 	ok := 0
 	var last error
 	for range n {
-		if err := l.Allow(pol, p, action, now); err != nil {
+		if err := l.Allow(context.Background(), pol, p, action, now); err != nil {
 			last = err
 		} else {
 			ok++
@@ -46,11 +47,11 @@ func TestLimiterRequests(t *testing.T) {
 		t.Errorf("Limited: %+v", *lim)
 	}
 	// Other actions are not counted by this limit.
-	if err := l.Allow(pol, session, "tool:Bash", noon); err != nil {
+	if err := l.Allow(context.Background(), pol, session, "tool:Bash", noon); err != nil {
 		t.Errorf("tool:Bash: %v", err)
 	}
 	// Another session has its own counter.
-	if err := l.Allow(pol, policy.Principal{Project: "proj", Session: "other"}, "llm:invoke", noon); err != nil {
+	if err := l.Allow(context.Background(), pol, policy.Principal{Project: "proj", Session: "other"}, "llm:invoke", noon); err != nil {
 		t.Errorf("other session: %v", err)
 	}
 	// One request a second comes back.
@@ -61,7 +62,7 @@ func TestLimiterRequests(t *testing.T) {
 		t.Errorf("after a quiet window: allowed %d, want 60 (no more than the bucket holds)", ok)
 	}
 	// A clock that steps back refills nothing.
-	if err := l.Allow(pol, session, "llm:invoke", noon); err == nil {
+	if err := l.Allow(context.Background(), pol, session, "llm:invoke", noon); err == nil {
 		t.Error("allowed after the clock stepped back")
 	}
 }
@@ -77,10 +78,10 @@ func TestLimiterBurst(t *testing.T) {
 	// Then one comes back every 6s: 10 a minute.
 	for k := range 100 {
 		at := noon.Add(time.Duration(k+1) * 6 * time.Second)
-		if err := l.Allow(pol, session, "git:push", at.Add(-3*time.Second)); err == nil {
+		if err := l.Allow(context.Background(), pol, session, "git:push", at.Add(-3*time.Second)); err == nil {
 			t.Fatalf("allowed at %v, half way to the next request", at.Add(-3*time.Second))
 		}
-		if err := l.Allow(pol, session, "git:push", at); err != nil {
+		if err := l.Allow(context.Background(), pol, session, "git:push", at); err != nil {
 			t.Fatalf("at %v: %v", at, err)
 		}
 	}
@@ -93,11 +94,11 @@ func TestLimiterTokens(t *testing.T) {
   - {id: llm-rph, scope: session, action: llm:invoke, requests: 100, per: 1h}
 `)
 	var l budget.Limiter
-	if err := l.Allow(pol, session, "llm:invoke", noon); err != nil {
+	if err := l.Allow(context.Background(), pol, session, "llm:invoke", noon); err != nil {
 		t.Fatal(err)
 	}
-	l.AddTokens(pol, session, "llm:invoke", 1500, noon) // more than the limit: counted, not refused
-	err := l.Allow(pol, session, "llm:invoke", noon.Add(10*time.Second))
+	l.AddTokens(context.Background(), pol, session, "llm:invoke", 1500, noon) // more than the limit: counted, not refused
+	err := l.Allow(context.Background(), pol, session, "llm:invoke", noon.Add(10*time.Second))
 	// 500 in debt, less 166.7 refilled: 334 tokens at 1000 a minute.
 	want := "rate limit llm-tokens for project proj: 1,000 tokens per 1m, retry in 21s"
 	lim, ok := errors.AsType[*budget.Limited](err)
@@ -111,8 +112,8 @@ func TestLimiterTokens(t *testing.T) {
 		t.Errorf("after the debt is paid: allowed %d, want 99 (%v)", ok, err)
 	}
 	// Tokens of actions the limit does not name are not counted.
-	l.AddTokens(pol, session, "tool:Bash", 1_000_000, later)
-	if err := l.Allow(pol, policy.Principal{Project: "proj", Session: "s2"}, "llm:invoke", later); err != nil {
+	l.AddTokens(context.Background(), pol, session, "tool:Bash", 1_000_000, later)
+	if err := l.Allow(context.Background(), pol, policy.Principal{Project: "proj", Session: "s2"}, "llm:invoke", later); err != nil {
 		t.Errorf("after tokens of another action: %v", err)
 	}
 }
@@ -121,11 +122,11 @@ func TestLimiterRefusesUnscopedPrincipal(t *testing.T) {
 	t.Parallel()
 	pol := budgettest.Policy(t, "rate_limits:\n  - {id: rpm, scope: session, requests: 1, per: 1s}\n")
 	var l budget.Limiter
-	err := l.Allow(pol, policy.Principal{Project: "proj"}, "git:push", noon)
+	err := l.Allow(context.Background(), pol, policy.Principal{Project: "proj"}, "git:push", noon)
 	if want := "rate limit rpm: the principal has no session to count against"; err == nil || err.Error() != want {
 		t.Errorf("Allow: %v, want %q", err, want)
 	}
-	if err := l.Allow(nil, session, "git:push", noon); err == nil || err.Error() != "rate limit: no policy" {
+	if err := l.Allow(context.Background(), nil, session, "git:push", noon); err == nil || err.Error() != "rate limit: no policy" {
 		t.Errorf("Allow without a policy: %v", err)
 	}
 }
@@ -146,20 +147,20 @@ func TestLimiterMemoryBounded(t *testing.T) {
 	pol := budgettest.Policy(t, "rate_limits:\n  - {id: rpm, scope: session, requests: 10, per: 1m}\n")
 	l := budget.Limiter{MaxKeys: 3}
 	for i := range 3 {
-		if err := l.Allow(pol, policy.Principal{Session: fmt.Sprint("s", i)}, "git:push", noon); err != nil {
+		if err := l.Allow(context.Background(), pol, policy.Principal{Session: fmt.Sprint("s", i)}, "git:push", noon); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := l.Allow(pol, policy.Principal{Session: "s3"}, "git:push", noon.Add(time.Second))
+	err := l.Allow(context.Background(), pol, policy.Principal{Session: "s3"}, "git:push", noon.Add(time.Second))
 	if !errors.Is(err, budget.ErrLimiterFull) {
 		t.Fatalf("a fourth key while three are busy: %v, want ErrLimiterFull", err)
 	}
 	// Known keys go on meanwhile.
-	if err := l.Allow(pol, policy.Principal{Session: "s0"}, "git:push", noon.Add(time.Second)); err != nil {
+	if err := l.Allow(context.Background(), pol, policy.Principal{Session: "s0"}, "git:push", noon.Add(time.Second)); err != nil {
 		t.Errorf("a known key: %v", err)
 	}
 	// Once the three are full again they are idle, and forgotten.
-	if err := l.Allow(pol, policy.Principal{Session: "s3"}, "git:push", noon.Add(13*time.Second)); err != nil {
+	if err := l.Allow(context.Background(), pol, policy.Principal{Session: "s3"}, "git:push", noon.Add(13*time.Second)); err != nil {
 		t.Errorf("a fourth key once the others are idle: %v", err)
 	}
 	if n := l.Len(); n != 1 {
@@ -171,7 +172,7 @@ func TestLimiterMemoryBounded(t *testing.T) {
 	var big budget.Limiter
 	for i := range 100_000 {
 		now := noon.Add(time.Duration(i) * 100 * time.Millisecond)
-		if err := big.Allow(pol, policy.Principal{Session: fmt.Sprint("s", i)}, "git:push", now); err != nil {
+		if err := big.Allow(context.Background(), pol, policy.Principal{Session: fmt.Sprint("s", i)}, "git:push", now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,17 +190,17 @@ func TestLimiterSweepKeepsCountsInUse(t *testing.T) {
   - {id: rpm, scope: session, requests: 10, per: 1m}
 `)
 	l := budget.Limiter{MaxKeys: 2}
-	if err := l.Allow(pol, policy.Principal{Project: "proj", Session: "s1"}, "git:push", noon); err != nil {
+	if err := l.Allow(context.Background(), pol, policy.Principal{Project: "proj", Session: "s1"}, "git:push", noon); err != nil {
 		t.Fatal(err)
 	}
 	// Two hours later both counters are idle. The next call counts on
 	// hourly's (known, idle) and on a new one for s2, which needs a sweep.
 	later := noon.Add(2 * time.Hour)
 	s2 := policy.Principal{Project: "proj", Session: "s2"}
-	if err := l.Allow(pol, s2, "git:push", later); err != nil {
+	if err := l.Allow(context.Background(), pol, s2, "git:push", later); err != nil {
 		t.Fatal(err)
 	}
-	err := l.Allow(pol, s2, "git:push", later)
+	err := l.Allow(context.Background(), pol, s2, "git:push", later)
 	if want := "rate limit hourly for project proj: 1 request per 1h, retry in 1h"; err == nil || err.Error() != want {
 		t.Errorf("second call within the hour: %v, want %q", err, want)
 	}
@@ -214,7 +215,7 @@ func TestLimiterConcurrent(t *testing.T) {
 	allowed := 0
 	for range 200 {
 		wg.Go(func() {
-			if l.Allow(pol, session, "git:push", noon) == nil {
+			if l.Allow(context.Background(), pol, session, "git:push", noon) == nil {
 				mu.Lock()
 				allowed++
 				mu.Unlock()
@@ -238,9 +239,14 @@ func BenchmarkLimiterAllow(b *testing.B) {
 	now := noon
 	for b.Loop() {
 		now = now.Add(time.Millisecond)
-		if err := l.Allow(pol, session, "llm:invoke", now); err != nil {
+		if err := l.Allow(context.Background(), pol, session, "llm:invoke", now); err != nil {
 			b.Fatal(err)
 		}
-		l.AddTokens(pol, session, "llm:invoke", 1000, now)
+		l.AddTokens(context.Background(), pol, session, "llm:invoke", 1000, now)
 	}
+}
+
+func TestMemoryRatesConformance(t *testing.T) {
+	t.Parallel()
+	budgettest.RunRates(t, func(*testing.T) budget.RateStore { return &budget.MemoryRates{} })
 }

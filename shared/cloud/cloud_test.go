@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,9 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
+	"github.com/wardenhq/warden/shared/dynamo/identitystore"
 	"github.com/wardenhq/warden/shared/e2e"
+	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/lambdas/notifier"
 	"github.com/wardenhq/warden/shared/notify"
@@ -328,5 +331,52 @@ func TestBudgetAlertMetric(t *testing.T) {
 	if len(cw) != 1 || cw[0].Namespace != "Warden" || fmt.Sprint(cw[0].Dimensions) != "[[Stage]]" || cw[0].Metrics[0].Name != "BudgetAlerts" ||
 		line.Stage != "test" || line.BudgetAlerts != 1 || line.Budget != "tiny" || line.Threshold != 1 {
 		t.Errorf("metric line %s", metrics.String())
+	}
+}
+
+// TestRateLimitAcrossInstances: a rate limit holds across function
+// instances: calls spread over two apps on the same tables are counted
+// together, and the one past the limit is refused by whichever serves it.
+func TestRateLimitAcrossInstances(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(testPolicy+"rate_limits:\n  - {id: per-session, scope: session, requests: 3, per: 1h}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := newDB(t)
+	var apps []http.Handler
+	for range 2 {
+		app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), Admin: true,
+			Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, app.Handler())
+	}
+	ids := identity.NewService(identitystore.New(db), nil)
+	enroll, err := ids.CreateProject(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := ids.Login(ctx, enroll, "claude", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := range 4 {
+		resp, err := lambdas.Buffered(apps[i%2])(ctx, sample(t, "api/pre-tool-use-allowed.json", map[string]string{"session_token": token}))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("call %d: %+v, %v", i+1, resp, err)
+		}
+		var hook map[string]any
+		json.Unmarshal([]byte(resp.Body), &hook)
+		got = append(got, decision(hook))
+		if i == 3 && !strings.Contains(resp.Body, "rate limit per-session") {
+			t.Errorf("call 4 answered %s; want the rate limit named", resp.Body)
+		}
+	}
+	if want := []string{"allow", "allow", "allow", "deny"}; !slices.Equal(got, want) {
+		t.Errorf("decisions %q, want %q", got, want)
 	}
 }

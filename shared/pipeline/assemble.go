@@ -17,7 +17,9 @@ type Parts struct {
 	Identity *identity.Service
 	Policy   PolicySource
 	Ledger   budget.Ledger
-	Audit    audit.Sink
+	// Rates keeps the rate limits' counters; nil: this process's memory.
+	Rates budget.RateStore
+	Audit audit.Sink
 	// Notifier takes the notifications of budget alerts and watchdog trips.
 	Notifier Notifier
 	// RedactionKey keys the redactor of the audit records' arguments.
@@ -51,7 +53,7 @@ func Assemble(p Parts) (*Pipeline, *Budgets, *watchdog.Watchdog) {
 			p.Log.Error("notify a budget alert", "err", err, "budget", a.Budget)
 		}
 	}
-	budgets := &Budgets{Service: &budget.Service{Ledger: p.Ledger}, Limiter: &budget.Limiter{},
+	budgets := &Budgets{Service: &budget.Service{Ledger: p.Ledger}, Limiter: &budget.Limiter{Store: p.Rates},
 		Policy: p.Policy, Audit: p.Audit, Log: p.Log, Alerts: alerts}
 	dog := watchdog.New(watchdog.Config{})
 	trip := func(to []string, m notify.Message) {

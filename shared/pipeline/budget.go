@@ -49,7 +49,7 @@ func (b *Budgets) log() *slog.Logger {
 // help; a broken store with 503.
 func (b *Budgets) Reserve(ctx context.Context, sess identity.Session, req *policy.Request, worst Cost) (Hold, *Refusal) {
 	pol := b.Policy.Current()
-	if err := b.Limiter.Allow(pol, req.Principal, req.Action, b.now()); err != nil {
+	if err := b.Limiter.Allow(ctx, pol, req.Principal, req.Action, b.now()); err != nil {
 		if lim, ok := errors.AsType[*budget.Limited](err); ok {
 			return nil, &Refusal{Status: http.StatusTooManyRequests, Message: lim.Error(), RetryAfter: lim.RetryAfter}
 		}
@@ -84,7 +84,10 @@ type budgetHold struct {
 // recorded and sent.
 func (h *budgetHold) Settle(ctx context.Context, actual Cost) {
 	b := h.b
-	b.Limiter.AddTokens(h.pol, h.principal, h.action, actual.Tokens, b.now())
+	if err := b.Limiter.AddTokens(ctx, h.pol, h.principal, h.action, actual.Tokens, b.now()); err != nil {
+		// The tokens go uncounted: the next calls have that much more room.
+		b.log().Error("count tokens against the rate limits", "err", err, "session", h.sess.ID)
+	}
 	alerts, err := h.h.Settle(ctx, budget.Amount{USD: actual.USD, Tokens: actual.Tokens})
 	if err != nil {
 		// The reservation stays held at its worst case: budgets err on

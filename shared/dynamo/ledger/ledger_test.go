@@ -79,3 +79,11 @@ func TestSettleAnswerLost(t *testing.T) {
 		t.Errorf("a second settlement: %v, want ErrUnknownHold", err)
 	}
 }
+
+// TestRatesConformance: the rate limits counted in the budget table, so
+// that any number of instances share them.
+func TestRatesConformance(t *testing.T) {
+	t.Parallel()
+	client := dynamotest.Client(t)
+	budgettest.RunRates(t, func(t *testing.T) budget.RateStore { return NewRates(dynamotest.DB(t, client)) })
+}

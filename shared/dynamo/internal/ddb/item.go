@@ -120,6 +120,26 @@ func (it *Item) N(name string) int64 {
 	return 0
 }
 
+// SetF sets a number that need not be whole, in plain decimal notation.
+func (it *Item) SetF(name string, v float64) {
+	it.M[name] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(v, 'f', -1, 64)}
+}
+
+func (it *Item) F(name string) float64 {
+	switch v := it.M[name].(type) {
+	case nil:
+		return 0
+	case *types.AttributeValueMemberN:
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if err != nil {
+			it.Fail(name, "a number")
+		}
+		return f
+	}
+	it.Fail(name, "a number")
+	return 0
+}
+
 func (it *Item) Time(name string) time.Time {
 	s := it.S(name)
 	t, err := sortable.ParseTime(s)
