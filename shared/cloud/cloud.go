@@ -100,7 +100,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	// kill by another instance takes effect at the next request.
 	ids := identity.NewService(identitystore.New(o.DB), nil)
 	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
-		Rates: ledger.NewRates(o.DB), Audit: trail, Notifier: box, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
+		Rates: ledger.NewRates(o.DB), Watchdog: ledger.NewWatchdogStore(o.DB), Audit: trail, Notifier: box, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return nil, err

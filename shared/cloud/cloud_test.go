@@ -334,14 +334,14 @@ func TestBudgetAlertMetric(t *testing.T) {
 	}
 }
 
-// TestRateLimitAcrossInstances: a rate limit holds across function
-// instances: calls spread over two apps on the same tables are counted
-// together, and the one past the limit is refused by whichever serves it.
-func TestRateLimitAcrossInstances(t *testing.T) {
-	t.Parallel()
+// twoInstances are two apps of the api function on the same tables (as
+// two Lambda instances are), with the policy plus extra, and a session
+// token of project web.
+func twoInstances(t *testing.T, extra string) ([]http.Handler, *identity.Service, string) {
+	t.Helper()
 	ctx := t.Context()
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(policyFile, []byte(testPolicy+"rate_limits:\n  - {id: per-session, scope: session, requests: 3, per: 1h}\n"), 0o600); err != nil {
+	if err := os.WriteFile(policyFile, []byte(testPolicy+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	db := newDB(t)
@@ -363,20 +363,59 @@ func TestRateLimitAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return apps, ids, token
+}
+
+// hookCalls makes n identical PreToolUse calls, on the instances in turn,
+// and returns each decision and the last answer (a session that may not
+// act any more is answered 403, with a deny).
+func hookCalls(t *testing.T, apps []http.Handler, token string, n int) ([]string, string) {
+	t.Helper()
 	var got []string
-	for i := range 4 {
-		resp, err := lambdas.Buffered(apps[i%2])(ctx, sample(t, "api/pre-tool-use-allowed.json", map[string]string{"session_token": token}))
-		if err != nil || resp.StatusCode != http.StatusOK {
+	var last string
+	for i := range n {
+		resp, err := lambdas.Buffered(apps[i%len(apps)])(t.Context(), sample(t, "api/pre-tool-use-allowed.json", map[string]string{"session_token": token}))
+		if err != nil || resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("call %d: %+v, %v", i+1, resp, err)
 		}
 		var hook map[string]any
 		json.Unmarshal([]byte(resp.Body), &hook)
 		got = append(got, decision(hook))
-		if i == 3 && !strings.Contains(resp.Body, "rate limit per-session") {
-			t.Errorf("call 4 answered %s; want the rate limit named", resp.Body)
-		}
+		last = resp.Body
 	}
+	return got, last
+}
+
+// TestRateLimitAcrossInstances: a rate limit holds across function
+// instances: calls spread over two apps on the same tables are counted
+// together, and the one past the limit is refused by whichever serves it.
+func TestRateLimitAcrossInstances(t *testing.T) {
+	t.Parallel()
+	apps, _, token := twoInstances(t, "rate_limits:\n  - {id: per-session, scope: session, requests: 3, per: 1h}\n")
+	got, last := hookCalls(t, apps, token, 4)
 	if want := []string{"allow", "allow", "allow", "deny"}; !slices.Equal(got, want) {
 		t.Errorf("decisions %q, want %q", got, want)
+	}
+	if !strings.Contains(last, "rate limit per-session") {
+		t.Errorf("call 4 answered %s; want the rate limit named", last)
+	}
+}
+
+// TestWatchdogAcrossInstances: the watchdog counts a session's calls
+// together across instances: the same call, served by two in turn, trips
+// the pause at its fourth repeat, and the session is paused for both.
+func TestWatchdogAcrossInstances(t *testing.T) {
+	t.Parallel()
+	apps, ids, token := twoInstances(t, "watchdog: {repeated_calls: {alert: 2, pause: 4}, window: 10m}\n")
+	got, last := hookCalls(t, apps, token, 5)
+	if want := []string{"allow", "allow", "allow", "deny", "deny"}; !slices.Equal(got, want) {
+		t.Errorf("decisions %q, want %q", got, want)
+	}
+	if !strings.Contains(last, "paused") {
+		t.Errorf("call 5 answered %s; want the session paused", last)
+	}
+	sessions, err := ids.Sessions(t.Context(), "web")
+	if err != nil || len(sessions) != 1 || !sessions[0].Paused || sessions[0].PausedBy != "watchdog" {
+		t.Errorf("sessions %+v, %v; want the one paused by the watchdog", sessions, err)
 	}
 }

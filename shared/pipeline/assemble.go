@@ -17,9 +17,11 @@ type Parts struct {
 	Identity *identity.Service
 	Policy   PolicySource
 	Ledger   budget.Ledger
-	// Rates keeps the rate limits' counters; nil: this process's memory.
-	Rates budget.RateStore
-	Audit audit.Sink
+	// Rates keeps the rate limits' counters, Watchdog the watchdog's; nil:
+	// this process's memory.
+	Rates    budget.RateStore
+	Watchdog watchdog.Store
+	Audit    audit.Sink
 	// Notifier takes the notifications of budget alerts and watchdog trips.
 	Notifier Notifier
 	// RedactionKey keys the redactor of the audit records' arguments.
@@ -55,7 +57,7 @@ func Assemble(p Parts) (*Pipeline, *Budgets, *watchdog.Watchdog) {
 	}
 	budgets := &Budgets{Service: &budget.Service{Ledger: p.Ledger}, Limiter: &budget.Limiter{Store: p.Rates},
 		Policy: p.Policy, Audit: p.Audit, Log: p.Log, Alerts: alerts}
-	dog := watchdog.New(watchdog.Config{})
+	dog := watchdog.New(watchdog.Config{Store: p.Watchdog})
 	trip := func(to []string, m notify.Message) {
 		if err := p.Notifier.Enqueue(to, m); err != nil {
 			p.Log.Error("notify a watchdog trip", "err", err)

@@ -3,12 +3,17 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/watchdog"
 )
 
 type noPolicy struct{}
@@ -75,4 +80,31 @@ func TestFailsClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// brokenCounts is a watchdog store that cannot be reached.
+type brokenCounts struct{}
+
+func (brokenCounts) Update(context.Context, string, time.Time, time.Duration, func(*watchdog.Session)) error {
+	return errors.New("dynamodb: connection refused")
+}
+func (brokenCounts) Forget(context.Context, string) error { return errors.New("dynamodb: connection refused") }
+
+// TestWatchdogStoreDownRefuses: a request the watchdog cannot count is
+// refused (503), never let through uncounted; a model call's result or
+// tokens it cannot count are logged.
+func TestWatchdogStoreDownRefuses(t *testing.T) {
+	t.Parallel()
+	pol, err := policy.Load("p.yaml", []byte("version: 1\nwatchdog: {repeated_calls: {alert: 5, pause: 10}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Watchdog{Dog: watchdog.New(watchdog.Config{Store: brokenCounts{}}), Policy: staticPolicy{pol},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	sess := identity.Session{ID: "s1", Project: "web", Agent: "claude"}
+	ref := w.request(t.Context(), sess, &policy.Request{Action: "tool:Bash", Resource: "make test"}, nil, false)
+	if ref == nil || ref.Status != http.StatusServiceUnavailable || !strings.Contains(ref.Message, "watchdog cannot count") {
+		t.Errorf("refusal %+v, want 503 saying the watchdog cannot count", ref)
+	}
+	w.Upstream(t.Context(), sess, 429) // logged, not panicking
 }

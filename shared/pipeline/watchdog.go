@@ -63,8 +63,15 @@ func (w *Watchdog) observe(ctx context.Context, sess identity.Session, e watchdo
 		return nil
 	}
 	e.Session, e.Project, e.Agent, e.Time, e.Started = sess.ID, sess.Project, sess.Agent, w.now(), sess.CreatedAt
+	trips, err := w.Dog.Observe(ctx, w.Policy.Current(), e)
+	if err != nil {
+		w.log().Error("watchdog", "err", err, "session", sess.ID)
+		// A request the watchdog cannot count is not acted on: the
+		// session may be in a loop that nothing would catch.
+		return &Refusal{Status: http.StatusServiceUnavailable, Message: "the watchdog cannot count this session's requests, so the request is refused"}
+	}
 	var ref *Refusal
-	for _, t := range w.Dog.Observe(w.Policy.Current(), e) {
+	for _, t := range trips {
 		if _, err := w.Audit.Append(ctx, t.Record()); err != nil {
 			w.log().Error("record a watchdog trip", "err", err, "session", sess.ID)
 		}

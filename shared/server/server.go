@@ -45,8 +45,9 @@ type Server struct {
 	// Budgets reads the budgets' counters, by the policy of Policy.
 	Budgets *budget.Service
 	Policy  pipeline.PolicySource
-	// Resumed, if not nil, is told each session a human resumes.
-	Resumed func(session string)
+	// Resumed, if not nil, is told each session a human resumes (the
+	// watchdog starts its counts over).
+	Resumed func(ctx context.Context, session string) error
 	// PublicKey checks the trail's signed digests; it is published.
 	PublicKey ed25519.PublicKey
 	Log       *slog.Logger
@@ -511,8 +512,13 @@ func (s *Server) pauseSession(pause bool) http.HandlerFunc {
 			code, state = audit.SessionPaused, "paused"
 			err = s.Identity.PauseSession(r.Context(), id, actor(r), reason)
 		default:
-			if err = s.Identity.ResumeSession(r.Context(), id); err == nil && s.Resumed != nil {
-				s.Resumed(id)
+			// The watchdog's counts start over first: resumed with the
+			// old ones, the session could trip again at once.
+			if s.Resumed != nil {
+				err = s.Resumed(r.Context(), id)
+			}
+			if err == nil {
+				err = s.Identity.ResumeSession(r.Context(), id)
 			}
 		}
 		if err != nil {

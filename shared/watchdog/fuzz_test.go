@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -26,10 +27,10 @@ func FuzzObserve(f *testing.F) {
 			e := Event{Kind: Kind(k%4 + 1), Session: fmt.Sprint("s", sess%6), Time: at, Started: t0,
 				Fingerprint: fmt.Sprint(x % 5), Denied: x%2 == 0, Status: []int{0, 200, 429, 500, 404}[x%5], Tokens: int64(x) * 50}
 			if k == 255 {
-				w.Reset(e.Session)
+				w.Reset(context.Background(), e.Session)
 				continue
 			}
-			trips := w.Observe(pol, e)
+			trips := obs(w, pol, e)
 			seen := map[Signal]bool{}
 			for _, tr := range trips {
 				if seen[tr.Signal] || tr.Count < tr.Threshold || tr.Threshold <= 0 || tr.Message == "" || tr.Session != e.Session {

@@ -15,13 +15,15 @@
 // window has passed since it fired. Reset, when a human resumes a session,
 // starts the session over.
 //
-// The watchdog holds its counts in memory, bounded: at most
-// Config.MaxSessions sessions (the least recently seen are forgotten
-// first, as are sessions idle for Config.IdleAfter), at most
+// The watchdog keeps each session's counts in a Store, bounded: at most
 // Config.MaxFingerprints distinct requests per session, and at most
-// policy.MaxRepeatedCalls timestamps per request. It reads no clock: every
-// Event carries its time. A restart forgets the counts, never a pause,
-// which the session store keeps.
+// policy.MaxRepeatedCalls timestamps per request. The default store is
+// this process's memory, which holds at most Config.MaxSessions sessions
+// (the least recently seen are forgotten first, as are sessions idle for
+// Config.IdleAfter); a restart forgets the counts, never a pause, which
+// the session store keeps. Servers that share their sessions (the Lambda
+// functions) share a store (DynamoDB). It reads no clock: every Event
+// carries its time.
 //
 // # How the gateway calls it
 //
@@ -30,7 +32,7 @@
 // decided under and sess the verdict's session, the gateway makes three
 // calls. Every request, once the pipeline decided it, allowed or not:
 //
-//	trips := wd.Observe(pol, watchdog.Event{Kind: watchdog.Request,
+//	trips, err := wd.Observe(ctx, pol, watchdog.Event{Kind: watchdog.Request,
 //		Session: sess.ID, Project: sess.Project, Agent: sess.Agent,
 //		Time: now, Started: sess.CreatedAt,
 //		Fingerprint: watchdog.Fingerprint(req.Action, req.Resource, argsJSON),
@@ -39,13 +41,13 @@
 // Every model call, as soon as the provider's status is known (before the
 // body streams; Status 0 when the call got no answer at all):
 //
-//	trips := wd.Observe(pol, watchdog.Event{Kind: watchdog.UpstreamResult,
+//	trips, err := wd.Observe(ctx, pol, watchdog.Event{Kind: watchdog.UpstreamResult,
 //		Session: sess.ID, Project: sess.Project, Agent: sess.Agent,
 //		Time: now, Status: resp.StatusCode})
 //
 // Every model call's settled usage (input + output + cache tokens):
 //
-//	trips := wd.Observe(pol, watchdog.Event{Kind: watchdog.Tokens,
+//	trips, err := wd.Observe(ctx, pol, watchdog.Event{Kind: watchdog.Tokens,
 //		Session: sess.ID, Project: sess.Project, Agent: sess.Agent,
 //		Time: now, Tokens: total})
 //
@@ -56,17 +58,19 @@
 // resumes it; for LevelKill, identity.Service.KillSession(ctx, sess.ID,
 // "watchdog", t.Message); a request whose own event tripped a pause or a
 // kill is not acted on either (answer 403 with t.Message); then
-// notifier.Enqueue(t.Notify, t.Notification()). Where a human resumes a
-// session (identity.Service.ResumeSession), call wd.Reset(sess.ID).
+// notifier.Enqueue(t.Notify, t.Notification()). A request whose event
+// could not be counted (err: the store failed) is not acted on either.
+// Before a human resumes a session (identity.Service.ResumeSession), call
+// wd.Reset(ctx, sess.ID).
 package watchdog
 
 import (
-	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/wardenhq/warden/policy"
@@ -125,10 +129,13 @@ func Fingerprint(action, resource string, args []byte) string {
 // maxFingerprint bounds a fingerprint kept as given; longer ones are hashed.
 const maxFingerprint = 64
 
-// Config bounds a Watchdog's memory. Zero values take the defaults.
+// Config configures a Watchdog. Zero values take the defaults.
 type Config struct {
-	// MaxSessions is the most sessions tracked; the least recently seen
-	// is forgotten first. Default 10,000.
+	// Store keeps the sessions' counts; nil: this process's memory,
+	// bounded by MaxSessions and IdleAfter.
+	Store Store
+	// MaxSessions is the most sessions the memory store tracks; the least
+	// recently seen is forgotten first. Default 10,000.
 	MaxSessions int
 	// IdleAfter is how long a session may be silent before it is
 	// forgotten (at least the policy's window). Default 1h.
@@ -145,13 +152,23 @@ const (
 	DefaultMaxFingerprints = 32
 )
 
+// Store keeps the watchdog's counts of each session. Update hands fn the
+// session's counts (a new Session when it has none) and keeps what fn
+// leaves, for at least keep after now; it is atomic against the other
+// Updates of the session: a store shared by several servers starts over
+// when another changed the session meanwhile, so fn may run more than
+// once, each time on the session as stored. Forget drops a session's
+// counts: it starts over as if new.
+type Store interface {
+	Update(ctx context.Context, session string, now time.Time, keep time.Duration, fn func(*Session)) error
+	Forget(ctx context.Context, session string) error
+}
+
 // Watchdog watches sessions. It is safe for concurrent use.
 type Watchdog struct {
-	cfg Config
-
-	mu       sync.Mutex
-	sessions map[string]*list.Element // of *session
-	lru      list.List                // front: most recently seen
+	cfg   Config
+	store Store
+	mem   *memoryStore // the store, when it is the memory's
 }
 
 // New returns a Watchdog.
@@ -165,39 +182,54 @@ func New(cfg Config) *Watchdog {
 	if cfg.MaxFingerprints <= 0 {
 		cfg.MaxFingerprints = DefaultMaxFingerprints
 	}
-	return &Watchdog{cfg: cfg, sessions: map[string]*list.Element{}}
+	w := &Watchdog{cfg: cfg, store: cfg.Store}
+	if w.store == nil {
+		w.mem = NewMemoryStore(cfg.MaxSessions).(*memoryStore)
+		w.store = w.mem
+	}
+	return w
 }
 
-// Len is the number of sessions tracked.
+// Len is the number of sessions the memory store tracks (0 with another
+// store).
 func (w *Watchdog) Len() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.sessions)
+	if w.mem == nil {
+		return 0
+	}
+	return w.mem.len()
 }
 
 // Reset forgets a session's counts and fired levels, for when a human
 // resumes it: it starts over as if new.
-func (w *Watchdog) Reset(session string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if el, ok := w.sessions[session]; ok {
-		w.lru.Remove(el)
-		delete(w.sessions, session)
-	}
+func (w *Watchdog) Reset(ctx context.Context, session string) error {
+	return w.store.Forget(ctx, session)
 }
 
 // Observe counts the event against the session's signals and returns the
 // levels it crossed: at most one trip per signal, the higher level when
-// one event crosses both. It returns nil when the policy has no watchdog.
-func (w *Watchdog) Observe(pol *policy.Policy, e Event) []Trip {
+// one event crosses both. It returns nil when the policy has no watchdog,
+// and an error, with no trip, when the store failed.
+func (w *Watchdog) Observe(ctx context.Context, pol *policy.Policy, e Event) ([]Trip, error) {
 	if pol == nil || pol.Watchdog == nil || e.Session == "" {
-		return nil
+		return nil, nil
 	}
 	wd := pol.Watchdog
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s := w.session(e, max(w.cfg.IdleAfter, wd.Window))
-	s.project, s.agent = e.Project, e.Agent
+	var trips []Trip
+	err := w.store.Update(ctx, e.Session, e.Time, max(w.cfg.IdleAfter, wd.Window), func(s *Session) {
+		trips = w.observe(s, wd, e)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watchdog: session %s: %w", e.Session, err)
+	}
+	return trips, nil
+}
+
+// observe counts e in s.
+func (w *Watchdog) observe(s *Session, wd *policy.Watchdog, e Event) []Trip {
+	if e.Time.After(s.seen) {
+		s.seen = e.Time
+	}
+	s.id, s.project, s.agent = e.Session, e.Project, e.Agent
 	c := check{s: s, wd: wd, e: e}
 	switch e.Kind {
 	case Request:
@@ -234,37 +266,13 @@ func (w *Watchdog) Observe(pol *policy.Policy, e Event) []Trip {
 	return c.trips
 }
 
-// session returns the event's session, creating it, marking it seen, and
-// forgetting the sessions that are idle or one too many.
-func (w *Watchdog) session(e Event, idle time.Duration) *session {
-	el, ok := w.sessions[e.Session]
-	if ok {
-		w.lru.MoveToFront(el)
-	} else {
-		el = w.lru.PushFront(&session{id: e.Session})
-		w.sessions[e.Session] = el
-	}
-	s := el.Value.(*session)
-	if e.Time.After(s.seen) {
-		s.seen = e.Time
-	}
-	for back := w.lru.Back(); back != nil && back != el; back = w.lru.Back() {
-		old := back.Value.(*session)
-		if len(w.sessions) <= w.cfg.MaxSessions && e.Time.Sub(old.seen) < idle {
-			break
-		}
-		w.lru.Remove(back)
-		delete(w.sessions, old.id)
-	}
-	return s
-}
-
 // maxStatuses bounds the distinct statuses a streak remembers for its
 // message.
 const maxStatuses = 4
 
-// session is what the watchdog knows of one session.
-type session struct {
+// Session is what the watchdog knows of one session: its counts, kept by
+// a Store (MarshalJSON and UnmarshalJSON for a store that persists them).
+type Session struct {
 	id, project, agent string
 	seen               time.Time // the latest event
 
@@ -284,7 +292,7 @@ type calls struct {
 
 // repeat records a request and returns how often it was made within the
 // window.
-func (s *session) repeat(e Event, maxFingerprints int, wd *policy.Watchdog) int64 {
+func (s *Session) repeat(e Event, maxFingerprints int, wd *policy.Watchdog) int64 {
 	fp := e.Fingerprint
 	if len(fp) > maxFingerprint {
 		sum := sha256.Sum256([]byte(fp))
@@ -317,7 +325,7 @@ func (s *session) repeat(e Event, maxFingerprints int, wd *policy.Watchdog) int6
 	return int64(len(c.times))
 }
 
-func (s *session) forgetOldestCall() {
+func (s *Session) forgetOldestCall() {
 	var oldest string
 	var at time.Time
 	for fp, c := range s.calls {
@@ -363,7 +371,7 @@ type levelState struct {
 
 // check evaluates one event's signals.
 type check struct {
-	s     *session
+	s     *Session
 	wd    *policy.Watchdog
 	e     Event
 	trips []Trip

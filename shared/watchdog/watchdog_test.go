@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -67,10 +68,10 @@ func TestClassicLoop(t *testing.T) {
 		req := ev(Request, at)
 		req.Fingerprint = Fingerprint("llm:invoke", "anthropic/claude-sonnet-4-5", fmt.Appendf(nil, `{"messages":%d}`, i))
 		req.Started = t0
-		r.add(i+1, w.Observe(pol, req))
+		r.add(i+1, obs(w, pol, req))
 		res := ev(UpstreamResult, at.Add(time.Second))
 		res.Status = 429
-		r.add(i+1, w.Observe(pol, res))
+		r.add(i+1, obs(w, pol, res))
 	}
 	want := "call 10: alert upstream_errors 10\ncall 20: pause upstream_errors 20"
 	if r.String() != want {
@@ -101,10 +102,10 @@ func TestRepeatedCalls(t *testing.T) {
 	for i := range 22 {
 		e := ev(Request, t0.Add(time.Duration(i)*5*time.Second))
 		e.Fingerprint = fp
-		r.add(i+1, w.Observe(pol, e))
+		r.add(i+1, obs(w, pol, e))
 		other := ev(Request, t0.Add(time.Duration(i)*5*time.Second+time.Second))
 		other.Fingerprint = Fingerprint("tool:Read", fmt.Sprint("file", i), nil)
-		r.add(i+1, w.Observe(pol, other))
+		r.add(i+1, obs(w, pol, other))
 	}
 	if want := "call 10: alert repeated_calls 10\ncall 20: pause repeated_calls 20"; r.String() != want {
 		t.Fatalf("trips:\n%s\nwant:\n%s", r.String(), want)
@@ -123,7 +124,7 @@ func TestRepeatedCallsWindow(t *testing.T) {
 	for i := range 30 {
 		e := ev(Request, t0.Add(time.Duration(i)*25*time.Second)) // at most 3 in any minute
 		e.Fingerprint = "same"
-		r.add(i+1, w.Observe(pol, e))
+		r.add(i+1, obs(w, pol, e))
 	}
 	if want := "call 3: alert repeated_calls 3"; r.String() != want {
 		t.Fatalf("trips:\n%s\nwant:\n%s", r.String(), want)
@@ -143,7 +144,7 @@ func TestOnceUntilClearedAndWindowPassed(t *testing.T) {
 			at = at.Add(10 * time.Second)
 			e := ev(UpstreamResult, at)
 			e.Status = status
-			r.add(call, w.Observe(pol, e))
+			r.add(call, obs(w, pol, e))
 		}
 	}
 	streak(5, 503) // alert at call 3
@@ -166,7 +167,7 @@ func TestOnceUntilClearedAndWindowPassed(t *testing.T) {
 	for i := range 100 {
 		e := ev(UpstreamResult, t0.Add(time.Duration(i)*30*time.Second))
 		e.Status = []int{429, 503, 500}[i%3]
-		trips := w2.Observe(pol2, e)
+		trips := obs(w2, pol2, e)
 		n += len(trips)
 		if i == 2 && (len(trips) != 1 || trips[0].Message != "watchdog: session d97e2169 got 3 upstream errors in a row (429, 503, 500), alert level 3") {
 			t.Errorf("trips at the third error: %+v", trips)
@@ -185,7 +186,7 @@ func TestTokensPerMinute(t *testing.T) {
 	for i := range 8 {
 		e := ev(Tokens, t0.Add(time.Duration(i)*5*time.Second))
 		e.Tokens = 100_000
-		r.add(i+1, w.Observe(pol, e))
+		r.add(i+1, obs(w, pol, e))
 	}
 	if want := "call 2: alert tokens_per_minute 200000\ncall 5: pause tokens_per_minute 500000"; r.String() != want {
 		t.Fatalf("trips:\n%s\nwant:\n%s", r.String(), want)
@@ -198,7 +199,7 @@ func TestTokensPerMinute(t *testing.T) {
 	for i := range 20 {
 		e := ev(Tokens, t0.Add(time.Duration(i)*61*time.Second))
 		e.Tokens = 150_000
-		if trips := w2.Observe(pol, e); trips != nil {
+		if trips := obs(w2, pol, e); trips != nil {
 			t.Fatalf("event %d tripped %+v", i, trips)
 		}
 	}
@@ -211,12 +212,12 @@ func TestJumpOverBothLevels(t *testing.T) {
 	w := New(Config{})
 	e := ev(Tokens, t0)
 	e.Tokens = 600_000
-	trips := w.Observe(pol, e)
+	trips := obs(w, pol, e)
 	if len(trips) != 1 || trips[0].Level != LevelPause || trips[0].Count != 600_000 || trips[0].Threshold != 500_000 {
 		t.Fatalf("trips %+v", trips)
 	}
 	e.Time = e.Time.Add(time.Second)
-	if trips := w.Observe(pol, e); trips != nil {
+	if trips := obs(w, pol, e); trips != nil {
 		t.Fatalf("the alert came after the pause: %+v", trips)
 	}
 }
@@ -229,7 +230,7 @@ func TestRequestsPerMinuteAndDenials(t *testing.T) {
 	for i := range 12 {
 		e := ev(Request, t0.Add(time.Duration(i)*time.Second))
 		e.Denied = i >= 5 && i != 7
-		r.add(i+1, w.Observe(pol, e))
+		r.add(i+1, obs(w, pol, e))
 	}
 	want := "call 5: alert max_requests_per_minute 5\n" +
 		"call 7: alert max_consecutive_denials 2\n" +
@@ -257,17 +258,17 @@ func TestSessionDuration(t *testing.T) {
 	w := New(Config{})
 	e := ev(Request, t0.Add(8*time.Hour))
 	e.Started = t0
-	if trips := w.Observe(pol, e); trips != nil {
+	if trips := obs(w, pol, e); trips != nil {
 		t.Fatalf("tripped at exactly 8h: %+v", trips)
 	}
 	e.Time = e.Time.Add(90 * time.Second)
-	trips := w.Observe(pol, e)
+	trips := obs(w, pol, e)
 	if len(trips) != 1 || trips[0].Level != LevelPause || trips[0].Signal != SessionDuration ||
 		trips[0].Message != "watchdog: session d97e2169 has run for 8h1m30s, longer than max_session_duration 8h; it is paused until a human resumes it" {
 		t.Fatalf("trips %+v", trips)
 	}
 	e.Time = e.Time.Add(time.Hour)
-	if trips := w.Observe(pol, e); trips != nil {
+	if trips := obs(w, pol, e); trips != nil {
 		t.Fatalf("tripped twice: %+v", trips)
 	}
 }
@@ -279,11 +280,11 @@ func TestReset(t *testing.T) {
 	var r recorder
 	for i := range 8 {
 		if i == 4 {
-			w.Reset("d97e2169") // a human resumed the session
+			w.Reset(context.Background(), "d97e2169") // a human resumed the session
 		}
 		e := ev(UpstreamResult, t0.Add(time.Duration(i)*time.Second))
 		e.Status = 529
-		r.add(i+1, w.Observe(pol, e))
+		r.add(i+1, obs(w, pol, e))
 	}
 	want := "call 2: alert upstream_errors 2\ncall 3: pause upstream_errors 3\ncall 6: alert upstream_errors 2\ncall 7: pause upstream_errors 3"
 	if r.String() != want {
@@ -302,7 +303,7 @@ func TestSessionsAreSeparate(t *testing.T) {
 			if s == "b" && i%2 == 1 {
 				e.Status = 200
 			}
-			for _, tr := range w.Observe(pol, e) {
+			for _, tr := range obs(w, pol, e) {
 				r.lines = append(r.lines, fmt.Sprintf("%s %d: %s %d", s, i+1, tr.Level, tr.Count))
 			}
 		}
@@ -322,11 +323,11 @@ func TestNoWatchdog(t *testing.T) {
 	e := ev(UpstreamResult, t0)
 	e.Status = 500
 	for range 100 {
-		if w.Observe(p, e) != nil || w.Observe(nil, e) != nil {
+		if obs(w, p, e) != nil || obs(w, nil, e) != nil {
 			t.Fatal("tripped without a watchdog")
 		}
 	}
-	if w.Observe(example(t), Event{Kind: Request, Time: t0}) != nil || w.Len() != 0 {
+	if obs(w, example(t), Event{Kind: Request, Time: t0}) != nil || w.Len() != 0 {
 		t.Error("an event without a session was tracked")
 	}
 }
@@ -336,35 +337,35 @@ func TestBounded(t *testing.T) {
 	pol := load(t, "{repeated_calls: {alert: 50, pause: 100}, window: 1h}")
 	w := New(Config{MaxSessions: 3, MaxFingerprints: 4, IdleAfter: time.Minute})
 	for i := range 10 {
-		w.Observe(pol, Event{Kind: Request, Session: fmt.Sprint("s", i), Time: t0, Fingerprint: "f"})
+		obs(w, pol, Event{Kind: Request, Session: fmt.Sprint("s", i), Time: t0, Fingerprint: "f"})
 	}
 	if w.Len() != 3 {
 		t.Errorf("%d sessions, want 3", w.Len())
 	}
-	w.mu.Lock()
+	w.mem.mu.Lock()
 	for _, id := range []string{"s7", "s8", "s9"} {
-		if _, ok := w.sessions[id]; !ok {
+		if _, ok := w.mem.sessions[id]; !ok {
 			t.Errorf("session %s, among the most recent, was forgotten", id)
 		}
 	}
-	w.mu.Unlock()
+	w.mem.mu.Unlock()
 	// Idle sessions go, down to the window (1h here, longer than IdleAfter).
-	w.Observe(pol, Event{Kind: Request, Session: "s9", Time: t0.Add(59 * time.Minute)})
+	obs(w, pol, Event{Kind: Request, Session: "s9", Time: t0.Add(59 * time.Minute)})
 	if w.Len() != 3 {
 		t.Errorf("%d sessions after 59m, want 3", w.Len())
 	}
-	w.Observe(pol, Event{Kind: Request, Session: "s9", Time: t0.Add(61 * time.Minute)})
+	obs(w, pol, Event{Kind: Request, Session: "s9", Time: t0.Add(61 * time.Minute)})
 	if w.Len() != 1 {
 		t.Errorf("%d sessions after 61m, want 1", w.Len())
 	}
 	// Fingerprints per session and timestamps per fingerprint are capped.
 	long := strings.Repeat("x", 10_000)
 	for i := range 1000 {
-		w.Observe(pol, Event{Kind: Request, Session: "s9", Time: t0.Add(61*time.Minute + time.Duration(i)*time.Millisecond),
+		obs(w, pol, Event{Kind: Request, Session: "s9", Time: t0.Add(61*time.Minute + time.Duration(i)*time.Millisecond),
 			Fingerprint: fmt.Sprint(long, i%7)})
 	}
-	w.mu.Lock()
-	s := w.sessions["s9"].Value.(*session)
+	w.mem.mu.Lock()
+	s := w.mem.sessions["s9"].Value.(*Session)
 	if len(s.calls) != 4 {
 		t.Errorf("%d fingerprints kept, want 4", len(s.calls))
 	}
@@ -373,7 +374,7 @@ func TestBounded(t *testing.T) {
 			t.Errorf("fingerprint of %d bytes with %d times", len(fp), len(c.times))
 		}
 	}
-	w.mu.Unlock()
+	w.mem.mu.Unlock()
 }
 
 func TestConcurrent(t *testing.T) {
@@ -387,12 +388,12 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 500 {
 				e := Event{Kind: UpstreamResult, Session: fmt.Sprint("s", g%4), Time: t0.Add(time.Duration(i) * time.Millisecond), Status: 503}
-				for _, tr := range w.Observe(pol, e) {
+				for _, tr := range obs(w, pol, e) {
 					mu.Lock()
 					count[tr.Level]++
 					mu.Unlock()
 				}
-				w.Observe(pol, Event{Kind: Request, Session: fmt.Sprint("s", g), Time: e.Time})
+				obs(w, pol, Event{Kind: Request, Session: fmt.Sprint("s", g), Time: e.Time})
 			}
 		})
 	}
@@ -462,7 +463,16 @@ func BenchmarkObserve(b *testing.B) {
 	for b.Loop() {
 		e := Event{Kind: Kind(i%3 + 1), Session: fmt.Sprint("s", i%1000), Time: t0.Add(time.Duration(i) * time.Millisecond),
 			Fingerprint: fps[i%16], Status: 200, Tokens: 1000}
-		w.Observe(pol, e)
+		obs(w, pol, e)
 		i++
 	}
+}
+
+// obs is Observe on the memory store, which does not fail.
+func obs(w *Watchdog, pol *policy.Policy, e Event) []Trip {
+	trips, err := w.Observe(context.Background(), pol, e)
+	if err != nil {
+		panic(err)
+	}
+	return trips
 }

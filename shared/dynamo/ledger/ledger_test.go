@@ -10,6 +10,8 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/pricing"
+	"github.com/wardenhq/warden/shared/watchdog"
+	"github.com/wardenhq/warden/shared/watchdog/watchdogtest"
 )
 
 func TestLedger(t *testing.T) {
@@ -86,4 +88,12 @@ func TestRatesConformance(t *testing.T) {
 	t.Parallel()
 	client := dynamotest.Client(t)
 	budgettest.RunRates(t, func(t *testing.T) budget.RateStore { return NewRates(dynamotest.DB(t, client)) })
+}
+
+// TestWatchdogConformance: the watchdog's counts in the budget table, so
+// that a session's calls count together on any instance.
+func TestWatchdogConformance(t *testing.T) {
+	t.Parallel()
+	client := dynamotest.Client(t)
+	watchdogtest.Run(t, func(t *testing.T) watchdog.Store { return NewWatchdogStore(dynamotest.DB(t, client)) })
 }
