@@ -88,7 +88,9 @@ type brokenCounts struct{}
 func (brokenCounts) Update(context.Context, string, time.Time, time.Duration, func(*watchdog.Session)) error {
 	return errors.New("dynamodb: connection refused")
 }
-func (brokenCounts) Forget(context.Context, string) error { return errors.New("dynamodb: connection refused") }
+func (brokenCounts) Forget(context.Context, string) error {
+	return errors.New("dynamodb: connection refused")
+}
 
 // TestWatchdogStoreDownRefuses: a request the watchdog cannot count is
 // refused (503), never let through uncounted; a model call's result or

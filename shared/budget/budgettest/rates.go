@@ -32,7 +32,6 @@ func RunRates(t *testing.T, newStore func(t *testing.T) budget.RateStore) {
 	}
 }
 
-
 func testRateRequests(t *testing.T, s budget.RateStore) {
 	pol := Policy(t, "rate_limits:\n  - {id: rpm, scope: session, requests: 10, per: 1m}\n")
 	l := &budget.Limiter{Store: s}
