@@ -57,12 +57,19 @@ func (c *awsCalls) option(o *dynamodb.Options) {
 
 // benchApp is the api or llm function's app over a DynamoDB emulator
 // whose calls are counted, with a logged-in session.
-func benchApp(b *testing.B, upstream string) (*App, *awsCalls, string) {
+// guarded is the test policy with a rate limit and a watchdog, whose
+// counters every call reads and writes.
+const guarded = testPolicy + `rate_limits:
+  - {id: per-session, scope: session, requests: 1000000000, per: 1m}
+watchdog: {max_requests_per_minute: 1000000000, upstream_errors: {alert: 10, pause: 20}, tokens_per_minute: 1000000000000, window: 1m}
+`
+
+func benchApp(b *testing.B, upstream, policyText string) (*App, *awsCalls, string) {
 	calls := &awsCalls{}
 	calls.reset()
 	db := dynamotest.DB(b, dynamotest.Client(b, calls.option))
 	path := filepath.Join(b.TempDir(), "policy.yaml")
-	if err := os.WriteFile(path, []byte(testPolicy), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(policyText), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", upstream)
@@ -113,44 +120,52 @@ func (c *awsCalls) report(b *testing.B, total time.Duration) {
 // the time spent outside the DynamoDB calls (warden-ns/op, the in-Lambda
 // overhead) and the calls per decision.
 func BenchmarkDecision(b *testing.B) {
-	app, calls, token := benchApp(b, "http://127.0.0.1:9")
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", "api", "pre-tool-use-allowed.json"))
-	if err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct{ name, policy string }{{"policy", testPolicy}, {"with-rate-limit-and-watchdog", guarded}} {
+		b.Run(bc.name, func(b *testing.B) {
+			app, calls, token := benchApp(b, "http://127.0.0.1:9", bc.policy)
+			data, err := os.ReadFile(filepath.Join("..", "..", "events", "api", "pre-tool-use-allowed.json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ev := sampleFrom(b, strings.ReplaceAll(string(data), "{{session_token}}", token))
+			handle := lambdas.Buffered(app.Handler())
+			call := func() {
+				resp, err := handle(b.Context(), ev)
+				if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"permissionDecision":"allow"`) {
+					b.Fatalf("decision: %+v, %v", resp, err)
+				}
+			}
+			calls.measure(b, call)
+		})
 	}
-	ev := sampleFrom(b, strings.ReplaceAll(string(data), "{{session_token}}", token))
-	handle := lambdas.Buffered(app.Handler())
-	call := func() {
-		resp, err := handle(b.Context(), ev)
-		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"permissionDecision":"allow"`) {
-			b.Fatalf("decision: %+v, %v", resp, err)
-		}
-	}
-	calls.measure(b, call)
 }
 
 // BenchmarkModelCall is one non-streamed model call through the llm
 // function's handler to the model stand-in: its DynamoDB calls per call
 // (warden-ns/op here includes the stand-in's round trip).
 func BenchmarkModelCall(b *testing.B) {
-	stub := e2e.NewModelStub(b, []e2e.Step{e2e.Say("Hello.")})
-	app, calls, token := benchApp(b, stub.URL())
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", "llm", "messages.json"))
-	if err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct{ name, policy string }{{"policy", testPolicy}, {"with-rate-limit-and-watchdog", guarded}} {
+		b.Run(bc.name, func(b *testing.B) {
+			stub := e2e.NewModelStub(b, []e2e.Step{e2e.Say("Hello.")})
+			app, calls, token := benchApp(b, stub.URL(), bc.policy)
+			data, err := os.ReadFile(filepath.Join("..", "..", "events", "llm", "messages.json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ev := sampleFrom(b, strings.ReplaceAll(string(data), "{{session_token}}", token))
+			handle := lambdas.Streaming(app.Handler())
+			call := func() {
+				resp, err := handle(b.Context(), ev)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("model call: %+v, %v", resp, err)
+				}
+				if _, err := io.Copy(io.Discard, resp); err != nil {
+					b.Fatal(err)
+				}
+			}
+			calls.measure(b, call)
+		})
 	}
-	ev := sampleFrom(b, strings.ReplaceAll(string(data), "{{session_token}}", token))
-	handle := lambdas.Streaming(app.Handler())
-	call := func() {
-		resp, err := handle(b.Context(), ev)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("model call: %+v, %v", resp, err)
-		}
-		if _, err := io.Copy(io.Discard, resp); err != nil {
-			b.Fatal(err)
-		}
-	}
-	calls.measure(b, call)
 }
 
 func sampleFrom(t testing.TB, s string) *events.APIGatewayProxyRequest {

@@ -72,12 +72,14 @@ func (m *memoryStore) Forget(_ context.Context, id string) error {
 const MaxSessionJSON = 64 << 10
 
 // sessionJSON is a Session as stored: times in Unix nanoseconds (0 for
-// none), counters by their non-empty seconds, levels only once fired.
+// none), counters by their non-empty seconds, levels only once fired. Not
+// when it was last seen, which only the memory store's eviction reads (a
+// persistent store expires the counts itself): so the encoding changes
+// only when a count does, and a store can skip writing it back.
 type sessionJSON struct {
 	ID       string               `json:"id"`
 	Project  string               `json:"project,omitempty"`
 	Agent    string               `json:"agent,omitempty"`
-	Seen     int64                `json:"seen,omitempty"`
 	Requests [][2]int64           `json:"requests,omitempty"`
 	Tokens   [][2]int64           `json:"tokens,omitempty"`
 	Calls    map[string]callsJSON `json:"calls,omitempty"`
@@ -115,7 +117,7 @@ func fromNS(n int64) time.Time {
 
 // MarshalJSON encodes the session's counts.
 func (s *Session) MarshalJSON() ([]byte, error) {
-	out := sessionJSON{ID: s.id, Project: s.project, Agent: s.agent, Seen: ns(s.seen),
+	out := sessionJSON{ID: s.id, Project: s.project, Agent: s.agent,
 		Requests: s.requests.buckets(), Tokens: s.tokens.buckets(),
 		Denials: s.denials, Errors: s.errors, Statuses: s.statuses}
 	if len(s.calls) > 0 {
@@ -147,7 +149,7 @@ func (s *Session) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return fmt.Errorf("watchdog session: %w", err)
 	}
-	*s = Session{id: in.ID, project: in.Project, agent: in.Agent, seen: fromNS(in.Seen),
+	*s = Session{id: in.ID, project: in.Project, agent: in.Agent,
 		denials: in.Denials, errors: in.Errors, statuses: in.Statuses}
 	if err := s.requests.load(in.Requests); err != nil {
 		return err

@@ -23,8 +23,8 @@ import (
 //	pk "wd#"+session  sk "-"  st (the counts, JSON), ver, ttl
 //
 // An Update is a strongly consistent GetItem, the watchdog's counting, and
-// a PutItem on condition that the version is still the one read, started
-// over when another instance wrote first. The item goes (TTL) once the
+// — if a count changed — a PutItem on condition that the version is still
+// the one read, started over when another instance wrote first. The item goes (TTL) once the
 // counts no longer matter: the policy's window, at least an hour, after
 // the session's last event.
 type WatchdogStore struct {
@@ -52,11 +52,11 @@ func (w *WatchdogStore) Update(ctx context.Context, session string, now time.Tim
 		if err != nil {
 			return fmt.Errorf("read the watchdog's counts: %w", err)
 		}
-		s, ver := &watchdog.Session{}, int64(0)
+		s, ver, st := &watchdog.Session{}, int64(0), ""
 		if out.Item != nil {
 			it := &ddb.Item{M: out.Item}
-			ver = it.N("ver")
-			if st := it.S("st"); st != "" {
+			ver, st = it.N("ver"), it.S("st")
+			if st != "" {
 				if err := json.Unmarshal([]byte(st), s); err != nil {
 					return err
 				}
@@ -69,6 +69,9 @@ func (w *WatchdogStore) Update(ctx context.Context, session string, now time.Tim
 		data, err := json.Marshal(s)
 		if err != nil {
 			return err
+		}
+		if string(data) == st {
+			return nil // no count changed: nothing to write
 		}
 		it := &ddb.Item{M: ddb.Key(watchdogPK(session), counterSK)}
 		it.SetS("st", string(data))
