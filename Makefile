@@ -45,14 +45,17 @@ CONFIG ?=
 CDK_ENV := CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true AWS_EC2_METADATA_DISABLED=true \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: run build test vet fmt-check unit fuzz bench-test bench functions synth deploy infra-test clean
+.PHONY: run build warden test vet fmt-check unit fuzz bench-test bench functions synth deploy infra-test clean
 
 ## run: start the local Warden on embedded storage (.warden/) with the example
 ## policy, hot-reloaded when policy/examples/policy.yaml changes.
-run: build
+run: warden
 	./bin/warden serve --policy policy/examples/policy.yaml
 
-build:
+## build: the warden binary (bin/warden) and the Lambda functions (build/functions/).
+build: warden functions
+
+warden:
 	$(GO) build -o bin/warden ./cmd/warden
 
 ## test: formatting, vet, every unit test, short fuzz runs, the benchmark module's tests, the CDK
