@@ -64,6 +64,9 @@ const guarded = testPolicy + `rate_limits:
 watchdog: {max_requests_per_minute: 1000000000, upstream_errors: {alert: 10, pause: 20}, tokens_per_minute: 1000000000000, window: 1m}
 `
 
+// benchPolicies are the policies each benchmark runs under.
+var benchPolicies = []struct{ name, policy string }{{"policy", testPolicy}, {"with-rate-limit-and-watchdog", guarded}}
+
 func benchApp(b *testing.B, upstream, policyText string) (*App, *awsCalls, string) {
 	calls := &awsCalls{}
 	calls.reset()
@@ -120,7 +123,7 @@ func (c *awsCalls) report(b *testing.B, total time.Duration) {
 // the time spent outside the DynamoDB calls (warden-ns/op, the in-Lambda
 // overhead) and the calls per decision.
 func BenchmarkDecision(b *testing.B) {
-	for _, bc := range []struct{ name, policy string }{{"policy", testPolicy}, {"with-rate-limit-and-watchdog", guarded}} {
+	for _, bc := range benchPolicies {
 		b.Run(bc.name, func(b *testing.B) {
 			app, calls, token := benchApp(b, "http://127.0.0.1:9", bc.policy)
 			data, err := os.ReadFile(filepath.Join("..", "..", "events", "api", "pre-tool-use-allowed.json"))
@@ -144,7 +147,7 @@ func BenchmarkDecision(b *testing.B) {
 // function's handler to the model stand-in: its DynamoDB calls per call
 // (warden-ns/op here includes the stand-in's round trip).
 func BenchmarkModelCall(b *testing.B) {
-	for _, bc := range []struct{ name, policy string }{{"policy", testPolicy}, {"with-rate-limit-and-watchdog", guarded}} {
+	for _, bc := range benchPolicies {
 		b.Run(bc.name, func(b *testing.B) {
 			stub := e2e.NewModelStub(b, []e2e.Step{e2e.Say("Hello.")})
 			app, calls, token := benchApp(b, stub.URL(), bc.policy)
