@@ -436,6 +436,19 @@ var migrations = []string{
 	`ALTER TABLE sessions ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE sessions ADD COLUMN pause_reason TEXT NOT NULL DEFAULT '';
 	ALTER TABLE sessions ADD COLUMN paused_by TEXT NOT NULL DEFAULT '';`,
+	// approvals: the whole approval.Approval as JSON, with the columns
+	// looked up by.
+	`CREATE TABLE approvals (
+		id      TEXT PRIMARY KEY,
+		key     TEXT NOT NULL,
+		state   TEXT NOT NULL,
+		created TEXT NOT NULL,
+		expires TEXT NOT NULL,
+		data    TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX approvals_by_key ON approvals (key);
+	CREATE INDEX approvals_due ON approvals (expires) WHERE state = 'pending';
+	CREATE INDEX approvals_by_created ON approvals (created);`,
 }
 
 // migrate applies the migrations the database has not seen, inside the

@@ -205,9 +205,9 @@ func testDeciders(t *testing.T, store approval.Store) {
 	r := Push(t)
 	a := check(t, s, r, approval.Opened)
 	for _, d := range []approval.Decision{
-		{Approve: true, By: Other},                         // not an approver
+		{Approve: true, By: Other},                              // not an approver
 		{Approve: true, By: Requester, Groups: []string{Group}}, // the requester, though in the group
-		{Approve: true},                                   // nobody
+		{Approve: true}, // nobody
 	} {
 		if _, err := s.Decide(ctx, a.ID, d); !errors.Is(err, approval.ErrNotApprover) {
 			t.Errorf("Decide(%+v) = %v, want ErrNotApprover", d, err)
