@@ -176,7 +176,7 @@ func TestRealClients(t *testing.T) {
 				t.Errorf("feature/x did not land\nstdout:\n%s\nstderr:\n%s", res.Stdout, res.Stderr)
 			}
 			results := stub.ToolResults()
-			if len(results) != 2 || !strings.Contains(results[0].Output, "approval required") {
+			if len(results) != 2 || !strings.Contains(results[0].Output, "approval pending: APR-") || !strings.Contains(results[0].Output, "waiting on ops-slack") {
 				t.Errorf("the model was not told why main was refused: %+v", results)
 			}
 

@@ -34,7 +34,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(policyCommand(), serveCommand(), projectsCommand(), agentsCommand(), sessionsCommand(), budgetsCommand(),
+	root.AddCommand(policyCommand(), serveCommand(), projectsCommand(), agentsCommand(), sessionsCommand(), approvalsCommand(), budgetsCommand(),
 		agentCommand(), hookCommand(), auditCommand())
 	err := root.Execute()
 	var ee exitError

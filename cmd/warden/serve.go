@@ -167,8 +167,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 			log.Error("send the last notifications", "err", err)
 		}
 	}()
-	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: db.Budgets(),
+	core := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: db.Budgets(), Approvals: db.Approvals(),
 		Audit: trail, Notifier: notifier, RedactionKey: key, Log: log})
+	pipe := core.Pipeline
 	gateway, err := newGateway(cfg, pipe, log)
 	if err != nil {
 		return err
@@ -178,7 +179,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		archive = audit.DirStore{Root: cmp.Or(cfg.archiveDir, filepath.Join(cfg.dataDir, "archive"))}
 	}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway,
-		Budgets: budgets.Service, Policy: policies, Resumed: dog.Reset,
+		Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {
@@ -205,6 +206,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	record(ctx, trail, log, audit.Record{Code: audit.ServerStarted, Resource: endpoint})
 
 	go policies.Watch(ctx, cfg.reloadInterval)
+	// Approvals not decided in time expire; their times are in the
+	// database, so a restart loses none.
+	go core.Approvals.Run(ctx, time.Second)
 	digester := &audit.Digester{Trail: trail, Store: trail, Key: signer}
 	digested := make(chan struct{})
 	go func() {

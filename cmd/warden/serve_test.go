@@ -126,13 +126,32 @@ func TestServeEndToEnd(t *testing.T) {
 		return code, strings.TrimSpace(errOut)
 	}
 
-	// The example policy: feature branches go, main needs an approval that
-	// cannot be given yet.
+	// The example policy: feature branches go, main needs an approval. The
+	// request waits on one; asked again, it joins it; approved from the
+	// command line, it passes once; the next asks anew.
 	if code, msg := hook("git push origin feature/x"); code != 0 {
 		t.Errorf("feature push: exit %d %s", code, msg)
 	}
-	if code, msg := hook("cd /workspace && git push origin main"); code != 2 || !strings.Contains(msg, "approval required") {
-		t.Errorf("main push: exit %d %s", code, msg)
+	mainPush := "cd /workspace && git push origin main"
+	code, msg := hook(mainPush)
+	apr := regexp.MustCompile(`approval pending: (APR-[A-Z2-7]{16}), waiting on ops-slack \(release-managers\)`).FindStringSubmatch(msg)
+	if code != 2 || apr == nil {
+		t.Fatalf("main push: exit %d %s", code, msg)
+	}
+	if code, msg := hook(mainPush); code != 2 || !strings.Contains(msg, apr[1]) {
+		t.Errorf("main push again: exit %d %s; want it to join %s", code, msg, apr[1])
+	}
+	if code, out, errOut := l.cli(t, "", l.asAdmin("approvals", "list")...); code != 0 || !strings.Contains(out, apr[1]) || !strings.Contains(out, "pending") {
+		t.Errorf("approvals list: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := l.cli(t, "", l.asAdmin("approvals", "approve", apr[1], "--note", "release 1.2")...); code != 0 || !strings.Contains(out, "approved by admin:admin") {
+		t.Fatalf("approvals approve: %d %s %s", code, out, errOut)
+	}
+	if code, msg := hook(mainPush); code != 0 {
+		t.Errorf("main push once approved: exit %d %s", code, msg)
+	}
+	if code, msg := hook(mainPush); code != 2 || !strings.Contains(msg, "approval pending") || strings.Contains(msg, apr[1]) {
+		t.Errorf("main push after its one use: exit %d %s; want a new approval", code, msg)
 	}
 
 	// A secret in a command is recorded as a keyed hash, never in clear.

@@ -99,14 +99,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 	// The identity store is read on every request rather than cached: a
 	// kill by another instance takes effect at the next request.
 	ids := identity.NewService(identitystore.New(o.DB), nil)
-	pipe, budgets, dog := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
+	core := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
 		Rates: ledger.NewRates(o.DB), Watchdog: ledger.NewWatchdogStore(o.DB), Audit: trail, Notifier: box, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
+	pipe := core.Pipeline
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return nil, err
 	}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail,
-		Archive: o.Archive, LLM: gateway, Budgets: budgets.Service, Policy: policies, Resumed: dog.Reset,
+		Archive: o.Archive, LLM: gateway, Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		// Without the admin API, no request is an admin's: there is no
 		// admin token on AWS.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
@@ -21,7 +22,10 @@ type Parts struct {
 	// this process's memory.
 	Rates    budget.RateStore
 	Watchdog watchdog.Store
-	Audit    audit.Sink
+	// Approvals keeps the approvals; nil: no approval workflow, and a
+	// request that needs one is refused.
+	Approvals approval.Store
+	Audit     audit.Sink
 	// Notifier takes the notifications of budget alerts and watchdog trips.
 	Notifier Notifier
 	// RedactionKey keys the redactor of the audit records' arguments.
@@ -39,32 +43,50 @@ type Notifier interface {
 	Enqueue(to []string, m notify.Message) error
 }
 
-// Assemble builds the pipeline: identity, policy, no approvals yet, the
-// budgets (the ledger's caps and the rate limits), the watchdog, the
-// audit with its redactor. It returns the budgets and the watchdog too,
-// which the server reads (budget status, a human resuming a session).
-func Assemble(p Parts) (*Pipeline, *Budgets, *watchdog.Watchdog) {
+// Assembled is the pipeline and the parts of it the server reads: the
+// budgets (their status), the watchdog (a human resuming a session), the
+// approvals (nil without a store).
+type Assembled struct {
+	Pipeline  *Pipeline
+	Budgets   *Budgets
+	Watchdog  *watchdog.Watchdog
+	Approvals *approval.Service
+}
+
+// Assemble builds the pipeline: identity, policy, approvals, the budgets
+// (the ledger's caps and the rate limits), the watchdog, the audit with
+// its redactor. New approvals and budget alerts and watchdog trips go to
+// the policy's channels through the Notifier.
+func Assemble(p Parts) Assembled {
+	send := func(what string, to []string, m notify.Message) {
+		if len(to) == 0 {
+			return
+		}
+		if err := p.Notifier.Enqueue(to, m); err != nil {
+			p.Log.Error("notify "+what, "err", err)
+		}
+	}
 	alerts := func(ctx context.Context, a budget.Alert) {
 		if p.OnAlert != nil {
 			p.OnAlert(ctx, a)
 		}
-		if len(a.Notify) == 0 {
-			return
-		}
-		if err := p.Notifier.Enqueue(a.Notify, notify.BudgetMessage(a)); err != nil {
-			p.Log.Error("notify a budget alert", "err", err, "budget", a.Budget)
-		}
+		send("a budget alert", a.Notify, notify.BudgetMessage(a))
 	}
 	budgets := &Budgets{Service: &budget.Service{Ledger: p.Ledger}, Limiter: &budget.Limiter{Store: p.Rates},
 		Policy: p.Policy, Audit: p.Audit, Log: p.Log, Alerts: alerts}
 	dog := watchdog.New(watchdog.Config{Store: p.Watchdog})
-	trip := func(to []string, m notify.Message) {
-		if err := p.Notifier.Enqueue(to, m); err != nil {
-			p.Log.Error("notify a watchdog trip", "err", err)
-		}
+	trip := func(to []string, m notify.Message) { send("a watchdog trip", to, m) }
+	out := Assembled{Budgets: budgets, Watchdog: dog}
+	var gate ApprovalGate = NoApprovals{}
+	if p.Approvals != nil {
+		out.Approvals = &approval.Service{Store: p.Approvals, Audit: p.Audit, Log: p.Log,
+			Opened: func(_ context.Context, a approval.Approval) {
+				send("an approval request", a.Channels, ApprovalMessage(a))
+			}}
+		gate = &Approvals{Service: out.Approvals, Policy: p.Policy}
 	}
-	pipe := &Pipeline{Auth: p.Identity, Policy: p.Policy, Approvals: NoApprovals{}, Budget: budgets,
+	out.Pipeline = &Pipeline{Auth: p.Identity, Policy: p.Policy, Approvals: gate, Budget: budgets,
 		Watchdog: &Watchdog{Dog: dog, Policy: p.Policy, Sessions: p.Identity, Audit: p.Audit, Notify: trip, Log: p.Log},
 		Audit:    p.Audit, Log: p.Log, Redactor: audit.NewRedactor(p.RedactionKey)}
-	return pipe, budgets, dog
+	return out
 }

@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,9 +31,10 @@ type PolicySource interface {
 
 // ApprovalGate decides what becomes of a decision that needs a human.
 type ApprovalGate interface {
-	// Check returns nil when an approval lets this exact request through,
-	// or a refusal saying what is pending.
-	Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision) *Refusal
+	// Check lets this exact request (args: its arguments as recorded)
+	// through when an approval grants it, saying which (granted), or
+	// returns a refusal saying what is pending.
+	Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision, args json.RawMessage) (granted string, ref *Refusal)
 }
 
 // Budget reserves the cost of a request before it runs: the worst case,
@@ -64,6 +66,8 @@ type Refusal struct {
 	Message string
 	// RetryAfter, when set, is when the same request may pass (a rate limit).
 	RetryAfter time.Duration
+	// Approval, when set, is the pending approval the request waits on.
+	Approval string
 }
 
 func (r *Refusal) Error() string { return r.Message }
@@ -73,8 +77,8 @@ func (r *Refusal) Error() string { return r.Message }
 type NoApprovals struct{}
 
 // Check implements ApprovalGate.
-func (NoApprovals) Check(_ context.Context, _ identity.Session, _ *policy.Request, d policy.Decision) *Refusal {
-	return &Refusal{Status: http.StatusForbidden, Message: fmt.Sprintf(
+func (NoApprovals) Check(_ context.Context, _ identity.Session, _ *policy.Request, d policy.Decision, _ json.RawMessage) (string, *Refusal) {
+	return "", &Refusal{Status: http.StatusForbidden, Message: fmt.Sprintf(
 		"approval required: %s; this Warden has no approval workflow yet, so the request is refused", d.Reason)}
 }
 
@@ -199,7 +203,13 @@ func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
 		v.Refusal = &Refusal{Status: http.StatusForbidden, Message: "denied: " + d.Reason}
 	case policy.Approve:
 		rec.Code = audit.DecisionApproval
-		v.Refusal = p.Approvals.Check(ctx, sess, &req, d)
+		granted, ref := p.Approvals.Check(ctx, sess, &req, d, rec.Args)
+		v.Refusal = ref
+		if ref == nil {
+			// Approved: allowed, and counted like any allowed request.
+			rec.Code, rec.Reason = audit.DecisionAllow, d.Reason+"; "+granted
+			v.Hold, v.Refusal = p.Budget.Reserve(ctx, sess, &req, call.Cost)
+		}
 	default:
 		rec.Code = audit.DecisionAllow
 		v.Hold, v.Refusal = p.Budget.Reserve(ctx, sess, &req, call.Cost)

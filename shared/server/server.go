@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/hooks"
@@ -40,6 +41,8 @@ type Server struct {
 	Digests  audit.DigestStore
 	// Archive holds the trail's archived batches; nil when archiving is off.
 	Archive audit.ArchiveStore
+	// Approvals is the approval workflow; nil when there is none.
+	Approvals *approval.Service
 	// LLM is the model gateway; nil to serve no model APIs.
 	LLM *llm.Gateway
 	// Budgets reads the budgets' counters, by the policy of Policy.
@@ -91,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /v1/admin/audit", s.auditTail)
 	admin.HandleFunc("GET /v1/admin/audit/verify", s.auditVerify)
 	admin.HandleFunc("GET /v1/admin/audit/digests", s.auditDigests)
+	s.approvalRoutes(mux, admin)
 	admin.HandleFunc("GET /v1/admin/audit/archive", s.archiveList)
 	admin.HandleFunc("GET /v1/admin/audit/archive/{key...}", s.archiveObject)
 	mux.Handle("/v1/admin/", s.requireAdmin(admin))

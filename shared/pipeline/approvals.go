@@ -1,0 +1,79 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/shared/approval"
+	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/notify"
+)
+
+// RequesterLabel is the session label that names the person an agent runs
+// for (a Slack member ID): they may not approve its requests.
+const RequesterLabel = "requester"
+
+// Approvals is the ApprovalGate of the approval workflow: a request the
+// policy sends to humans passes once an approval of that exact request
+// grants it; until then the agent is told the approval's ID and where it
+// waits.
+type Approvals struct {
+	Service *approval.Service
+	Policy  PolicySource
+}
+
+// Check implements ApprovalGate.
+func (g *Approvals) Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision, args json.RawMessage) (string, *Refusal) {
+	a, outcome, err := g.Service.Check(ctx, approval.Request{Project: sess.Project, Agent: sess.Agent, Session: sess.ID,
+		Requester: sess.Labels[RequesterLabel], Action: req.Action, Resource: req.Resource, Args: args, Decision: d,
+		Policy: g.Policy.Current()})
+	switch {
+	case err != nil:
+		return "", &Refusal{Status: http.StatusServiceUnavailable,
+			Message: "approvals cannot be checked (" + err.Error() + "), so the request that needs one is refused"}
+	case outcome == approval.Granted:
+		return "approved by " + a.DecidedBy + " (" + a.ID + ")", nil
+	case outcome == approval.Refused:
+		msg := "approval " + a.ID + " denied by " + a.DecidedBy
+		if a.Note != "" {
+			msg += ": " + a.Note
+		}
+		return "", &Refusal{Status: http.StatusForbidden, Message: msg}
+	}
+	return "", &Refusal{Status: http.StatusForbidden, Approval: a.ID, Message: PendingMessage(a)}
+}
+
+// PendingMessage is what the agent is told of a pending approval:
+// "approval pending: APR-…, waiting on ops-slack (release-managers): …".
+func PendingMessage(a approval.Approval) string {
+	msg := "approval pending: " + a.ID
+	if len(a.Channels) > 0 {
+		msg += ", waiting on " + strings.Join(a.Channels, ", ")
+	}
+	msg += " (" + strings.Join(a.Groups, ", ") + ")"
+	if a.Reason != "" {
+		msg += ": " + a.Reason
+	}
+	return msg
+}
+
+// ApprovalMessage is a new approval as a message for its channels: what is
+// asked, by whom, under which rule, and how to decide it.
+func ApprovalMessage(a approval.Approval) notify.Message {
+	m := notify.Message{Event: string(audit.ApprovalRequested), Severity: notify.Warning, Time: a.Created,
+		Title: "Approval needed: " + a.Action + " by " + a.Agent + " (" + a.ID + ")",
+		Text: a.Reason + "\nApprove with: warden approvals approve " + a.ID + " (or deny with: warden approvals deny " + a.ID +
+			"); it expires at " + a.Expires.Format(time.RFC3339) + ".",
+		Fields: []notify.Field{{Name: "project", Value: a.Project}, {Name: "agent", Value: a.Agent}, {Name: "session", Value: a.Session},
+			{Name: "action", Value: a.Action}, {Name: "resource", Value: a.Resource}, {Name: "rule", Value: a.Rule},
+			{Name: "approvers", Value: strings.Join(a.Groups, ", ")}}}
+	if a.Command != "" {
+		m.Fields = append(m.Fields, notify.Field{Name: "command", Value: a.Command})
+	}
+	return m
+}
