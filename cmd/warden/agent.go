@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/hooks"
 	"github.com/wardenhq/warden/shared/server"
 )
@@ -81,11 +83,12 @@ with the reason on stderr. Any failure — Warden down, a timeout, a bad answer,
 bad input — exits 2, so the tool does not run.`,
 		Args: cobra.NoArgs,
 	}
-	var timeout time.Duration
-	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Second, "how long to wait for Warden")
+	var timeout, approvalWait time.Duration
+	cmd.Flags().DurationVar(&timeout, "timeout", 25*time.Second, "how long to wait for Warden, a human's approval included")
+	cmd.Flags().DurationVar(&approvalWait, "approval-wait", defaultApprovalWait, "how long to wait for a human to decide a request that needs approval, within --timeout (0: not at all)")
 	newClient := clientFlags(cmd, sessionTokenEnv, "session token", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		code, msg := runHook(cmd.Context(), cmd.InOrStdin(), newClient, timeout)
+		code, msg := runHook(cmd.Context(), cmd.InOrStdin(), newClient, timeout, approvalWait)
 		if msg != "" {
 			fmt.Fprintln(cmd.ErrOrStderr(), msg)
 		}
@@ -97,8 +100,12 @@ bad input — exits 2, so the tool does not run.`,
 	return cmd
 }
 
+// defaultApprovalWait is how long `warden hook` waits for an approval: the
+// most of the client's 30 s hook timeout that leaves time to ask again.
+const defaultApprovalWait = 23 * time.Second
+
 // runHook returns the exit status and the message for stderr.
-func runHook(ctx context.Context, stdin io.Reader, newClient func() (*apiClient, error), timeout time.Duration) (int, string) {
+func runHook(ctx context.Context, stdin io.Reader, newClient func() (*apiClient, error), timeout, approvalWait time.Duration) (int, string) {
 	block := func(format string, args ...any) (int, string) {
 		return 2, "Warden blocked this tool call: " + fmt.Sprintf(format, args...)
 	}
@@ -120,24 +127,9 @@ func runHook(ctx context.Context, stdin io.Reader, newClient func() (*apiClient,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", c.endpoint+path, bytes.NewReader(data))
+	resp, out, err := postHook(ctx, c, path, data)
 	if err != nil {
 		return block("%v", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return block("Warden at %s is unreachable: %v", c.endpoint, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return block("reading Warden's answer: %v", err)
-	}
-	var out hooks.Output
-	if err := json.Unmarshal(body, &out); err != nil {
-		return block("Warden answered HTTP %d without a decision", resp.StatusCode)
 	}
 	if in.HookEventName == hooks.PostToolUse {
 		if resp.StatusCode != http.StatusOK {
@@ -146,12 +138,81 @@ func runHook(ctx context.Context, stdin io.Reader, newClient func() (*apiClient,
 		}
 		return 0, ""
 	}
+	// A request that waits on an approval: wait for a human within the
+	// time left, then ask again, which an approval lets through once.
+	if id := resp.Header.Get(hooks.ApprovalHeader); id != "" && approvalWait > 0 {
+		pending := reasonOf(out)
+		wctx, wcancel := context.WithTimeout(ctx, approvalWait+time.Second)
+		st, err := waitApproval(wctx, c, id)
+		wcancel()
+		switch {
+		case err != nil || st.State == approval.Pending:
+			return 2, pending
+		case st.State != approval.Approved:
+			return 2, fmt.Sprintf("Warden: approval %s %s", id, st.Status)
+		}
+		if resp, out, err = postHook(ctx, c, path, data); err != nil {
+			return block("%v", err)
+		}
+	}
 	d := out.HookSpecificOutput
 	if resp.StatusCode == http.StatusOK && d != nil && d.PermissionDecision == "allow" {
 		return 0, ""
 	}
-	if d != nil && d.PermissionDecisionReason != "" {
-		return 2, strings.TrimSpace(d.PermissionDecisionReason)
+	if r := reasonOf(out); r != "" {
+		return 2, r
 	}
 	return block("Warden answered HTTP %d: %s", resp.StatusCode, out.Error)
+}
+
+// postHook sends the hook input and reads Warden's answer.
+func postHook(ctx context.Context, c *apiClient, path string, data []byte) (*http.Response, hooks.Output, error) {
+	var out hooks.Output
+	req, err := http.NewRequestWithContext(ctx, "POST", c.endpoint+path, bytes.NewReader(data))
+	if err != nil {
+		return nil, out, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, out, fmt.Errorf("Warden at %s is unreachable: %v", c.endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, out, fmt.Errorf("reading Warden's answer: %v", err)
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, out, fmt.Errorf("Warden answered HTTP %d without a decision", resp.StatusCode)
+	}
+	return resp, out, nil
+}
+
+func reasonOf(out hooks.Output) string {
+	if d := out.HookSpecificOutput; d != nil {
+		return strings.TrimSpace(d.PermissionDecisionReason)
+	}
+	return ""
+}
+
+// waitApproval long-polls the approval until it is decided or ctx is
+// nearly over (a second is kept to ask again).
+func waitApproval(ctx context.Context, c *apiClient, id string) (server.ApprovalStatus, error) {
+	var st server.ApprovalStatus
+	for {
+		wait := server.MaxApprovalWait
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)-time.Second)
+		}
+		if wait <= 0 {
+			return st, nil
+		}
+		if err := c.call(ctx, "GET", "/v1/approvals/"+url.PathEscape(id)+"?wait="+wait.Round(time.Millisecond).String(), nil, &st); err != nil {
+			return st, err
+		}
+		if st.State != approval.Pending {
+			return st, nil
+		}
+	}
 }

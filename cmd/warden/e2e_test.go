@@ -108,7 +108,7 @@ func codexSetup(t *testing.T, l *local, key string) func(*e2e.ModelStub, string)
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "requirements.toml")
-	code, _, errOut := l.cli(t, "", "agent", "setup", "codex", "--enroll-key", key, "--agent", "codex", "--path", path, "--warden", self, "--llm-gateway=false")
+	code, _, errOut := l.cli(t, "", "agent", "setup", "codex", "--enroll-key", key, "--agent", "codex", "--path", path, "--warden", self, "--llm-gateway=false", "--approval-wait", "0s")
 	if code != 0 {
 		t.Fatalf("agent setup codex: %s", errOut)
 	}

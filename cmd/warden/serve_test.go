@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/policy/examples"
+	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/server"
 	"github.com/wardenhq/warden/shared/sqlite"
@@ -121,10 +122,13 @@ func TestServeEndToEnd(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &sess) != nil || sess.Token == "" {
 		t.Fatalf("agent login: %d %s %s", code, out, errOut)
 	}
-	hook := func(command string) (int, string) {
-		code, _, errOut := l.cli(t, hookInput(command), "hook", "--token", sess.Token)
+	// A hook waits for a human's approval, but here only where the test
+	// approves meanwhile.
+	hookFor := func(command, approvalWait string) (int, string) {
+		code, _, errOut := l.cli(t, hookInput(command), "hook", "--token", sess.Token, "--approval-wait", approvalWait)
 		return code, strings.TrimSpace(errOut)
 	}
+	hook := func(command string) (int, string) { return hookFor(command, "0s") }
 
 	// The example policy: feature branches go, main needs an approval. The
 	// request waits on one; asked again, it joins it; approved from the
@@ -144,12 +148,29 @@ func TestServeEndToEnd(t *testing.T) {
 	if code, out, errOut := l.cli(t, "", l.asAdmin("approvals", "list")...); code != 0 || !strings.Contains(out, apr[1]) || !strings.Contains(out, "pending") {
 		t.Errorf("approvals list: %d %s %s", code, out, errOut)
 	}
+	// The hook that asks now waits; approved meanwhile, it lets the push
+	// run: it joined the pending approval, which grants it once.
+	waited := make(chan string, 1)
+	go func() {
+		code, msg := hookFor(mainPush, "20s")
+		waited <- fmt.Sprintf("exit %d %s", code, msg)
+	}()
+	for i := 0; ; i++ {
+		var a approval.Approval
+		apiCall(http.DefaultClient, "GET", l.endpoint+"/v1/admin/approvals/"+apr[1], l.admin, nil, &a)
+		if a.Requests >= 3 || i == 100 {
+			break // the waiting hook has joined it
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	approved := time.Now()
 	if code, out, errOut := l.cli(t, "", l.asAdmin("approvals", "approve", apr[1], "--note", "release 1.2")...); code != 0 || !strings.Contains(out, "approved by admin:admin") {
 		t.Fatalf("approvals approve: %d %s %s", code, out, errOut)
 	}
-	if code, msg := hook(mainPush); code != 0 {
-		t.Errorf("main push once approved: exit %d %s", code, msg)
+	if got := <-waited; got != "exit 0 " {
+		t.Errorf("the waiting main push: %s; want it let through once approved", got)
 	}
+	t.Logf("approved to hook unblocked: %v", time.Since(approved).Round(time.Millisecond))
 	if code, msg := hook(mainPush); code != 2 || !strings.Contains(msg, "approval pending") || strings.Contains(msg, apr[1]) {
 		t.Errorf("main push after its one use: exit %d %s; want a new approval", code, msg)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,8 @@ type setupOptions struct {
 	force      bool
 	gateway    bool
 	codexConf  string
+	// approvalWait is how long the codex hook waits for an approval.
+	approvalWait time.Duration
 }
 
 func setupCommand() *cobra.Command {
@@ -68,6 +71,7 @@ func setupCommand() *cobra.Command {
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what would be written")
 	f.BoolVar(&o.force, "force", false, "replace an existing file (a .bak copy is kept)")
 	f.BoolVar(&o.gateway, "llm-gateway", true, "send the agent's model calls through Warden's LLM gateway too")
+	f.DurationVar(&o.approvalWait, "approval-wait", defaultApprovalWait, "codex: how long a hook waits for a human to decide a request that needs approval (0: not at all)")
 	f.StringVar(&o.codexConf, "codex-config", "", "codex: the config.toml that gets the warden model provider (default $CODEX_HOME/config.toml, or ~/.codex/config.toml)")
 	newClient := clientFlags(cmd, "", "", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -108,7 +112,7 @@ func setupCommand() *cobra.Command {
 					return fmt.Errorf("find the warden binary: %w (pass --warden)", err)
 				}
 			}
-			content = codexRequirementsFile(c.endpoint, o.token, bin)
+			content = codexRequirementsFile(c.endpoint, o.token, bin, o.approvalWait)
 			if path == "" {
 				path = codexRequirements
 			}
@@ -186,8 +190,11 @@ func claudeSettings(endpoint, token string, gateway bool) ([]byte, error) {
 
 // codexRequirementsFile is Codex's managed requirements: command hooks that
 // run `warden hook`, which exits 2 (block) on any failure.
-func codexRequirementsFile(endpoint, token, bin string) []byte {
+func codexRequirementsFile(endpoint, token, bin string, approvalWait time.Duration) []byte {
 	command := fmt.Sprintf("%s hook --endpoint %s --token %s", shell.Quote(bin), shell.Quote(endpoint), shell.Quote(token))
+	if approvalWait != defaultApprovalWait {
+		command += " --approval-wait " + approvalWait.String()
+	}
 	var b strings.Builder
 	b.WriteString("# Written by `warden agent setup codex`: every tool call is decided by Warden.\n")
 	for _, event := range []string{"PreToolUse", "PostToolUse"} {

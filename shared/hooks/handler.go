@@ -93,6 +93,10 @@ func (h *Handler) PreToolUse(w http.ResponseWriter, r *http.Request) {
 	case v.Allowed:
 		writeJSON(w, http.StatusOK, Allow("Warden: "+v.Decision.Reason))
 	case v.Decided:
+		if v.Refusal.Approval != "" {
+			// For `warden hook`, which waits for the approval and asks again.
+			w.Header().Set(ApprovalHeader, v.Refusal.Approval)
+		}
 		writeJSON(w, http.StatusOK, Deny("Warden: "+v.Refusal.Message))
 	default:
 		out := Deny("Warden: " + v.Refusal.Message)

@@ -175,6 +175,10 @@ type SpecificOutput struct {
 	PermissionDecisionReason string `json:"permissionDecisionReason,omitempty"`
 }
 
+// ApprovalHeader names, on a PreToolUse refusal, the approval the request
+// waits on: `warden hook` waits for it to be decided and asks again.
+const ApprovalHeader = "X-Warden-Approval"
+
 // Allow and Deny build PreToolUse answers.
 func Allow(reason string) Output {
 	return Output{HookSpecificOutput: &SpecificOutput{HookEventName: PreToolUse, PermissionDecision: "allow", PermissionDecisionReason: reason}}
