@@ -36,7 +36,9 @@ import (
 	"github.com/wardenhq/warden/shared/pipeline"
 	"github.com/wardenhq/warden/shared/policyload"
 	"github.com/wardenhq/warden/shared/pricing"
+	"github.com/wardenhq/warden/shared/secret"
 	"github.com/wardenhq/warden/shared/server"
+	"github.com/wardenhq/warden/shared/slackapp"
 	"github.com/wardenhq/warden/shared/sqlite"
 )
 
@@ -167,6 +169,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 			log.Error("send the last notifications", "err", err)
 		}
 	}()
+	var secrets secret.Source = notify.EnvSecrets{}
+	if cfg.notify.Secrets != nil {
+		secrets = cfg.notify.Secrets
+	}
 	core := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: db.Budgets(), Approvals: db.Approvals(),
 		Audit: trail, Notifier: notifier, RedactionKey: key, Log: log})
 	pipe := core.Pipeline
@@ -180,6 +186,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway,
 		Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
+		// Slack's clicks on approvals, signed with the app's signing secret
+		// (WARDEN_SECRET_SLACK_SIGNING_SECRET).
+		Slack:     &slackapp.Interactivity{Approvals: core.Approvals, Secrets: secrets, APIURL: cfg.notify.SlackAPIURL, Log: log},
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {

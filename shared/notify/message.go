@@ -31,6 +31,8 @@ const (
 	MaxFieldName  = 50
 	MaxFieldValue = 200
 	MaxLink       = 2000
+	MaxActions    = 5 // buttons of a message
+	MaxActionText = 75
 )
 
 // Message is one notification: what happened, to whom, and how urgent it
@@ -53,6 +55,19 @@ type Message struct {
 	Link string
 	// Time is when it happened; the notifier's clock when zero.
 	Time time.Time
+	// Actions are buttons, on channels that have them (Slack): a click is
+	// sent to the Slack app's interactivity endpoint with the action's ID
+	// and value.
+	Actions []Action `json:",omitempty"`
+}
+
+// Action is a button of a message.
+type Action struct {
+	ID    string `json:"id"`    // what the button does, e.g. "approve"
+	Label string `json:"label"` // what it says
+	Value string `json:"value"` // what it acts on, e.g. an approval ID
+	// Style is "primary", "danger" or "".
+	Style string `json:"style,omitempty"`
 }
 
 // Field is one fact of a message.
@@ -88,6 +103,18 @@ func (m Message) clean(now time.Time) Message {
 	}
 	if validLink(m.Link) {
 		out.Link = m.Link
+	}
+	for _, a := range m.Actions {
+		if len(out.Actions) == MaxActions {
+			break
+		}
+		if a.ID == "" || len(a.ID) > 64 || len(a.Value) > 128 {
+			continue
+		}
+		if a.Style != "primary" && a.Style != "danger" {
+			a.Style = ""
+		}
+		out.Actions = append(out.Actions, Action{ID: a.ID, Label: cut(a.Label, MaxActionText), Value: a.Value, Style: a.Style})
 	}
 	return out
 }

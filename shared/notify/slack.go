@@ -54,8 +54,8 @@ func slackFallback(m Message) string {
 }
 
 // SlackBlocks renders a message as Block Kit blocks: a header with the
-// title, a section with the text and the fields, and a context line with
-// the severity and the link.
+// title, a section with the text and the fields, a context line with the
+// severity and the link, and the buttons.
 func SlackBlocks(m Message) []slack.Block {
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, m.Title, true, false)),
@@ -80,8 +80,20 @@ func SlackBlocks(m Message) []slack.Block {
 		ctx += " · <" + m.Link + "|Open in Warden>"
 	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, ctx, false, true)))
+	if len(m.Actions) > 0 {
+		var buttons []slack.BlockElement
+		for _, a := range m.Actions {
+			b := slack.NewButtonBlockElement(a.ID, a.Value, slack.NewTextBlockObject(slack.PlainTextType, a.Label, false, false))
+			b.Style = slack.Style(a.Style)
+			buttons = append(buttons, b)
+		}
+		blocks = append(blocks, slack.NewActionBlock(ActionsBlockID, buttons...))
+	}
 	return blocks
 }
+
+// ActionsBlockID is the block ID of a message's buttons.
+const ActionsBlockID = "warden_actions"
 
 // slackEscape escapes the three characters Slack's mrkdwn treats as
 // control characters, so that text cannot form links or mentions.

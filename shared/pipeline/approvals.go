@@ -12,6 +12,7 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // RequesterLabel is the session label that names the person an agent runs
@@ -75,5 +76,21 @@ func ApprovalMessage(a approval.Approval) notify.Message {
 	if a.Command != "" {
 		m.Fields = append(m.Fields, notify.Field{Name: "command", Value: a.Command})
 	}
+	m.Actions = []notify.Action{
+		{ID: ActionApprove, Label: "Approve", Value: a.ID, Style: "primary"},
+		{ID: ActionApproveFor, Label: "Approve for " + textfmt.Duration(GrantFor(a)), Value: a.ID},
+		{ID: ActionDeny, Label: "Deny", Value: a.ID, Style: "danger"},
+	}
 	return m
 }
+
+// The buttons of an approval's message; their value is the approval's ID.
+const (
+	ActionApprove    = "warden_approve"
+	ActionApproveFor = "warden_approve_for"
+	ActionDeny       = "warden_deny"
+)
+
+// GrantFor is how long "Approve for …" approves: an hour, or less if the
+// approver groups allow less.
+func GrantFor(a approval.Approval) time.Duration { return min(time.Hour, a.MaxGrant) }

@@ -43,6 +43,10 @@ type Server struct {
 	Archive audit.ArchiveStore
 	// Approvals is the approval workflow; nil when there is none.
 	Approvals *approval.Service
+	// Slack, if not nil, takes Slack's interactivity requests (clicks on
+	// approvals) at POST /v1/slack/interactivity; Slack's signature is
+	// their authentication.
+	Slack http.Handler
 	// LLM is the model gateway; nil to serve no model APIs.
 	LLM *llm.Gateway
 	// Budgets reads the budgets' counters, by the policy of Policy.
@@ -95,6 +99,9 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("GET /v1/admin/audit/verify", s.auditVerify)
 	admin.HandleFunc("GET /v1/admin/audit/digests", s.auditDigests)
 	s.approvalRoutes(mux, admin)
+	if s.Slack != nil {
+		mux.Handle("POST /v1/slack/interactivity", s.Slack)
+	}
 	admin.HandleFunc("GET /v1/admin/audit/archive", s.archiveList)
 	admin.HandleFunc("GET /v1/admin/audit/archive/{key...}", s.archiveObject)
 	mux.Handle("/v1/admin/", s.requireAdmin(admin))
