@@ -89,7 +89,7 @@ var clients = map[string]client{
 
 func claudeSetup(t *testing.T, l *local, key string) func(*e2e.ModelStub, string) e2e.Result {
 	path := filepath.Join(t.TempDir(), "settings.json")
-	code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", key, "--agent", "claude-code", "--path", path, "--llm-gateway=false")
+	code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", key, "--agent", "claude-code", "--path", path, "--llm-gateway=false", "--approval-wait", "0s")
 	if code != 0 {
 		t.Fatalf("agent setup claude: %s", errOut)
 	}

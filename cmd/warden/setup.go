@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardenhq/warden/policy/shell"
+	"github.com/wardenhq/warden/shared/hooks"
 )
 
 // Where the clients read settings that users cannot override.
@@ -71,7 +72,7 @@ func setupCommand() *cobra.Command {
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what would be written")
 	f.BoolVar(&o.force, "force", false, "replace an existing file (a .bak copy is kept)")
 	f.BoolVar(&o.gateway, "llm-gateway", true, "send the agent's model calls through Warden's LLM gateway too")
-	f.DurationVar(&o.approvalWait, "approval-wait", defaultApprovalWait, "codex: how long a hook waits for a human to decide a request that needs approval (0: not at all)")
+	f.DurationVar(&o.approvalWait, "approval-wait", defaultApprovalWait, "how long a hook waits for a human to decide a request that needs approval (0: not at all)")
 	f.StringVar(&o.codexConf, "codex-config", "", "codex: the config.toml that gets the warden model provider (default $CODEX_HOME/config.toml, or ~/.codex/config.toml)")
 	newClient := clientFlags(cmd, "", "", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -101,7 +102,7 @@ func setupCommand() *cobra.Command {
 		path := o.path
 		switch o.client {
 		case "claude":
-			content, err = claudeSettings(c.endpoint, o.token, o.gateway)
+			content, err = claudeSettings(c.endpoint, o.token, o.gateway, o.approvalWait)
 			if path == "" {
 				path = claudeManagedSettings
 			}
@@ -145,9 +146,18 @@ func setupCommand() *cobra.Command {
 	return cmd
 }
 
+// preToolUsePath is Claude Code's PreToolUse hook path: a call that needs a
+// human's approval waits for it (?wait=, within the hook's 30 s).
+func preToolUsePath(approvalWait time.Duration) string {
+	if approvalWait <= 0 {
+		return "/v1/hooks/pre-tool-use"
+	}
+	return "/v1/hooks/pre-tool-use?wait=" + min(approvalWait, hooks.MaxWait).String()
+}
+
 // claudeSettings is Claude Code's managed settings: every tool call is
 // decided by Warden through http hooks that block when Warden fails.
-func claudeSettings(endpoint, token string, gateway bool) ([]byte, error) {
+func claudeSettings(endpoint, token string, gateway bool, approvalWait time.Duration) ([]byte, error) {
 	hook := func(path string) []any {
 		return []any{map[string]any{
 			"matcher": "*",
@@ -163,7 +173,7 @@ func claudeSettings(endpoint, token string, gateway bool) ([]byte, error) {
 	}
 	settings := map[string]any{
 		"hooks": map[string]any{
-			"PreToolUse":  hook("/v1/hooks/pre-tool-use"),
+			"PreToolUse":  hook(preToolUsePath(approvalWait)),
 			"PostToolUse": hook("/v1/hooks/post-tool-use"),
 		},
 		"allowManagedHooksOnly":  true,

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/pipeline"
 )
@@ -21,8 +24,21 @@ const maxRecordedResponse = 8 << 10
 // `warden hook` calls them for command hooks (Codex).
 type Handler struct {
 	Pipeline *pipeline.Pipeline
-	Log      *slog.Logger
+	// Approvals, if not nil, lets PreToolUse wait for a human (?wait=25s):
+	// a call that waits on an approval is held until it is decided, and
+	// decided again then.
+	Approvals Waiter
+	Log       *slog.Logger
 }
+
+// Waiter waits for an approval to be decided (approval.Service).
+type Waiter interface {
+	Wait(ctx context.Context, id string, poll time.Duration) (approval.Approval, error)
+}
+
+// MaxWait bounds how long PreToolUse holds a call for an approval: within
+// the client's 30 s hook timeout.
+const MaxWait = 25 * time.Second
 
 // BearerToken returns the token of an "Authorization: Bearer" header.
 func BearerToken(r *http.Request) string {
@@ -86,9 +102,17 @@ func (h *Handler) PreToolUse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, args, _ := in.Request()
-	v := h.Pipeline.Decide(r.Context(), pipeline.Call{
-		Token: BearerToken(r), Request: req, ClientSession: in.SessionID, Ref: in.ToolUseID, Args: args,
-	})
+	call := pipeline.Call{Token: BearerToken(r), Request: req, ClientSession: in.SessionID, Ref: in.ToolUseID, Args: args}
+	v := h.Pipeline.Decide(r.Context(), call)
+	if v.Refusal != nil && v.Refusal.Approval != "" && h.Approvals != nil {
+		if wait := requestedWait(r); wait > 0 {
+			if msg, again := h.waitApproval(r.Context(), v.Refusal.Approval, wait); again {
+				v = h.Pipeline.Decide(r.Context(), call)
+			} else if msg != "" {
+				v.Refusal = &pipeline.Refusal{Status: v.Refusal.Status, Message: msg}
+			}
+		}
+	}
 	switch {
 	case v.Allowed:
 		writeJSON(w, http.StatusOK, Allow("Warden: "+v.Decision.Reason))
@@ -174,4 +198,33 @@ func responseRecord(rd *audit.Redactor, resp json.RawMessage) json.RawMessage {
 		out = rd.JSON(map[string]any{"response_truncated": fmt.Sprintf("%s…", s)})
 	}
 	return out
+}
+
+// requestedWait is the ?wait= of a PreToolUse call, at most MaxWait; 0
+// when absent or unreadable.
+func requestedWait(r *http.Request) time.Duration {
+	d, err := time.ParseDuration(r.URL.Query().Get("wait"))
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return min(d, MaxWait)
+}
+
+// waitApproval holds the call until the approval is decided or wait is
+// over: again when it was approved (the call is decided anew, and the
+// approval lets it through); else what to tell the agent ("" while still
+// pending).
+func (h *Handler) waitApproval(ctx context.Context, id string, wait time.Duration) (msg string, again bool) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	a, err := h.Approvals.Wait(ctx, id, time.Second)
+	switch {
+	case err != nil:
+		return "", false
+	case a.State == approval.Approved:
+		return "", true
+	case a.State == approval.Pending:
+		return "", false
+	}
+	return "approval " + a.ID + " " + a.Describe(time.Now()), false
 }

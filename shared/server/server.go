@@ -70,6 +70,9 @@ type Server struct {
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	h := &hooks.Handler{Pipeline: s.Pipeline, Log: s.Log}
+	if s.Approvals != nil {
+		h.Approvals = s.Approvals
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
