@@ -77,7 +77,9 @@ func TestApprovalRealClaude(t *testing.T) {
 	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Bash("git push origin main"), e2e.Say("done")})
 
 	ran := make(chan e2e.Result, 1)
-	go func() { ran <- e2e.RunClaude(t, e2e.ClaudeOptions{BaseURL: stub.URL(), Dir: work, Settings: string(settings)}) }()
+	go func() {
+		ran <- e2e.RunClaude(t, e2e.ClaudeOptions{BaseURL: stub.URL(), Dir: work, Settings: string(settings)})
+	}()
 
 	// The approval, once Claude Code's hook waits on it, and its message.
 	var a approval.Approval
