@@ -21,6 +21,7 @@ import (
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/dynamo/approvalstore"
 	"github.com/wardenhq/warden/shared/dynamo/identitystore"
 	"github.com/wardenhq/warden/shared/dynamo/ledger"
 	"github.com/wardenhq/warden/shared/dynamo/outbox"
@@ -100,14 +101,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 	// kill by another instance takes effect at the next request.
 	ids := identity.NewService(identitystore.New(o.DB), nil)
 	core := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
-		Rates: ledger.NewRates(o.DB), Watchdog: ledger.NewWatchdogStore(o.DB), Audit: trail, Notifier: box, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
+		Rates: ledger.NewRates(o.DB), Watchdog: ledger.NewWatchdogStore(o.DB), Approvals: approvalstore.New(o.DB), Audit: trail, Notifier: box, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
 	pipe := core.Pipeline
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return nil, err
 	}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail,
-		Archive: o.Archive, LLM: gateway, Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset,
+		Archive: o.Archive, LLM: gateway, Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		// Without the admin API, no request is an admin's: there is no
 		// admin token on AWS.
