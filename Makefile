@@ -33,6 +33,7 @@ FUZZ     := \
 	./shared/notify:FuzzParseEnvelope:30000 \
 	./shared/dynamo:FuzzAppendedRecord:40000 \
 	./shared/s3store:FuzzParseListAnswer:30000 \
+	./shared/awssecrets:FuzzParseAnswer:30000 \
 	./shared/lambdas:FuzzHTTPRequest:25000
 
 # The CDK app (infra/): where `make functions` puts the Lambda bootstraps, and the CDK context of

@@ -22,7 +22,7 @@ import (
 )
 
 // API is the part of the Secrets Manager API that Secrets uses;
-// *secretsmanager.Client has it.
+// *secretsmanager.Client and Caller have it.
 type API interface {
 	GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }

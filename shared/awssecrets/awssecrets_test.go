@@ -352,3 +352,69 @@ func TestNew(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 }
+
+// caller is the signed caller of the stand-in, as the functions use it.
+func (s *standIn) caller() *Caller {
+	return &Caller{Region: testRegion, Endpoint: s.srv.URL,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey, Source: "test"}, nil
+		})}
+}
+
+// TestCallerAnswersAsTheSDK: for every kind of answer, Secrets over the
+// signed Caller serves or refuses exactly as over the SDK's client, and
+// the stand-in takes the Caller's requests as Secrets Manager's protocol,
+// signed (it checks each one).
+func TestCallerAnswersAsTheSDK(t *testing.T) {
+	t.Parallel()
+	id := prefix + "s"
+	for name, a := range map[string]answer{
+		"value":            valueAnswer(id, "xoxb-1234-abcd"),
+		"a value of 4 KiB": valueAnswer(id, strings.Repeat("v", notify.MaxSecretBytes)),
+		"too large":        valueAnswer(id, strings.Repeat("v", notify.MaxSecretBytes+1)),
+		"not found":        errorAnswer("ResourceNotFoundException", "Secrets Manager can't find the specified secret."),
+		"namespaced code":  errorAnswer("com.amazonaws.secretsmanager#DecryptionFailure", "KMS refused"),
+		"access denied":    errorAnswer("AccessDeniedException", "User is not authorized"),
+		"binary":           {200, `{"Name":"warden/test/s","SecretBinary":"eG94Yi1TRUNSRVQ="}`},
+		"no value":         {200, `{"Name":"warden/test/s"}`},
+		"cut short":        {200, `{"Name":"warden/test/s","SecretString":"xox`},
+		"not JSON":         {200, `xoxb`},
+		"empty":            valueAnswer(id, ""),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			sm := newStandIn(t)
+			sm.set(id, a)
+			sdk, err := New(sm.client(), prefix, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed, err := New(sm.caller(), prefix, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v1, e1 := sdk.Get(context.Background(), "s")
+			v2, e2 := signed.Get(context.Background(), "s")
+			if v1 != v2 || fmt.Sprint(e1) != fmt.Sprint(e2) || errors.Is(e1, notify.ErrNoSecret) != errors.Is(e2, notify.ErrNoSecret) {
+				t.Errorf("SDK: %q, %v\nCaller: %q, %v", v1, e1, v2, e2)
+			}
+		})
+	}
+}
+
+// TestCallerRetries: a 5xx answer is tried again, twice at most.
+func TestCallerRetries(t *testing.T) {
+	t.Parallel()
+	sm := newStandIn(t)
+	sm.set(prefix+"s", answer{http.StatusServiceUnavailable, `{"__type":"InternalServiceError","message":"try again"}`})
+	s, err := New(sm.caller(), prefix, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(context.Background(), "s"); err == nil || !strings.Contains(err.Error(), "InternalServiceError: try again") {
+		t.Errorf("Get: %v", err)
+	}
+	if n := len(sm.calls()); n != 3 {
+		t.Errorf("%d calls, want 3", n)
+	}
+}
