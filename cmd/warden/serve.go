@@ -176,6 +176,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	core := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: db.Budgets(), Approvals: db.Approvals(),
 		Audit: trail, Notifier: notifier, RedactionKey: key, Log: log})
 	pipe := core.Pipeline
+	slackApp := &slackapp.Interactivity{Approvals: core.Approvals, Secrets: secrets, APIURL: cfg.notify.SlackAPIURL, Log: log}
 	gateway, err := newGateway(cfg, pipe, log)
 	if err != nil {
 		return err
@@ -188,7 +189,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		// Slack's clicks on approvals, signed with the app's signing secret
 		// (WARDEN_SECRET_SLACK_SIGNING_SECRET).
-		Slack:     &slackapp.Interactivity{Approvals: core.Approvals, Secrets: secrets, APIURL: cfg.notify.SlackAPIURL, Log: log},
+		Slack:     slackApp,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		Ready: func(ctx context.Context) error {
 			if policies.Current() == nil {
@@ -218,6 +219,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	// Approvals not decided in time expire; their times are in the
 	// database, so a restart loses none.
 	go core.Approvals.Run(ctx, time.Second)
+	// With an app-level token, Slack's clicks come over Socket Mode: no
+	// public URL needed.
+	if _, err := secrets.Get(ctx, slackapp.AppToken); err == nil {
+		go func() {
+			if err := slackApp.RunSocketMode(ctx); err != nil {
+				log.Error("slack socket mode", "err", err)
+			}
+		}()
+	}
 	digester := &audit.Digester{Trail: trail, Store: trail, Key: signer}
 	digested := make(chan struct{})
 	go func() {

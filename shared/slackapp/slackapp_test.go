@@ -315,3 +315,48 @@ func approvaltestPolicyWithSlack() (*policy.Policy, error) {
 		`ops: {type: slack, channel: C0OPS, secret: slack-bot-token}`, 1)
 	return policy.Load("p.yaml", []byte(src))
 }
+
+// TestSocketMode: a click arriving over Socket Mode (slack-go's test
+// server's websocket, the envelope sent until the client is connected)
+// decides as over HTTP, and the message is replaced with the outcome.
+func TestSocketMode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	api := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/usergroups.users.list", func(w http.ResponseWriter, r *http.Request) {
+			json.NewEncoder(w).Encode(map[string]any{"ok": true, "users": []string{}})
+		})
+	})
+	api.Start()
+	t.Cleanup(api.Stop)
+	f.app.APIURL = api.GetAPIURL()
+	f.app.Secrets = secrets{BotToken: "xoxb-test", AppToken: "xapp-test", SigningSecret: signingSecret}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.app.RunSocketMode(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	payload, _ := json.Marshal(map[string]any{
+		"type": "block_actions", "user": map[string]string{"id": approvaltest.Lead}, "channel": map[string]string{"id": "C0OPS"},
+		"response_url": f.replies.srv.URL + "/hooks/response",
+		"actions":      []map[string]string{{"action_id": pipeline.ActionDeny, "value": f.a.ID, "block_id": notify.ActionsBlockID, "type": "button"}},
+	})
+	envelope := fmt.Sprintf(`{"type":"interactive","envelope_id":"e1","payload":%s,"accepts_response_payload":false}`, payload)
+	for i := 0; f.state(t).State == approval.Pending; i++ {
+		if i == 200 {
+			t.Fatal("the click over Socket Mode was not taken")
+		}
+		if i%10 == 0 {
+			api.SendToWebsocket(`{"type":"hello","num_connections":1}`)
+			api.SendToWebsocket(envelope)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a := f.state(t)
+	if a.State != approval.Denied || a.DecidedBy != approvaltest.Lead {
+		t.Errorf("approval %+v", a)
+	}
+	if r := f.replies.last(t); !r.ReplaceOriginal || !strings.Contains(r.Text, "Denied by") {
+		t.Errorf("reply %+v", r)
+	}
+}
