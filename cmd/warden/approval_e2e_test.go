@@ -23,7 +23,6 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/notify"
-	"github.com/wardenhq/warden/shared/pipeline"
 	"github.com/wardenhq/warden/shared/slackapp"
 )
 
@@ -95,7 +94,7 @@ func TestApprovalRealClaude(t *testing.T) {
 	}
 	select {
 	case blocks := <-posted:
-		if !strings.Contains(blocks, pipeline.ActionApprove) || !strings.Contains(blocks, a.ID) {
+		if !strings.Contains(blocks, approval.ActionApprove) || !strings.Contains(blocks, a.ID) {
 			t.Errorf("the Slack message has no Approve button for %s: %s", a.ID, blocks)
 		}
 		t.Logf("approval opened to its Slack message posted: %v", postedAt.Sub(a.Created).Round(time.Millisecond))
@@ -139,7 +138,7 @@ func slackClick(t *testing.T, endpoint, user, id, responseURL string) int {
 	payload, _ := json.Marshal(map[string]any{
 		"type": "block_actions", "user": map[string]string{"id": user}, "channel": map[string]string{"id": "C0123ABCDE"},
 		"response_url": responseURL,
-		"actions":      []map[string]string{{"action_id": pipeline.ActionApprove, "value": id, "block_id": notify.ActionsBlockID, "type": "button"}},
+		"actions":      []map[string]string{{"action_id": approval.ActionApprove, "value": id, "block_id": notify.ActionsBlockID, "type": "button"}},
 	})
 	body := "payload=" + url.QueryEscape(string(payload))
 	stamp := fmt.Sprint(time.Now().Unix())

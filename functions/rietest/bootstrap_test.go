@@ -28,14 +28,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/wardenhq/warden/shared/approval"
+	"github.com/wardenhq/warden/shared/approval/approvaltest"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/cloud"
 	"github.com/wardenhq/warden/shared/dynamo"
+	"github.com/wardenhq/warden/shared/dynamo/approvalstore"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/s3store"
 	"github.com/wardenhq/warden/shared/s3store/s3test"
+	"github.com/wardenhq/warden/shared/slackapp"
+	"github.com/wardenhq/warden/shared/slackapp/slackevent"
 )
 
 // The bootstraps are built once per test process, into a directory that
@@ -91,6 +96,9 @@ func tools(t testing.TB) Tools {
 
 const secretsPrefix = "warden/rietest/"
 
+// slackSigningSecret is the Slack app's, which signs its requests.
+const slackSigningSecret = "rietest-slack-signing-secret-0123456789"
+
 // webhookKey signs the notifier's webhook deliveries.
 const webhookKey = "whsec-rietest-0123456789abcdef"
 
@@ -102,6 +110,7 @@ var sizes = map[string]struct{ memoryMB, timeout string }{
 	"llm":      {"1024", "900"},
 	"archiver": {"512", "300"},
 	"notifier": {"256", "120"},
+	"slack":    {"256", "10"},
 }
 
 // deployment is what a function's stack gives it, on emulators: the
@@ -148,6 +157,9 @@ func newDeployment(t testing.TB, function string) *deployment {
 		// The webhook signing key the sample's channel names.
 		secrets = map[string]string{secretsPrefix + "ops-hook-key": webhookKey}
 		d.values = []string{webhookKey, creds.SecretAccessKey}
+	case "slack":
+		secrets = map[string]string{secretsPrefix + slackapp.SigningSecret: slackSigningSecret, secretsPrefix + slackapp.BotToken: "xoxb-rietest"}
+		d.values = []string{slackSigningSecret, creds.SecretAccessKey}
 	case "api", "llm":
 		for _, name := range []string{cloud.SecretName("ANTHROPIC_API_KEY"), cloud.SecretName("OPENAI_API_KEY")} {
 			v := "sk-rietest-" + name + "-" + randomHex(8)
@@ -183,6 +195,9 @@ func newDeployment(t testing.TB, function string) *deployment {
 	case "notifier":
 		// The outbox's stream images hold all it sends: no table, no
 		// bucket.
+	case "slack":
+		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
+		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
 	case "archiver":
 		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
 		d.bucket = srv.Bucket(t, true)
@@ -384,6 +399,43 @@ func TestBootstraps(t *testing.T) {
 				t.Errorf("%s: lock mode %+v, %v; want COMPLIANCE", objects[0], head, err)
 			}
 		},
+		// The slack function takes a signed click on an approval's
+		// Approve button and approves it, as the clicking release manager.
+		"slack": func(t *testing.T, d *deployment, f *Function) {
+			ctx := t.Context()
+			db := dynamo.New(d.dynamo, d.tables)
+			s := &approval.Service{Store: approvalstore.New(db), Audit: db.Audit()}
+			a, _, err := s.Check(ctx, approvaltest.Push(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			replied := make(chan string, 1)
+			responses := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				replied <- string(body)
+			}))
+			t.Cleanup(responses.Close)
+			ev, err := slackevent.Fill(event(t, "slack/click-approve.json"), map[string]string{"user": approvaltest.Lead,
+				"approval": a.ID, "response_url": responses.URL}, slackSigningSecret, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := json.Marshal(ev)
+			if resp := proxyResponse(t, invoke(t, f, raw)); resp.StatusCode != 200 {
+				t.Fatalf("click: %+v", resp)
+			}
+			if got, err := s.Store.Get(ctx, a.ID); err != nil || got.State != approval.Approved || got.DecidedBy != approvaltest.Lead {
+				t.Errorf("approval %+v, %v; want approved by %s", got, err, approvaltest.Lead)
+			}
+			select {
+			case body := <-replied:
+				if !strings.Contains(body, "Approved once by") {
+					t.Errorf("reply %s", body)
+				}
+			default:
+				t.Error("the clicked message was not answered")
+			}
+		},
 		// The notifier sends the messages of an outbox stream batch to
 		// their webhook, signed with the key from Secrets Manager.
 		"notifier": func(t *testing.T, d *deployment, f *Function) {
@@ -428,9 +480,9 @@ func TestBootstraps(t *testing.T) {
 			if !strings.Contains(f.Output(), "INIT RTDONE(status: success)") {
 				t.Errorf("no successful init in the emulator's output:\n%s", f.Output())
 			}
-			want := secretsPrefix + awsconfig.SigningKeySecret
-			if name == "notifier" {
-				want = secretsPrefix + "ops-hook-key"
+			want := secretsPrefix + map[string]string{"notifier": "ops-hook-key", "slack": slackapp.SigningSecret}[name]
+			if want == secretsPrefix {
+				want += awsconfig.SigningKeySecret
 			}
 			if got := d.secrets.Asked(); !slices.Contains(got, want) {
 				t.Errorf("secrets asked for: %q; want %s among them", got, want)
@@ -503,6 +555,9 @@ func TestMisconfigured(t *testing.T) {
 		{"notifier without its secrets prefix", "notifier", func(t *testing.T, d *deployment) {
 			delete(d.env, awsconfig.EnvSecretsPrefix)
 		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvSecretsPrefix},
+		{"slack without the identity table", "slack", func(t *testing.T, d *deployment) {
+			delete(d.env, awsconfig.EnvIdentityTable)
+		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvIdentityTable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -517,6 +572,8 @@ func TestMisconfigured(t *testing.T) {
 				ev = event(t, "llm/messages-foreign-key.json")
 			case "notifier":
 				ev = event(t, "notifier/stream-batch.json")
+			case "slack":
+				ev = event(t, "slack/click-approve.json")
 			default:
 				ev = event(t, "archiver/stream-batch.json")
 			}
@@ -549,7 +606,7 @@ func BenchmarkColdStart(b *testing.B) {
 		archs = append(archs, runtime.GOARCH)
 	}
 	for _, arch := range archs {
-		for _, name := range []string{"api", "llm", "archiver", "notifier"} {
+		for _, name := range []string{"api", "llm", "archiver", "notifier", "slack"} {
 			b.Run(arch+"/"+name, func(b *testing.B) {
 				bootstrap := bootstraps(b, arch)[name]
 				fi, err := os.Stat(bootstrap)
@@ -563,7 +620,7 @@ func BenchmarkColdStart(b *testing.B) {
 				}
 				ev := event(b, map[string]string{"api": "api/admin-list-projects.json",
 					"llm": "llm/messages-foreign-key.json", "archiver": "archiver/stream-batch.json",
-					"notifier": "notifier/stream-batch.json"}[name])
+					"notifier": "notifier/stream-batch.json", "slack": "slack/click-approve.json"}[name])
 				var inits []time.Duration
 				b.ResetTimer()
 				for range b.N {

@@ -56,6 +56,7 @@ type Approval struct {
 	// Requester, when the session names the person who runs the agent
 	// (its label "requester"), is who may never approve it.
 	Requester string          `json:"requester,omitempty"`
+	Kind      string          `json:"kind,omitempty"`
 	Action    string          `json:"action"`
 	Resource  string          `json:"resource"`
 	Args      json.RawMessage `json:"args,omitempty"` // redacted
@@ -95,6 +96,18 @@ type Approval struct {
 	// Uses counts the requests it let through.
 	Uses int `json:"uses,omitempty"`
 }
+
+// The buttons of an approval's message (Slack); their value is the
+// approval's ID.
+const (
+	ActionApprove    = "warden_approve"
+	ActionApproveFor = "warden_approve_for"
+	ActionDeny       = "warden_deny"
+)
+
+// GrantFor is how long "Approve for …" approves: an hour, or less if the
+// approver groups allow less.
+func GrantFor(a Approval) time.Duration { return min(time.Hour, a.MaxGrant) }
 
 // Usable reports whether the approval lets its request through at now.
 func (a *Approval) Usable(now time.Time) bool {

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/audit"
 )
 
@@ -46,16 +45,33 @@ func (s *Service) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Request is a request the policy decided needs approval.
+// Request is a request the policy decided needs approval, with what the
+// policy says of it (the package reads no policy itself: the Slack
+// callback function, which only decides, links no policy engine).
 type Request struct {
 	Project, Agent, Session string
 	// Requester is the person the session runs for, if it says (its
 	// label "requester"): they may not approve it.
-	Requester        string
+	Requester string
+	// Kind is the request's kind (tool, git, aws...), for the audit.
+	Kind             string
 	Action, Resource string
 	Args             json.RawMessage // as recorded, redacted
-	Decision         policy.Decision
-	Policy           *policy.Policy
+	// Rule, Reason and Command are the policy's decision; PolicyVersion
+	// the policy's version; Groups the rule's approver groups.
+	Rule, Reason, Command string
+	PolicyVersion         string
+	Groups                []Group
+}
+
+// Group is an approver group of the policy: who may decide, where the
+// request is posted, how long a grant may hold and a request may wait.
+type Group struct {
+	Name      string
+	Approvers []string // Slack users and user groups, Telegram users
+	Channels  []string
+	TTL       time.Duration
+	Timeout   time.Duration
 }
 
 // Outcome is what Check found for a request.
@@ -77,15 +93,11 @@ const (
 // through if an approval grants it, tells it to wait if one is pending, and
 // otherwise opens one.
 func (s *Service) Check(ctx context.Context, r Request) (Approval, Outcome, error) {
-	if r.Policy == nil {
-		return Approval{}, 0, fmt.Errorf("approval: no policy")
-	}
-	groups := r.Policy.GroupsFor(r.Decision.Rule)
-	if len(groups) == 0 {
-		return Approval{}, 0, fmt.Errorf("approval: rule %q has no approver group", r.Decision.Rule)
+	if len(r.Groups) == 0 {
+		return Approval{}, 0, fmt.Errorf("approval: rule %q has no approver group", r.Rule)
 	}
 	now := s.now()
-	key := Key(r.Project, r.Agent, r.Session, r.Action, r.Resource, r.Args, r.Policy.Version)
+	key := Key(r.Project, r.Agent, r.Session, r.Action, r.Resource, r.Args, r.PolicyVersion)
 	var (
 		out     Approval
 		outcome Outcome
@@ -112,7 +124,7 @@ func (s *Service) Check(ctx context.Context, r Request) (Approval, Outcome, erro
 				expired = &e
 			}
 		}
-		a := open(r, key, groups, now)
+		a := open(r, key, now)
 		out, outcome = a, Opened
 		return &a, nil
 	})
@@ -131,20 +143,20 @@ func (s *Service) Check(ctx context.Context, r Request) (Approval, Outcome, erro
 	return out, outcome, nil
 }
 
-// open is a new pending approval of r by groups.
-func open(r Request, key string, groups []policy.ApproverGroup, now time.Time) Approval {
+// open is a new pending approval of r by its groups.
+func open(r Request, key string, now time.Time) Approval {
 	a := Approval{ID: NewID(), Key: key, Project: r.Project, Agent: r.Agent, Session: r.Session, Requester: r.Requester,
-		Action: r.Action, Resource: r.Resource, Args: r.Args, Command: r.Decision.Command, Rule: r.Decision.Rule,
-		Reason: r.Decision.Reason, PolicyVersion: r.Policy.Version, State: Pending, Created: now, Requests: 1}
+		Kind: r.Kind, Action: r.Action, Resource: r.Resource, Args: r.Args, Command: r.Command, Rule: r.Rule,
+		Reason: r.Reason, PolicyVersion: r.PolicyVersion, State: Pending, Created: now, Requests: 1}
 	var timeout time.Duration
-	for _, g := range groups {
+	for _, g := range r.Groups {
 		a.Groups = append(a.Groups, g.Name)
-		for _, id := range slices.Concat(g.Slack, g.Telegram) {
+		for _, id := range g.Approvers {
 			if !slices.Contains(a.Approvers, id) {
 				a.Approvers = append(a.Approvers, id)
 			}
 		}
-		for _, ch := range g.Notify {
+		for _, ch := range g.Channels {
 			if !slices.Contains(a.Channels, ch) {
 				a.Channels = append(a.Channels, ch)
 			}
@@ -360,7 +372,7 @@ func (s *Service) changed(ctx context.Context, a Approval) {
 
 func (s *Service) record(ctx context.Context, a Approval, code audit.Code, actor, reason string) {
 	rec := audit.Record{ID: audit.NewID(), Time: s.now(), Code: code, Project: a.Project, Agent: a.Agent, Session: a.Session,
-		Actor: actor, Kind: policy.KindOf(a.Action).String(), Action: a.Action, Resource: a.Resource, Args: a.Args, Ref: a.ID,
+		Actor: actor, Kind: a.Kind, Action: a.Action, Resource: a.Resource, Args: a.Args, Ref: a.ID,
 		Rule: a.Rule, Reason: reason, PolicyVersion: a.PolicyVersion}
 	if _, err := s.Audit.Append(ctx, rec); err != nil {
 		s.log().Error("record an approval", "err", err, "approval", a.ID, "code", code)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,9 +31,13 @@ type Approvals struct {
 
 // Check implements ApprovalGate.
 func (g *Approvals) Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision, args json.RawMessage) (string, *Refusal) {
+	pol := g.Policy.Current()
+	if pol == nil {
+		return "", &Refusal{Status: http.StatusServiceUnavailable, Message: "no policy is loaded; every request is denied"}
+	}
 	a, outcome, err := g.Service.Check(ctx, approval.Request{Project: sess.Project, Agent: sess.Agent, Session: sess.ID,
-		Requester: sess.Labels[RequesterLabel], Action: req.Action, Resource: req.Resource, Args: args, Decision: d,
-		Policy: g.Policy.Current()})
+		Requester: sess.Labels[RequesterLabel], Kind: policy.KindOf(req.Action).String(), Action: req.Action, Resource: req.Resource,
+		Args: args, Rule: d.Rule, Reason: d.Reason, Command: d.Command, PolicyVersion: pol.Version, Groups: ApproverGroups(pol, d.Rule)})
 	switch {
 	case err != nil:
 		return "", &Refusal{Status: http.StatusServiceUnavailable,
@@ -47,6 +52,16 @@ func (g *Approvals) Check(ctx context.Context, sess identity.Session, req *polic
 		return "", &Refusal{Status: http.StatusForbidden, Message: msg}
 	}
 	return "", &Refusal{Status: http.StatusForbidden, Approval: a.ID, Message: PendingMessage(a)}
+}
+
+// ApproverGroups are the approver groups of the policy that decide rule.
+func ApproverGroups(pol *policy.Policy, rule string) []approval.Group {
+	var out []approval.Group
+	for _, g := range pol.GroupsFor(rule) {
+		out = append(out, approval.Group{Name: g.Name, Approvers: slices.Concat(g.Slack, g.Telegram), Channels: g.Notify,
+			TTL: g.TTL, Timeout: g.Timeout})
+	}
+	return out
 }
 
 // PendingMessage is what the agent is told of a pending approval:
@@ -77,20 +92,9 @@ func ApprovalMessage(a approval.Approval) notify.Message {
 		m.Fields = append(m.Fields, notify.Field{Name: "command", Value: a.Command})
 	}
 	m.Actions = []notify.Action{
-		{ID: ActionApprove, Label: "Approve", Value: a.ID, Style: "primary"},
-		{ID: ActionApproveFor, Label: "Approve for " + textfmt.Duration(GrantFor(a)), Value: a.ID},
-		{ID: ActionDeny, Label: "Deny", Value: a.ID, Style: "danger"},
+		{ID: approval.ActionApprove, Label: "Approve", Value: a.ID, Style: "primary"},
+		{ID: approval.ActionApproveFor, Label: "Approve for " + textfmt.Duration(approval.GrantFor(a)), Value: a.ID},
+		{ID: approval.ActionDeny, Label: "Deny", Value: a.ID, Style: "danger"},
 	}
 	return m
 }
-
-// The buttons of an approval's message; their value is the approval's ID.
-const (
-	ActionApprove    = "warden_approve"
-	ActionApproveFor = "warden_approve_for"
-	ActionDeny       = "warden_deny"
-)
-
-// GrantFor is how long "Approve for …" approves: an hour, or less if the
-// approver groups allow less.
-func GrantFor(a approval.Approval) time.Duration { return min(time.Hour, a.MaxGrant) }

@@ -28,8 +28,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/wardenhq/warden/shared/approval"
-	"github.com/wardenhq/warden/shared/notify"
-	"github.com/wardenhq/warden/shared/pipeline"
 	"github.com/wardenhq/warden/shared/secret"
 )
 
@@ -42,6 +40,12 @@ const (
 // MaxBody bounds an interactivity request: the payload carries the clicked
 // message, at most about 50 blocks.
 const MaxBody = 1 << 20
+
+// Replays remembers requests: FirstTime records id for window and reports
+// whether it was new.
+type Replays interface {
+	FirstTime(ctx context.Context, id string, window time.Duration) (bool, error)
+}
 
 // replayWindow is how long a signed request is remembered: past it, its
 // timestamp is too old to be taken anyway.
@@ -59,7 +63,10 @@ type Interactivity struct {
 	// APIURL overrides Slack's API URL (ending in "/"), for tests.
 	APIURL string
 	HTTP   *http.Client
-	Log    *slog.Logger
+	// Replays, if not nil, remembers the requests taken, for servers that
+	// share them (the Lambda functions); else this process's memory does.
+	Replays Replays
+	Log     *slog.Logger
 
 	mu     sync.Mutex
 	seen   map[string]time.Time // signature -> when it may be forgotten
@@ -118,7 +125,13 @@ func (h *Interactivity) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusUnauthorized, "the request is not signed by Slack with this app's signing secret")
 		return
 	}
-	if !h.firstTime(r.Header.Get("X-Slack-Signature")) {
+	first, err := h.firstTime(ctx, r.Header.Get("X-Slack-Signature"))
+	if err != nil {
+		h.log().Error("slack interactivity: remember the request", "err", err)
+		refuse(w, http.StatusServiceUnavailable, "Warden cannot tell whether it saw this request before")
+		return
+	}
+	if !first {
 		refuse(w, http.StatusUnauthorized, "the request was seen before (a replay)")
 		return
 	}
@@ -144,8 +157,15 @@ func (h *Interactivity) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// firstTime records a signature and reports whether it is new.
-func (h *Interactivity) firstTime(sig string) bool {
+// firstTime records a request's identity and reports whether it is new.
+func (h *Interactivity) firstTime(ctx context.Context, id string) (bool, error) {
+	if h.Replays != nil {
+		return h.Replays.FirstTime(ctx, id, replayWindow)
+	}
+	return h.firstTimeHere(id), nil
+}
+
+func (h *Interactivity) firstTimeHere(sig string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
@@ -172,10 +192,10 @@ func (h *Interactivity) act(ctx context.Context, cb slack.InteractionCallback, a
 		d.Via += " channel " + cb.Channel.ID
 	}
 	switch act.ActionID {
-	case pipeline.ActionApprove:
+	case approval.ActionApprove:
 		d.Approve = true
-	case pipeline.ActionDeny:
-	case pipeline.ActionApproveFor:
+	case approval.ActionDeny:
+	case approval.ActionApproveFor:
 		d.Approve = true
 	default:
 		return false
@@ -190,8 +210,8 @@ func (h *Interactivity) act(ctx context.Context, cb slack.InteractionCallback, a
 		h.reply(ctx, cb, false, "Warden cannot find approval "+id+".")
 		return true
 	}
-	if act.ActionID == pipeline.ActionApproveFor {
-		d.For = pipeline.GrantFor(a)
+	if act.ActionID == approval.ActionApproveFor {
+		d.For = approval.GrantFor(a)
 	}
 	d.Groups = h.groupsOf(ctx, cb.User.ID, a.Approvers)
 	a, err = h.Approvals.Decide(ctx, id, d)
@@ -297,7 +317,7 @@ func (h *Interactivity) reply(ctx context.Context, cb slack.InteractionCallback,
 func decidedBlocks(m slack.Message, outcome string) []slack.Block {
 	var out []slack.Block
 	for _, b := range m.Blocks.BlockSet {
-		if b.ID() == notify.ActionsBlockID {
+		if b.BlockType() == slack.MBTAction {
 			continue
 		}
 		out = append(out, b)

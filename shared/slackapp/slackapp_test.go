@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +25,10 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/approval/approvaltest"
+	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/pipeline"
+	"github.com/wardenhq/warden/shared/slackapp/slackevent"
 )
 
 const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -142,7 +146,7 @@ func (f *fixture) state(t *testing.T) approval.Approval {
 func TestApproveByClick(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	req := f.click(approvaltest.Lead, pipeline.ActionApprove, f.a.ID, time.Now(), signingSecret)
+	req := f.click(approvaltest.Lead, approval.ActionApprove, f.a.ID, time.Now(), signingSecret)
 	body, _ := io.ReadAll(req.Body)
 	req.Body = io.NopCloser(strings.NewReader(string(body)))
 	if w := f.send(req); w.Code != http.StatusOK {
@@ -180,10 +184,10 @@ func TestRefusedClicks(t *testing.T) {
 		status int
 		reply  string
 	}{
-		{"bad signature", f.click(approvaltest.Lead, pipeline.ActionApprove, f.a.ID, time.Now(), "another-secret"), 401, ""},
-		{"stale timestamp", f.click(approvaltest.Lead, pipeline.ActionApprove, f.a.ID, time.Now().Add(-6*time.Minute), signingSecret), 401, ""},
-		{"not an approver", f.click(approvaltest.Other, pipeline.ActionApprove, f.a.ID, time.Now(), signingSecret), 200, "not among the approvers"},
-		{"the requester", f.click(approvaltest.Requester, pipeline.ActionApprove, f.a.ID, time.Now(), signingSecret), 200, "not among the approvers"},
+		{"bad signature", f.click(approvaltest.Lead, approval.ActionApprove, f.a.ID, time.Now(), "another-secret"), 401, ""},
+		{"stale timestamp", f.click(approvaltest.Lead, approval.ActionApprove, f.a.ID, time.Now().Add(-6*time.Minute), signingSecret), 401, ""},
+		{"not an approver", f.click(approvaltest.Other, approval.ActionApprove, f.a.ID, time.Now(), signingSecret), 200, "not among the approvers"},
+		{"the requester", f.click(approvaltest.Requester, approval.ActionApprove, f.a.ID, time.Now(), signingSecret), 200, "not among the approvers"},
 	} {
 		w := f.send(tt.req)
 		if w.Code != tt.status {
@@ -205,7 +209,7 @@ func TestRefusedClicks(t *testing.T) {
 func TestGroupMemberApprovesForAWhile(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	if w := f.send(f.click(approvaltest.Member, pipeline.ActionApproveFor, f.a.ID, time.Now(), signingSecret)); w.Code != 200 {
+	if w := f.send(f.click(approvaltest.Member, approval.ActionApproveFor, f.a.ID, time.Now(), signingSecret)); w.Code != 200 {
 		t.Fatalf("click: %d %s", w.Code, w.Body)
 	}
 	a := f.state(t)
@@ -223,8 +227,8 @@ func TestTwoApproversAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	reqs := []*http.Request{
-		f.click(approvaltest.Lead, pipeline.ActionApprove, f.a.ID, time.Now(), signingSecret),
-		f.click(approvaltest.Member, pipeline.ActionDeny, f.a.ID, time.Now(), signingSecret),
+		f.click(approvaltest.Lead, approval.ActionApprove, f.a.ID, time.Now(), signingSecret),
+		f.click(approvaltest.Member, approval.ActionDeny, f.a.ID, time.Now(), signingSecret),
 	}
 	var wg sync.WaitGroup
 	for _, r := range reqs {
@@ -293,7 +297,7 @@ func TestApprovalPostedWithButtons(t *testing.T) {
 			}
 		}
 	}
-	want := []string{pipeline.ActionApprove + ":Approve", pipeline.ActionApproveFor + ":Approve for 15m", pipeline.ActionDeny + ":Deny"}
+	want := []string{approval.ActionApprove + ":Approve", approval.ActionApproveFor + ":Approve for 15m", approval.ActionDeny + ":Deny"}
 	if strings.Join(buttons, ",") != strings.Join(want, ",") {
 		t.Errorf("buttons %q, want %q", buttons, want)
 	}
@@ -339,7 +343,7 @@ func TestSocketMode(t *testing.T) {
 	payload, _ := json.Marshal(map[string]any{
 		"type": "block_actions", "user": map[string]string{"id": approvaltest.Lead}, "channel": map[string]string{"id": "C0OPS"},
 		"response_url": f.replies.srv.URL + "/hooks/response",
-		"actions":      []map[string]string{{"action_id": pipeline.ActionDeny, "value": f.a.ID, "block_id": notify.ActionsBlockID, "type": "button"}},
+		"actions":      []map[string]string{{"action_id": approval.ActionDeny, "value": f.a.ID, "block_id": notify.ActionsBlockID, "type": "button"}},
 	})
 	envelope := fmt.Sprintf(`{"type":"interactive","envelope_id":"e1","payload":%s,"accepts_response_payload":false}`, payload)
 	for i := 0; f.state(t).State == approval.Pending; i++ {
@@ -358,5 +362,37 @@ func TestSocketMode(t *testing.T) {
 	}
 	if r := f.replies.last(t); !r.ReplaceOriginal || !strings.Contains(r.Text, "Denied by") {
 		t.Errorf("reply %+v", r)
+	}
+}
+
+// TestSlackEvents runs every sample of events/slack through the slack
+// function's handler (API Gateway's event to the app): the click approves.
+func TestSlackEvents(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("..", "..", "events", "slack", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sample events: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := slackevent.Fill(raw, map[string]string{"user": approvaltest.Lead, "approval": f.a.ID,
+				"response_url": f.replies.srv.URL + "/hooks/response"}, signingSecret, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := lambdas.Buffered(f.app)(context.Background(), ev)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("handler: %+v, %v", resp, err)
+			}
+			if a := f.state(t); a.State != approval.Approved || a.DecidedBy != approvaltest.Lead {
+				t.Errorf("approval %+v", a)
+			}
+		})
 	}
 }

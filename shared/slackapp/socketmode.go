@@ -49,7 +49,10 @@ func (h *Interactivity) RunSocketMode(ctx context.Context) error {
 				h.log().Error("slack socket mode: acknowledge", "err", err)
 			}
 			cb, ok := evt.Data.(slack.InteractionCallback)
-			if !ok || cb.Type != slack.InteractionTypeBlockActions || !h.firstTime("envelope:"+evt.Request.EnvelopeID) {
+			if !ok || cb.Type != slack.InteractionTypeBlockActions {
+				continue
+			}
+			if first, err := h.firstTime(ctx, "envelope:"+evt.Request.EnvelopeID); err != nil || !first {
 				continue
 			}
 			for _, act := range cb.ActionCallback.BlockActions {

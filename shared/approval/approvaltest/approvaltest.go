@@ -13,6 +13,7 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/pipeline"
 )
 
 // Policy is the suite's policy: pushes to main need a lead (Lead, or a
@@ -100,8 +101,9 @@ func Push(t *testing.T) approval.Request {
 	if d.Effect != policy.Approve {
 		t.Fatalf("the suite's policy decided %v", d)
 	}
-	return approval.Request{Project: "web", Agent: "claude", Session: "s1", Requester: Requester, Action: req.Action,
-		Resource: req.Resource, Args: []byte(`{"command":"git push origin main"}`), Decision: d, Policy: pol}
+	return approval.Request{Project: "web", Agent: "claude", Session: "s1", Requester: Requester, Kind: "git", Action: req.Action,
+		Resource: req.Resource, Args: []byte(`{"command":"git push origin main"}`), Rule: d.Rule, Reason: d.Reason,
+		PolicyVersion: pol.Version, Groups: pipeline.ApproverGroups(pol, d.Rule)}
 }
 
 // Run checks store.
@@ -189,7 +191,7 @@ func testBinding(t *testing.T, store approval.Store) {
 		"other arguments": func(r *approval.Request) { r.Args = []byte(`{"command":"git push -f origin main"}`) },
 		"other session":   func(r *approval.Request) { r.Session = "s2" },
 		"other resource":  func(r *approval.Request) { r.Resource = "github.com/acme/api:refs/heads/main" },
-		"other policy":    func(r *approval.Request) { p := *r.Policy; p.Version = "v2"; r.Policy = &p },
+		"other policy":    func(r *approval.Request) { r.PolicyVersion = "v2" },
 	} {
 		other := Push(t)
 		change(&other)

@@ -5,6 +5,7 @@
 //	                              gsi1pk "approval-pending", gsi1sk expires#id while pending,
 //	                              gsi1pk "approval", gsi1sk created#id once not
 //	pk "approvalkey#"+key sk "-"  the key's latest approval: latest (its ID), ver
+//	pk "once#"+hash       sk "-"  a Slack request taken (FirstTime), until its ttl
 //
 // Every change is conditioned on the versions it read (the approval's, and
 // for Latest the key's) and starts over when another writer came first, so
@@ -15,6 +16,8 @@ package approvalstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -340,4 +343,24 @@ func (s *Store) query(ctx context.Context, partition, upTo, state string, limit 
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}
 	return out, nil
+}
+
+// FirstTime records id (a Slack request's signature) for window and
+// reports whether it was new: one conditional PutItem, so that any number
+// of instances take a request once.
+//
+//	pk "once#"+sha256(id)  sk "-"  ttl
+func (s *Store) FirstTime(ctx context.Context, id string, window time.Duration) (bool, error) {
+	sum := sha256.Sum256([]byte(id))
+	it := &ddb.Item{M: ddb.Key("once#"+hex.EncodeToString(sum[:]), "-")}
+	it.SetN(awsconfig.AttrTTL, time.Now().Add(window).Unix())
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it.M,
+		ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if ddb.ConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remember a request: %w", err)
+	}
+	return true, nil
 }
