@@ -16,7 +16,7 @@ import (
 
 // Functions are the Lambda functions of the stack, by the name of their
 // folder under functions/ and under the functions directory.
-var Functions = []string{"api", "llm", "archiver", "notifier"}
+var Functions = []string{"api", "llm", "archiver", "notifier", "slack"}
 
 // Config is the stack's configuration: CDK context keys of the same names,
 // over a JSON file named by the context key "config", over the defaults.
@@ -27,7 +27,8 @@ type Config struct {
 	// ArchiveRetentionDays is the audit archive's Object Lock default
 	// retention (COMPLIANCE mode: nobody can shorten it, root included).
 	ArchiveRetentionDays int `json:"archiveRetentionDays"`
-	// Slack adds the Slack app's secrets.
+	// Slack adds the Slack app's secrets. The slack function is deployed
+	// either way: without its secrets it refuses every request.
 	Slack bool `json:"slack"`
 	// BedrockModels are the Bedrock model IDs (or cross-region inference
 	// profile IDs) the llm function may invoke; none, no Bedrock permission.

@@ -5,10 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,7 +211,7 @@ func (st *stackTemplate) outputRef(t *testing.T, output string) string {
 }
 
 // functionID returns the logical ID of function name (api, llm, archiver,
-// notifier).
+// notifier, slack).
 func (st *stackTemplate) functionID(t *testing.T, name string) string {
 	t.Helper()
 	return st.logicalID(t, "AWS::Lambda::Function", strings.ToUpper(name[:1])+name[1:]+"Function")
@@ -353,4 +357,41 @@ func grants(stmts []statement) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// packageConsts returns the string constants declared in the Go files of
+// dir (test files excluded), by name.
+func packageConsts(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	consts := map[string]string{}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if i < len(vs.Values) {
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							consts[n.Name], _ = strconv.Unquote(lit.Value)
+						}
+					}
+				}
+			}
+		}
+	}
+	return consts
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aws/jsii-runtime-go"
 )
 
 // route is a route the Go code registers: "POST /v1/messages", and the
@@ -32,34 +34,16 @@ func codeRoutes(t *testing.T, dir string, only ...string) []route {
 		t.Fatal(err)
 	}
 	var parsed []*ast.File
-	consts := map[string]string{}
+	consts := packageConsts(t, dir)
 	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
+		if strings.HasSuffix(name, "_test.go") || (len(only) > 0 && !contains(only, filepath.Base(name))) {
 			continue
 		}
 		f, err := parser.ParseFile(fset, name, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					if i < len(vs.Values) {
-						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-							consts[n.Name], _ = strconv.Unquote(lit.Value)
-						}
-					}
-				}
-			}
-		}
-		if len(only) == 0 || contains(only, filepath.Base(name)) {
-			parsed = append(parsed, f)
-		}
+		parsed = append(parsed, f)
 	}
 	var eval func(e ast.Expr) (string, bool)
 	eval = func(e ast.Expr) (string, bool) {
@@ -251,7 +235,9 @@ func (g *gateway) route(method, path string) (apiMethod, bool) {
 // the right function with the right authorization: the LLM gateway's
 // (shared/llm) by llm, streamed, with no API Gateway authorizer (Warden
 // tokens are checked by the function); the admin API's by api behind IAM;
-// the rest (hooks, login, sessions, health) by api with no authorizer.
+// Slack's interactivity route by slack with no authorizer (Slack's
+// signature is checked by the function); the rest (hooks, login,
+// sessions, health) by api with no authorizer.
 func TestRoutes(t *testing.T) {
 	st := defaultStack(t)
 	g := newGateway(t, st)
@@ -292,13 +278,16 @@ func TestRoutes(t *testing.T) {
 	for _, r := range llmCode {
 		check(r, "LlmFunction", "NONE", true)
 	}
-	var admin int
+	var admin, slack int
 	for _, r := range serverCode {
-		switch r.mux {
-		case "admin":
+		switch {
+		case r.mux == "admin":
 			admin++
 			check(r, "ApiFunction", "AWS_IAM", false)
-		case "mux":
+		case r.mux == "mux" && r.path == SlackInteractivityPath:
+			slack++
+			check(r, "SlackFunction", "NONE", false)
+		case r.mux == "mux":
 			check(r, "ApiFunction", "NONE", false)
 		default:
 			t.Errorf("route %s %s on a mux named %q: classify it in TestRoutes", r.method, r.path, r.mux)
@@ -306,6 +295,11 @@ func TestRoutes(t *testing.T) {
 	}
 	if admin == 0 {
 		t.Error("no admin routes found in shared/server/server.go")
+	}
+	// The stack's Slack resource is where the server takes Slack's
+	// requests: were the route renamed, the resource would serve nothing.
+	if slack != 1 {
+		t.Errorf("shared/server/server.go registers %s %d times, want once (SlackInteractivityPath)", SlackInteractivityPath, slack)
 	}
 
 	// Only the admin resource has IAM authorization, and it covers the
@@ -333,5 +327,75 @@ func TestRoutes(t *testing.T) {
 	// /v1/admin itself is not handed to the unauthenticated proxy.
 	if m, ok := g.route("GET", "/v1/admin"); ok {
 		t.Errorf("GET /v1/admin is routed to %s (%s), want no route", m.resourcePath, m.auth)
+	}
+}
+
+// TestSlackInteractivity: Slack's interactivity requests reach the slack
+// function through a Lambda proxy integration, with no authorization at
+// API Gateway (Slack signs its requests; the function checks the
+// signature), at a literal resource that takes precedence over
+// /v1/{proxy+}; POST only, and no other method reaches the slack function.
+func TestSlackInteractivity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   func(*testing.T) *stackTemplate
+	}{{"default", defaultStack}, {"slack", fullStack}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st(t)
+			g := newGateway(t, st)
+			fn := st.functionID(t, "slack")
+
+			m, ok := g.route("POST", SlackInteractivityPath)
+			if !ok {
+				t.Fatalf("POST %s: API Gateway does not route it", SlackInteractivityPath)
+			}
+			if m.resourcePath != SlackInteractivityPath {
+				t.Fatalf("POST %s: served by %s, want its own resource", SlackInteractivityPath, m.resourcePath)
+			}
+			// Proxied as is, buffered (Slack wants its answer within 3 s).
+			must(t, "method", func() {
+				st.only(t, m.id).HasResourceProperties(jsii.String("AWS::ApiGateway::Method"), match(&map[string]any{
+					"HttpMethod":        "POST",
+					"AuthorizationType": "NONE",
+					"AuthorizerId":      absent(),
+					"ApiKeyRequired":    absent(),
+					"Integration": match(&map[string]any{
+						"Type":                  "AWS_PROXY",
+						"IntegrationHttpMethod": "POST",
+						"ResponseTransferMode":  absent(),
+					}),
+				}))
+			})
+			if m.target != friendly(fn) || m.streamed {
+				t.Errorf("POST %s: integration target %q (streamed %v), want %s, buffered", SlackInteractivityPath, m.target, m.streamed, friendly(fn))
+			}
+
+			// Nothing else reaches the slack function, and the resource has
+			// no other method: a GET is refused, not passed to api.
+			for _, ms := range g.methods {
+				for verb, m := range ms {
+					if (m.target == friendly(fn)) != (verb == "POST" && m.resourcePath == SlackInteractivityPath) {
+						t.Errorf("%s %s: served by %s", verb, m.resourcePath, m.target)
+					}
+				}
+			}
+			if m, ok := g.route("GET", SlackInteractivityPath); ok {
+				t.Errorf("GET %s is routed to %s %s, want no route", SlackInteractivityPath, m.resourcePath, m.target)
+			}
+
+			// API Gateway may invoke the slack function for this method only.
+			var sources []string
+			for _, p := range st.resources("AWS::Lambda::Permission") {
+				props := p["Properties"].(map[string]any)
+				if render(props["FunctionName"]) == "${"+friendly(fn)+".Arn}" {
+					sources = append(sources, render(props["SourceArn"]))
+				}
+			}
+			want := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${ApiDeploymentStage" +
+				st.cfg.Stage + "}/POST" + SlackInteractivityPath
+			if len(sources) != 1 || sources[0] != want {
+				t.Errorf("permissions to invoke the slack function from %q, want only %q", sources, want)
+			}
+		})
 	}
 }

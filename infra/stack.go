@@ -29,8 +29,8 @@ import (
 const (
 	AnthropicKeySecret      = "anthropic-api-key"
 	OpenAIKeySecret         = "openai-api-key"
-	SlackBotTokenSecret     = "slack-bot-token"
-	SlackSigningSecretName  = "slack-signing-secret"
+	SlackBotTokenSecret     = awsconfig.SlackBotTokenSecret
+	SlackSigningSecretName  = awsconfig.SlackSigningSecret
 	placeholderSecretLength = 48
 )
 
@@ -41,13 +41,21 @@ const (
 // delivery with its own retries (shared/notify: up to 3 tries of 5 s, and a
 // Retry-After wait of up to 30 s between them, about 75 s in all); its
 // handler gives up 5 s before the timeout, so that it counts what it could
-// not send rather than being cut off.
+// not send rather than being cut off. Slack wants an answer to an
+// interactivity request within 3 s; the slack function's timeout only
+// bounds a stuck invocation.
 var functionSizes = map[string]struct{ memoryMB, timeoutSeconds int }{
 	"api":      {512, 29},
 	"llm":      {1024, 15 * 60},
 	"archiver": {512, 5 * 60},
 	"notifier": {256, 2 * 60},
+	"slack":    {256, 10},
 }
+
+// SlackInteractivityPath is where Slack sends its interactivity requests
+// (shared/server registers the same route): the Request URL of the Slack
+// app's Interactivity settings is the API's URL with this path.
+const SlackInteractivityPath = "/v1/slack/interactivity"
 
 // StackName is the name of the stage's stack.
 func StackName(stage string) string { return "Warden-" + stage }
@@ -239,6 +247,11 @@ func (w *warden) function(name string) {
 	case "notifier":
 		// Nothing more: the notifier reads each notification from the
 		// outbox stream's new image, and the channels' secrets by name.
+	case "slack":
+		// Approvals live in the identity table; decisions are appended to
+		// the audit trail.
+		env[awsconfig.EnvIdentityTable] = w.identity.TableName()
+		env[awsconfig.EnvAuditTable] = w.audit.TableName()
 	}
 	size := functionSizes[name]
 	w.functions[name] = awslambda.NewFunction(w.stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
@@ -366,6 +379,33 @@ func (w *warden) permissions() {
 	// their secrets (bot tokens, webhook signing secrets): any secret under
 	// the stage's prefix. No table, no bucket.
 	allow("notifier", "Secrets", []string{"secretsmanager:GetSecretValue"}, secrets)
+
+	// The slack function decides approvals, which live in the identity
+	// table: it reads them (GetItem, Query on the table and its index) and
+	// decides them with conditional writes and transactions (PutItem,
+	// UpdateItem, ConditionCheckItem); a replayed Slack request is caught
+	// by a conditional PutItem of its signature in the same table.
+	allow("slack", "IdentityTable", []string{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		"dynamodb:Query", "dynamodb:UpdateItem"}, withIndexes(w.identity)...)
+	// A decision is appended to the audit trail (PutItem); an append
+	// retried after a lost answer reads its own record back (GetItem). No
+	// update, no query, no index.
+	allow("slack", "AuditAppend", []string{"dynamodb:GetItem", "dynamodb:PutItem"}, w.audit.TableArn())
+	// The Slack app's two secrets only (shared/slackapp): the signing
+	// secret checks each request, the bot token reads the approver
+	// groups' members (usergroups:read). They exist only with slack: true;
+	// without them the function refuses every request. Secrets Manager
+	// appends "-" and six random characters to a secret's name in its ARN.
+	var slackSecrets []*string
+	for _, name := range []string{SlackSigningSecretName, SlackBotTokenSecret} {
+		slackSecrets = append(slackSecrets, w.stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("secretsmanager"),
+			Resource:     jsii.String("secret"),
+			ResourceName: jsii.String(SecretsPrefix(w.cfg.Stage) + name + "-??????"),
+			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}))
+	}
+	allow("slack", "SlackSecrets", []string{"secretsmanager:GetSecretValue"}, slackSecrets...)
 }
 
 // bedrockARNs are the resources the llm function may invoke: each
@@ -412,8 +452,10 @@ var llmRoutes = []struct{ method, path string }{
 }
 
 // restAPI adds the REST API: the LLM routes to llm, streamed; the admin
-// routes to api behind IAM (SigV4); every other /v1 route, and the health
-// checks, to api, authenticated by the function (Warden tokens).
+// routes to api behind IAM (SigV4); Slack's interactivity requests to
+// slack, authenticated by the function (Slack's signature); every other
+// /v1 route, and the health checks, to api, authenticated by the function
+// (Warden tokens).
 func (w *warden) restAPI() {
 	accessLogs := awslogs.NewLogGroup(w.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
 		Retention:     retention(w.cfg.LogRetentionDays),
@@ -463,6 +505,10 @@ func (w *warden) restAPI() {
 		Proxy:           jsii.Bool(true),
 		AllowTestInvoke: jsii.Bool(false),
 	})
+	slack := awsapigateway.NewLambdaIntegration(w.functions["slack"], &awsapigateway.LambdaIntegrationOptions{
+		Proxy:           jsii.Bool(true),
+		AllowTestInvoke: jsii.Bool(false),
+	})
 	open := &awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_NONE}
 
 	for _, r := range llmRoutes {
@@ -470,6 +516,10 @@ func (w *warden) restAPI() {
 	}
 	w.resource("/v1/admin/{proxy+}").AddMethod(jsii.String("ANY"), api,
 		&awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_IAM})
+	// Slack signs its requests and the function checks the signature: no
+	// authorization here. The literal path takes precedence over
+	// /v1/{proxy+}; only POST is routed (another method is refused).
+	w.resource(SlackInteractivityPath).AddMethod(jsii.String("POST"), slack, open)
 	w.resource("/v1/{proxy+}").AddMethod(jsii.String("ANY"), api, open)
 	w.resource("/healthz").AddMethod(jsii.String("GET"), api, open)
 	w.resource("/readyz").AddMethod(jsii.String("GET"), api, open)
@@ -550,6 +600,8 @@ func (w *warden) outputs() {
 			jsii.String("https://"), w.api.RestApiId(), jsii.String(".execute-api."), awscdk.Aws_REGION(),
 			jsii.String("."), awscdk.Aws_URL_SUFFIX(), jsii.String("/"), w.api.DeploymentStage().StageName(),
 		}))
+	out("SlackInteractivityUrl", "Slack's Request URL (the Slack app's Interactivity & Shortcuts settings)",
+		w.api.UrlForPath(jsii.String(SlackInteractivityPath)))
 	out("PolicyBucketName", "policy bucket ("+awsconfig.PolicyKey+", "+awsconfig.LLMConfigKey+", "+awsconfig.PricesKey+")", w.policy.BucketName())
 	out("ArchiveBucketName", "audit archive bucket (Object Lock, COMPLIANCE)", w.archive.BucketName())
 	out("IdentityTableName", "identity table", w.identity.TableName())

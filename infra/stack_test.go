@@ -298,12 +298,14 @@ func TestFunctions(t *testing.T) {
 	st := defaultStack(t)
 	// Each function's variables besides the stage and the secrets prefix,
 	// and the resource each names. The notifier reads the notifications
-	// from the outbox stream's images: no table, no bucket.
+	// from the outbox stream's images: no table, no bucket. The slack
+	// function decides approvals (identity table) and audits the decisions.
 	env := map[string]map[string]string{
 		"api":      {awsconfig.EnvPolicyBucket: "PolicyBucket", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
 		"llm":      {awsconfig.EnvPolicyBucket: "PolicyBucket"},
 		"archiver": {awsconfig.EnvAuditTable: "AuditTable", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
 		"notifier": {},
+		"slack":    {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
 	}
 	for _, fn := range []string{"api", "llm"} {
 		env[fn][awsconfig.EnvIdentityTable] = "IdentityTable"
@@ -312,10 +314,10 @@ func TestFunctions(t *testing.T) {
 		env[fn][awsconfig.EnvOutboxTable] = "OutboxTable"
 	}
 	size := map[string]struct{ memory, timeout int }{
-		"api": {512, 29}, "llm": {1024, 900}, "archiver": {512, 300}, "notifier": {256, 120},
+		"api": {512, 29}, "llm": {1024, 900}, "archiver": {512, 300}, "notifier": {256, 120}, "slack": {256, 10},
 	}
-	if n := len(st.resources("AWS::Lambda::Function")); n != 4 {
-		t.Errorf("%d functions, want 4", n)
+	if n := len(st.resources("AWS::Lambda::Function")); n != 5 {
+		t.Errorf("%d functions, want 5", n)
 	}
 	for _, fn := range Functions {
 		id := st.functionID(t, fn)
@@ -343,11 +345,11 @@ func TestFunctions(t *testing.T) {
 	}
 	// Each function's log group, and the API's access log, keep 90 days.
 	must(t, "log groups", func() {
-		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(5))
-		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(5))
+		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(6))
+		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(6))
 	})
 	must(t, "configured log retention", func() {
-		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(5))
+		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(6))
 	})
 }
 
@@ -476,6 +478,27 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, "${OutboxTable.StreamArn}")
 		grant([]string{"secretsmanager:GetSecretValue"},
 			"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(cfg.Stage)+"*")
+	case "slack":
+		// Approvals: read, decided with conditional writes and
+		// transactions, replays caught by a conditional put.
+		grant([]string{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+			"${IdentityTable.Arn}", "${IdentityTable.Arn}/index/*")
+		// Decisions appended to the trail; a retried append reads its
+		// record back. No index.
+		grant([]string{"dynamodb:GetItem", "dynamodb:PutItem"}, "${AuditTable.Arn}")
+		// The Slack app's two secrets, whatever cfg.Slack: their ARNs end
+		// in "-" and six random characters.
+		grant([]string{"secretsmanager:GetSecretValue"}, slackSecretARNs(cfg.Stage)...)
+	}
+	return out
+}
+
+// slackSecretARNs are the ARN patterns of the Slack app's secrets, as the
+// slack function's role names them.
+func slackSecretARNs(stage string) []string {
+	var out []string
+	for _, name := range []string{SlackBotTokenSecret, SlackSigningSecretName} {
+		out = append(out, "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(stage)+name+"-??????")
 	}
 	return out
 }
@@ -501,6 +524,7 @@ func TestOutboxPermissions(t *testing.T) {
 		"llm":      {"dynamodb:PutItem ${OutboxTable.Arn}"},
 		"archiver": nil,
 		"notifier": nil,
+		"slack":    nil,
 	}
 	for _, a := range streamReads {
 		want["notifier"] = append(want["notifier"], a+" ${OutboxTable.StreamArn}")
@@ -525,6 +549,52 @@ func TestOutboxPermissions(t *testing.T) {
 		if !slices.Equal(got, want[fn]) {
 			t.Errorf("%s on the outbox: %q, want %q", fn, got, want[fn])
 		}
+	}
+}
+
+// TestSlackPermissions: the slack function reads the Slack app's two
+// secrets and no other (the patterns match the secrets the stack creates
+// with slack: true, and are granted without them too: the function then
+// refuses every request); it touches the identity table and appends to
+// the audit table, and nothing else: no budget, no outbox, no bucket.
+func TestSlackPermissions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   func(*testing.T) *stackTemplate
+	}{{"default", defaultStack}, {"slack", fullStack}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st(t)
+			got := grants(st.identityStatements()[roleRef("slack")])
+			var secrets []string
+			for _, g := range got {
+				action, resource, _ := strings.Cut(g, " ")
+				switch {
+				case strings.HasPrefix(action, "secretsmanager:"):
+					secrets = append(secrets, g)
+				case strings.HasPrefix(action, "logs:"):
+				case strings.HasPrefix(action, "dynamodb:") && strings.HasPrefix(resource, "${IdentityTable.Arn}"):
+				case slices.Contains([]string{"dynamodb:GetItem", "dynamodb:PutItem"}, action) && resource == "${AuditTable.Arn}":
+				default:
+					t.Errorf("slack: %s: it decides approvals in the identity table and appends to the audit table, nothing else", g)
+				}
+			}
+			var want []string
+			for _, name := range []string{SlackBotTokenSecret, SlackSigningSecretName} {
+				full := SecretsPrefix(st.cfg.Stage) + name
+				want = append(want, "secretsmanager:GetSecretValue arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+full+"-??????")
+				var created bool
+				for _, s := range st.resources("AWS::SecretsManager::Secret") {
+					created = created || s["Properties"].(map[string]any)["Name"] == full
+				}
+				if created != st.cfg.Slack {
+					t.Errorf("secret %s created %v with slack %v", full, created, st.cfg.Slack)
+				}
+			}
+			sort.Strings(want)
+			if !slices.Equal(secrets, want) {
+				t.Errorf("slack secrets:\n%s\nwant:\n%s", strings.Join(secrets, "\n"), strings.Join(want, "\n"))
+			}
+		})
 	}
 }
 
@@ -641,7 +711,7 @@ func TestOutputs(t *testing.T) {
 	}
 	sort.Strings(names)
 	want := []string{"AlarmTopicArn", "ApiEndpoint", "ArchiveBucketName", "AuditTableName", "BudgetTableName",
-		"IdentityTableName", "LlmUrl", "PolicyBucketName", "SecretsPrefix"}
+		"IdentityTableName", "LlmUrl", "PolicyBucketName", "SecretsPrefix", "SlackInteractivityUrl"}
 	if !slices.Equal(names, want) {
 		t.Errorf("outputs %q, want %q", names, want)
 	}
@@ -653,6 +723,10 @@ func TestOutputs(t *testing.T) {
 	llm := render(out["LlmUrl"].(map[string]any)["Value"])
 	if want := "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${ApiDeploymentStagedev}"; llm != want || api != want+"/" {
 		t.Errorf("ApiEndpoint %s, LlmUrl %s; want LlmUrl %s (no trailing slash: clients append /v1/messages)", api, llm, want)
+	}
+	// Slack's Request URL: the API's URL and the interactivity route.
+	if slack, want := render(out["SlackInteractivityUrl"].(map[string]any)["Value"]), api+"v1/slack/interactivity"; slack != want {
+		t.Errorf("SlackInteractivityUrl %s, want %s", slack, want)
 	}
 	if st.json["Description"] == nil {
 		t.Error("stack has no description")

@@ -56,6 +56,10 @@ const (
 	// SigningKeySecret holds the seed of the key that signs the audit
 	// trail's digests and archive batches.
 	SigningKeySecret = "audit-signing-key"
+	// SlackBotTokenSecret is the Slack app's bot token (posts messages,
+	// reads user groups); SlackSigningSecret checks Slack's requests.
+	SlackBotTokenSecret = "slack-bot-token"
+	SlackSigningSecret  = "slack-signing-secret"
 )
 
 // CloudWatch metrics the functions publish in the embedded metric format

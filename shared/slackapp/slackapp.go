@@ -28,13 +28,14 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/wardenhq/warden/shared/approval"
+	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/secret"
 )
 
-// Secrets the app reads, by name.
+// Secrets the app reads, by name (those the stack creates on AWS).
 const (
-	SigningSecret = "slack-signing-secret"
-	BotToken      = "slack-bot-token"
+	SigningSecret = awsconfig.SlackSigningSecret
+	BotToken      = awsconfig.SlackBotTokenSecret
 )
 
 // MaxBody bounds an interactivity request: the payload carries the clicked
