@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,19 +22,11 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/secret"
 	"github.com/wardenhq/warden/shared/slackapp"
 )
 
 const e2eSigningSecret = "e2e-slack-signing-secret-0123456789"
-
-type mapSecrets map[string]string
-
-func (m mapSecrets) Get(_ context.Context, name string) (string, error) {
-	if v, ok := m[name]; ok {
-		return v, nil
-	}
-	return "", fmt.Errorf("secret %s: %w", name, notify.ErrNoSecret)
-}
 
 // TestApprovalRealClaude: the real Claude Code pushes to main, which the
 // example policy sends to the release managers; the approval is posted to
@@ -60,7 +51,7 @@ func TestApprovalRealClaude(t *testing.T) {
 	t.Cleanup(responses.Close)
 	l := startServe(t, func(c *serveConfig) {
 		c.notify.SlackAPIURL = api.GetAPIURL()
-		c.notify.Secrets = mapSecrets{"warden/slack-bot-token": "xoxb-e2e", slackapp.BotToken: "xoxb-e2e", slackapp.SigningSecret: e2eSigningSecret}
+		c.notify.Secrets = secret.Map{"warden/slack-bot-token": "xoxb-e2e", slackapp.BotToken: "xoxb-e2e", slackapp.SigningSecret: e2eSigningSecret}
 	})
 	path := filepath.Join(t.TempDir(), "settings.json")
 	if code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", enroll(t, l, "project-a"), "--agent", "claude-code",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -14,19 +13,10 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/lambdas/apigwtest"
-	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/policyload"
+	"github.com/wardenhq/warden/shared/secret"
 	"github.com/wardenhq/warden/shared/sigv4test"
 )
-
-type secretsMap map[string]string
-
-func (m secretsMap) Get(_ context.Context, name string) (string, error) {
-	if v, ok := m[name]; ok {
-		return v, nil
-	}
-	return "", notify.ErrNoSecret
-}
 
 // TestAdminOverSigV4: against a deployment on AWS, the admin commands sign
 // their requests with the operator's AWS credentials and send no token;
@@ -48,7 +38,7 @@ func TestAdminOverSigV4(t *testing.T) {
 		t.Fatal(err)
 	}
 	app, err := cloud.New(t.Context(), cloud.Options{DB: db, Policy: policyload.File(policyFile), Admin: true,
-		Secrets: secretsMap{"audit-signing-key": strings.Repeat("s", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Secrets: secret.Map{"audit-signing-key": strings.Repeat("s", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

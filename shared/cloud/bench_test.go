@@ -25,6 +25,7 @@ import (
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/policyload"
+	"github.com/wardenhq/warden/shared/secret"
 )
 
 // awsCalls records the DynamoDB calls made and the time spent in them.
@@ -77,7 +78,7 @@ func benchApp(b *testing.B, upstream, policyText string) (*App, *awsCalls, strin
 	}
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", upstream)
 	app, err := New(b.Context(), Options{DB: db, Policy: policyload.File(path), LLMConfig: []byte(llmConfig),
-		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-bench"},
+		Secrets: secret.Map{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-bench"},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

@@ -2,7 +2,6 @@ package cloud
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ import (
 	"github.com/wardenhq/warden/shared/lambdas/notifier"
 	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/policyload"
+	"github.com/wardenhq/warden/shared/secret"
 )
 
 const testPolicy = `version: 1
@@ -42,16 +42,6 @@ budgets:
   - {id: daily, scope: project, period: day, usd: 50}
 `
 
-type mapSecrets map[string]string
-
-func (m mapSecrets) Get(_ context.Context, name string) (string, error) {
-	v, ok := m[name]
-	if !ok {
-		return "", fmt.Errorf("secret %s: %w", name, notify.ErrNoSecret)
-	}
-	return v, nil
-}
-
 // testApp is the api or llm function's app over a DynamoDB emulator, a
 // policy file and a model stand-in holding the provider key.
 func testApp(t *testing.T, admin bool, db *dynamo.DB, upstream string) *App {
@@ -62,7 +52,7 @@ func testApp(t *testing.T, admin bool, db *dynamo.DB, upstream string) *App {
 	}
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", upstream)
 	o := Options{DB: db, Policy: policyload.File(path), LLMConfig: []byte(llmConfig), Admin: admin,
-		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
+		Secrets: secret.Map{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if admin {
 		// An archive holding one published key, as the archiver leaves it.
@@ -266,7 +256,7 @@ func TestBudgetAlertMetric(t *testing.T) {
 	llmConfig := fmt.Sprintf("upstreams:\n  anthropic: {api: anthropic, url: %q, key_env: ANTHROPIC_API_KEY}\nroutes:\n  - {model: \"claude-*\", upstream: anthropic}\n", stub.URL())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), LLMConfig: []byte(llmConfig), Metrics: m,
-		Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
+		Secrets: secret.Map{"audit-signing-key": strings.Repeat("k", 40), "anthropic-api-key": "sk-ant-test-provider-key"},
 		Log:     log})
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +285,7 @@ func TestBudgetAlertMetric(t *testing.T) {
 		t.Fatalf("the llm function sent %s itself", body)
 	default:
 	}
-	n, err := notify.New(notify.Config{Secrets: mapSecrets{}, Log: log})
+	n, err := notify.New(notify.Config{Secrets: secret.Map{}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +338,7 @@ func twoInstances(t *testing.T, extra string) ([]http.Handler, *identity.Service
 	var apps []http.Handler
 	for range 2 {
 		app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), Admin: true,
-			Secrets: mapSecrets{"audit-signing-key": strings.Repeat("k", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			Secrets: secret.Map{"audit-signing-key": strings.Repeat("k", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

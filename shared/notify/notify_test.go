@@ -17,6 +17,7 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/pricing"
+	"github.com/wardenhq/warden/shared/secret"
 )
 
 // Test secrets. None of them may appear in an error.
@@ -30,17 +31,7 @@ type fixedPolicy struct{ p *policy.Policy }
 
 func (f fixedPolicy) Current() *policy.Policy { return f.p }
 
-type mapSecrets map[string]string
-
-func (m mapSecrets) Get(_ context.Context, name string) (string, error) {
-	v, ok := m[name]
-	if !ok {
-		return "", fmt.Errorf("secret %q: %w", name, ErrNoSecret)
-	}
-	return v, nil
-}
-
-var testSecrets = mapSecrets{"slack-bot-token": slackToken, "telegram-bot-token": telegramToken, "hook-key": hookKey}
+var testSecrets = secret.Map{"slack-bot-token": slackToken, "telegram-bot-token": telegramToken, "hook-key": hookKey}
 
 // loadPolicy loads a policy whose notifications are the given YAML block.
 func loadPolicy(t *testing.T, notifications string) *policy.Policy {

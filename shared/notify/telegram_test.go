@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/wardenhq/warden/shared/secret"
 )
 
 // telegramServer fakes the Bot API's sendMessage: it checks the token in
@@ -104,7 +106,7 @@ func TestTelegramTokenNeverInErrors(t *testing.T) {
 	srv.Close() // the token would be in the URL of the failed request
 	p := loadPolicy(t, "  tg: {type: telegram, chat_id: \"42\", secret: telegram-bot-token}\n"+
 		"  tg-bad: {type: telegram, chat_id: \"42\", secret: not-a-token}\n")
-	secrets := mapSecrets{"telegram-bot-token": telegramToken, "not-a-token": "SECRET/../../x"}
+	secrets := secret.Map{"telegram-bot-token": telegramToken, "not-a-token": "SECRET/../../x"}
 	n := newNotifier(t, p, func(c *Config) { c.TelegramAPIURL, c.Secrets = base, secrets })
 	err := n.Send(t.Context(), []string{"tg"}, testMessage)
 	if err == nil || !strings.HasPrefix(err.Error(), `notify telegram channel "tg": after 3 attempts: telegram: dial failed: `) {

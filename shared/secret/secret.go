@@ -8,6 +8,7 @@ package secret
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Source resolves a secret's name to its value.
@@ -20,3 +21,16 @@ var ErrNotSet = errors.New("secret not set")
 
 // MaxBytes bounds a secret's value.
 const MaxBytes = 4096
+
+// Map is a Source of fixed values, by name: for tests and tools. A name
+// it has not is ErrNotSet.
+type Map map[string]string
+
+// Get implements Source.
+func (m Map) Get(_ context.Context, name string) (string, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", fmt.Errorf("secret %q: %w", name, ErrNotSet)
+	}
+	return v, nil
+}

@@ -28,19 +28,11 @@ import (
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/pipeline"
+	"github.com/wardenhq/warden/shared/secret"
 	"github.com/wardenhq/warden/shared/slackapp/slackevent"
 )
 
 const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
-
-type secrets map[string]string
-
-func (s secrets) Get(_ context.Context, name string) (string, error) {
-	if v, ok := s[name]; ok {
-		return v, nil
-	}
-	return "", notify.ErrNoSecret
-}
 
 // replies keeps what the app posted to the clicks' response URLs.
 type replies struct {
@@ -99,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := &Interactivity{Approvals: s, Secrets: secrets{SigningSecret: signingSecret, BotToken: "xoxb-test"},
+	app := &Interactivity{Approvals: s, Secrets: secret.Map{SigningSecret: signingSecret, BotToken: "xoxb-test"},
 		APIURL: api.GetAPIURL(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return &fixture{app: app, handler: app, service: s, replies: rep, a: a}
 }
@@ -272,7 +264,7 @@ func TestApprovalPostedWithButtons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := notify.New(notify.Config{Policy: fixedPolicy{pol}, Secrets: secrets{"slack-bot-token": "xoxb-test"}, SlackAPIURL: api.GetAPIURL(),
+	n, err := notify.New(notify.Config{Policy: fixedPolicy{pol}, Secrets: secret.Map{"slack-bot-token": "xoxb-test"}, SlackAPIURL: api.GetAPIURL(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +326,7 @@ func TestSocketMode(t *testing.T) {
 	api.Start()
 	t.Cleanup(api.Stop)
 	f.app.APIURL = api.GetAPIURL()
-	f.app.Secrets = secrets{BotToken: "xoxb-test", AppToken: "xapp-test", SigningSecret: signingSecret}
+	f.app.Secrets = secret.Map{BotToken: "xoxb-test", AppToken: "xapp-test", SigningSecret: signingSecret}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.app.RunSocketMode(ctx) }()

@@ -19,19 +19,10 @@ import (
 
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/secret"
 )
 
 const hookKey = "whsec-ops-hook-0123456789abcdef"
-
-// secrets holds the one secret the sample's channel names.
-type secrets struct{}
-
-func (secrets) Get(_ context.Context, name string) (string, error) {
-	if name == "ops-hook-key" {
-		return hookKey, nil
-	}
-	return "", notify.ErrNoSecret
-}
 
 // hook is a webhook receiver that answers with status and keeps what it
 // was sent.
@@ -71,7 +62,7 @@ func sampleEvent(t *testing.T, url string) events.DynamoDBEvent {
 
 func newHandler(t *testing.T, out io.Writer, log io.Writer) *Handler {
 	t.Helper()
-	n, err := notify.New(notify.Config{Secrets: secrets{}, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n, err := notify.New(notify.Config{Secrets: secret.Map{"ops-hook-key": hookKey}, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
