@@ -13,6 +13,7 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/internal/suite"
 	"github.com/wardenhq/warden/shared/pipeline"
 )
 
@@ -108,24 +109,16 @@ func Push(t *testing.T) approval.Request {
 
 // Run checks store.
 func Run(t *testing.T, newStore func(t *testing.T) approval.Store) {
-	for _, tt := range []struct {
-		name string
-		run  func(t *testing.T, s approval.Store)
-	}{
-		{"OpenJoinGrantOnce", testOpenJoinGrant},
-		{"BoundToTheRequest", testBinding},
-		{"WhoMayDecide", testDeciders},
-		{"ApprovedForAWhile", testForAWhile},
-		{"DeniedIsHeld", testDenied},
-		{"Expires", testExpires},
-		{"ConcurrentDecisionsOneWins", testConcurrentDecisions},
-		{"ConcurrentRequestsOpenOne", testConcurrentRequests},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			tt.run(t, newStore(t))
-		})
-	}
+	suite.Run(t, newStore, []suite.Case[approval.Store]{
+		{Name: "OpenJoinGrantOnce", Run: testOpenJoinGrant},
+		{Name: "BoundToTheRequest", Run: testBinding},
+		{Name: "WhoMayDecide", Run: testDeciders},
+		{Name: "ApprovedForAWhile", Run: testForAWhile},
+		{Name: "DeniedIsHeld", Run: testDenied},
+		{Name: "Expires", Run: testExpires},
+		{Name: "ConcurrentDecisionsOneWins", Run: testConcurrentDecisions},
+		{Name: "ConcurrentRequestsOpenOne", Run: testConcurrentRequests},
+	})
 }
 
 var ctx = context.Background()

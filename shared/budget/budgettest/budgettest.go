@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/budget"
+	"github.com/wardenhq/warden/shared/internal/suite"
 	"github.com/wardenhq/warden/shared/pricing"
 )
 
@@ -22,28 +23,20 @@ import (
 // once per threshold per window, concurrent reserves and settles, token
 // and dollar caps. newLedger returns an empty ledger for each subtest.
 func Run(t *testing.T, newLedger func(t *testing.T) budget.Ledger) {
-	for _, tc := range []struct {
-		name string
-		fn   func(*testing.T, budget.Ledger)
-	}{
-		{"ReserveSettle", testReserveSettle},
-		{"CapExactlyReached", testCapExactlyReached},
-		{"CallLargerThanLeft", testCallLargerThanLeft},
-		{"AllOrNothing", testAllOrNothing},
-		{"UsageAboveWorstCase", testUsageAboveWorstCase},
-		{"TokensAndDollars", testTokensAndDollars},
-		{"WindowsRollOver", testWindowsRollOver},
-		{"AlertsOncePerWindow", testAlertsOncePerWindow},
-		{"UnsettledHoldStaysCounted", testUnsettledHold},
-		{"ConcurrentSettlesAlertOnce", testConcurrentSettles},
-		{"ConcurrentReservesNeverOvershoot", testConcurrentReserves},
-		{"Port", testPort},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, newLedger(t))
-		})
-	}
+	suite.Run(t, newLedger, []suite.Case[budget.Ledger]{
+		{Name: "ReserveSettle", Run: testReserveSettle},
+		{Name: "CapExactlyReached", Run: testCapExactlyReached},
+		{Name: "CallLargerThanLeft", Run: testCallLargerThanLeft},
+		{Name: "AllOrNothing", Run: testAllOrNothing},
+		{Name: "UsageAboveWorstCase", Run: testUsageAboveWorstCase},
+		{Name: "TokensAndDollars", Run: testTokensAndDollars},
+		{Name: "WindowsRollOver", Run: testWindowsRollOver},
+		{Name: "AlertsOncePerWindow", Run: testAlertsOncePerWindow},
+		{Name: "UnsettledHoldStaysCounted", Run: testUnsettledHold},
+		{Name: "ConcurrentSettlesAlertOnce", Run: testConcurrentSettles},
+		{Name: "ConcurrentReservesNeverOvershoot", Run: testConcurrentReserves},
+		{Name: "Port", Run: testPort},
+	})
 }
 
 // Clock is a settable clock for Service.Now.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/budget"
+	"github.com/wardenhq/warden/shared/internal/suite"
 )
 
 // RunRates checks a RateStore through budget.Limiter: the request and
@@ -16,20 +17,12 @@ import (
 // limiters sharing the store (one per server) never allowing more than the
 // limit together.
 func RunRates(t *testing.T, newStore func(t *testing.T) budget.RateStore) {
-	for _, tt := range []struct {
-		name string
-		run  func(t *testing.T, s budget.RateStore)
-	}{
-		{"Requests", testRateRequests},
-		{"Tokens", testRateTokens},
-		{"KeysApart", testRateKeysApart},
-		{"SharedByServers", testRateShared},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			tt.run(t, newStore(t))
-		})
-	}
+	suite.Run(t, newStore, []suite.Case[budget.RateStore]{
+		{Name: "Requests", Run: testRateRequests},
+		{Name: "Tokens", Run: testRateTokens},
+		{Name: "KeysApart", Run: testRateKeysApart},
+		{Name: "SharedByServers", Run: testRateShared},
+	})
 }
 
 func testRateRequests(t *testing.T, s budget.RateStore) {

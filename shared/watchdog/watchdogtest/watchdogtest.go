@@ -12,25 +12,18 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/shared/internal/suite"
 	"github.com/wardenhq/warden/shared/watchdog"
 )
 
 // Run checks a Store through watchdogs sharing it, as servers do.
 func Run(t *testing.T, newStore func(t *testing.T) watchdog.Store) {
-	for _, tt := range []struct {
-		name string
-		run  func(t *testing.T, s watchdog.Store)
-	}{
-		{"UpstreamErrorsAcrossServers", testUpstreamErrors},
-		{"RepeatedCallsAndReset", testRepeatedCallsAndReset},
-		{"TokensPerMinute", testTokensPerMinute},
-		{"ConcurrentCallsCountedOnce", testConcurrent},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			tt.run(t, newStore(t))
-		})
-	}
+	suite.Run(t, newStore, []suite.Case[watchdog.Store]{
+		{Name: "UpstreamErrorsAcrossServers", Run: testUpstreamErrors},
+		{Name: "RepeatedCallsAndReset", Run: testRepeatedCallsAndReset},
+		{Name: "TokensPerMinute", Run: testTokensPerMinute},
+		{Name: "ConcurrentCallsCountedOnce", Run: testConcurrent},
+	})
 }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
