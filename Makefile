@@ -28,8 +28,11 @@ FUZZ     := \
 	./shared/llm/meter:FuzzResponsesStream:80000 \
 	./shared/llm/meter:FuzzChatStream:120000 \
 	./shared/llm:FuzzBedrockStream:15000 \
+	./shared/llm/meter:FuzzJSON:20000 \
+	./shared/watchdog:FuzzObserve:20000 \
 	./shared/notify:FuzzVerify:50000 \
 	./shared/notify:FuzzTelegramAnswer:25000 \
+	./shared/notify:FuzzClean:20000 \
 	./shared/notify:FuzzParseEnvelope:30000 \
 	./shared/dynamo:FuzzAppendedRecord:40000 \
 	./shared/s3store:FuzzParseListAnswer:30000 \
