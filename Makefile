@@ -37,6 +37,7 @@ FUZZ     := \
 	./shared/dynamo:FuzzAppendedRecord:40000 \
 	./shared/s3store:FuzzParseListAnswer:30000 \
 	./shared/awssecrets:FuzzParseAnswer:30000 \
+	./shared/stepfn:FuzzParseError:20000 \
 	./shared/lambdas:FuzzHTTPRequest:25000
 
 # The CDK app (infra/): where `make functions` puts the Lambda bootstraps, and the CDK context of

@@ -1,0 +1,155 @@
+// Package stepfn makes the AWS Step Functions calls of Warden's approval
+// workflow on AWS: StartExecution (an approval's state machine, named by
+// the approval, so that starting it twice starts it once) and
+// SendTaskSuccess / SendTaskFailure (a human's decision handed to the
+// task that waits on it). Each is one SigV4-signed POST of Step
+// Functions' JSON protocol (awsJson1_0), without the SDK's client, which
+// would add to functions that must stay within 20 MB; the tests check
+// that the SDK's client and this one send the same requests.
+package stepfn
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// Client calls Step Functions in Region with Credentials.
+type Client struct {
+	Region      string
+	Credentials aws.CredentialsProvider
+	// Endpoint, if set, replaces https://states.REGION.amazonaws.com.
+	Endpoint string
+	HTTP     *http.Client
+}
+
+// ErrTaskEnded is returned by SendTaskSuccess and SendTaskFailure when the
+// task no longer waits (decided before, timed out, its execution over): a
+// second click on a decided approval.
+var ErrTaskEnded = errors.New("step functions: the task no longer waits for an answer")
+
+// Error is an error Step Functions answered with.
+type Error struct {
+	Code, Message string
+	Status        int
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("step functions: %s (HTTP %d): %s", e.Code, e.Status, e.Message)
+}
+
+// maxAnswer bounds an answer read.
+const maxAnswer = 64 << 10
+
+// StartExecution starts stateMachine with input as the execution name.
+// Starting it again with the same name and input is not an error (Step
+// Functions answers with the execution it started first).
+func (c *Client) StartExecution(ctx context.Context, stateMachine, name string, input any) (executionARN string, err error) {
+	in, err := json.Marshal(input)
+	if err != nil {
+		return "", err
+	}
+	var out struct{ ExecutionArn string }
+	err = c.call(ctx, "StartExecution", map[string]string{"stateMachineArn": stateMachine, "name": name, "input": string(in)}, &out)
+	return out.ExecutionArn, err
+}
+
+// SendTaskSuccess answers the task waiting with token.
+func (c *Client) SendTaskSuccess(ctx context.Context, token string, output any) error {
+	out, err := json.Marshal(output)
+	if err != nil {
+		return err
+	}
+	return c.ended(c.call(ctx, "SendTaskSuccess", map[string]string{"taskToken": token, "output": string(out)}, nil))
+}
+
+// SendTaskFailure fails the task waiting with token.
+func (c *Client) SendTaskFailure(ctx context.Context, token, code, cause string) error {
+	return c.ended(c.call(ctx, "SendTaskFailure", map[string]string{"taskToken": token, "error": code, "cause": cause}, nil))
+}
+
+// ended turns the answers for a task that no longer waits into
+// ErrTaskEnded.
+func (c *Client) ended(err error) error {
+	var e *Error
+	if errors.As(err, &e) && (e.Code == "TaskTimedOut" || e.Code == "TaskDoesNotExist" || e.Code == "InvalidToken") {
+		return fmt.Errorf("%w: %s", ErrTaskEnded, e.Message)
+	}
+	return err
+}
+
+func (c *Client) call(ctx context.Context, op string, in any, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	endpoint := cmp.Or(strings.TrimRight(c.Endpoint, "/"), "https://states."+c.Region+".amazonaws.com")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "AWSStepFunctions."+op)
+	creds, err := c.Credentials.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("step functions: credentials: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "states", c.Region, time.Now()); err != nil {
+		return fmt.Errorf("step functions: sign: %w", err)
+	}
+	client := c.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("step functions %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("step functions %s: %w", op, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return ParseError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), data)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("step functions %s: the answer could not be read: %w", op, err)
+	}
+	return nil
+}
+
+// ParseError reads an error answer: its code (without namespace) and
+// message.
+func ParseError(status int, errType string, data []byte) *Error {
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+		Upper   string `json:"Message"`
+	}
+	_ = json.Unmarshal(data, &e)
+	code := cmp.Or(errType, e.Type)
+	if i := strings.LastIndexByte(code, '#'); i >= 0 {
+		code = code[i+1:]
+	}
+	if i := strings.IndexByte(code, ':'); i >= 0 {
+		code = code[:i]
+	}
+	return &Error{Code: cmp.Or(code, fmt.Sprintf("HTTP%d", status)), Message: cmp.Or(e.Message, e.Upper), Status: status}
+}
