@@ -30,6 +30,7 @@ import (
 
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/approval/approvaltest"
+	"github.com/wardenhq/warden/shared/approvaltask"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/cloud"
@@ -41,6 +42,7 @@ import (
 	"github.com/wardenhq/warden/shared/s3store/s3test"
 	"github.com/wardenhq/warden/shared/slackapp"
 	"github.com/wardenhq/warden/shared/slackapp/slackevent"
+	"github.com/wardenhq/warden/shared/stepfn/stepfntest"
 )
 
 // The bootstraps are built once per test process, into a directory that
@@ -96,6 +98,9 @@ func tools(t testing.TB) Tools {
 
 const secretsPrefix = "warden/rietest/"
 
+// approvalsMachine is the approvals state machine's ARN (its stand-in's).
+const approvalsMachine = "arn:aws:states:us-east-1:123456789012:stateMachine:Warden-test-Approvals"
+
 // slackSigningSecret is the Slack app's, which signs its requests.
 const slackSigningSecret = "rietest-slack-signing-secret-0123456789"
 
@@ -106,11 +111,12 @@ const webhookKey = "whsec-rietest-0123456789abcdef"
 // the stack (infra/stack.go), which the emulator applies, reports and
 // hands to the function.
 var sizes = map[string]struct{ memoryMB, timeout string }{
-	"api":      {"512", "29"},
-	"llm":      {"1024", "900"},
-	"archiver": {"512", "300"},
-	"notifier": {"256", "120"},
-	"slack":    {"256", "10"},
+	"api":       {"512", "29"},
+	"llm":       {"1024", "900"},
+	"archiver":  {"512", "300"},
+	"notifier":  {"256", "120"},
+	"slack":     {"256", "10"},
+	"approvals": {"256", "30"},
 }
 
 // deployment is what a function's stack gives it, on emulators: the
@@ -123,7 +129,8 @@ type deployment struct {
 	s3       *s3.Client
 	bucket   string // the policy bucket, or the archive bucket
 	secrets  *SecretsManager
-	values   []string // the secrets' values, which no output may show
+	sfn      *stepfntest.Server // Step Functions, for api, llm, slack and approvals
+	values   []string           // the secrets' values, which no output may show
 	env      map[string]string
 }
 
@@ -191,10 +198,18 @@ func newDeployment(t testing.TB, function string) *deployment {
 		awsconfig.EnvStage:                "test",
 		awsconfig.EnvSecretsPrefix:        secretsPrefix,
 	}
+	if function != "archiver" && function != "notifier" {
+		d.sfn = stepfntest.NewFor(t, creds.AccessKeyID, creds.SecretAccessKey, s3test.Region)
+		d.env["AWS_ENDPOINT_URL_SFN"] = d.sfn.URL
+		d.env[awsconfig.EnvApprovalsStateMachine] = approvalsMachine
+	}
 	switch function {
 	case "notifier":
 		// The outbox's stream images hold all it sends: no table, no
 		// bucket.
+	case "approvals":
+		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
+		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
 	case "slack":
 		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
 		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
@@ -399,6 +414,40 @@ func TestBootstraps(t *testing.T) {
 				t.Errorf("%s: lock mode %+v, %v; want COMPLIANCE", objects[0], head, err)
 			}
 		},
+		// The approvals function's wait task, for an approval decided
+		// before the task began, answers the task at once (a signed call
+		// to the Step Functions stand-in); its expire task expires a
+		// pending one.
+		"approvals": func(t *testing.T, d *deployment, f *Function) {
+			ctx := t.Context()
+			db := dynamo.New(d.dynamo, d.tables)
+			s := &approval.Service{Store: approvalstore.New(db), Audit: db.Audit()}
+			a, _, err := s.Check(ctx, approvaltest.Push(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Decide(ctx, a.ID, approval.Decision{Approve: true, By: approvaltest.Lead}); err != nil {
+				t.Fatal(err)
+			}
+			token := d.sfn.Token(a.ID)
+			ev, _ := json.Marshal(approvaltask.Event{Step: approvaltask.StepWait, Approval: a.ID, TaskToken: token})
+			invoke(t, f, ev)
+			if answers := d.sfn.Answers(); len(answers) != 1 || answers[0].TaskToken != token ||
+				answers[0].Output != `{"state":"approved","by":"`+approvaltest.Lead+`"}` {
+				t.Errorf("task answers %+v", answers)
+			}
+			other := approvaltest.Push(t)
+			other.Session = "s2"
+			b, _, err := s.Check(ctx, other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, _ = json.Marshal(approvaltask.Event{Step: approvaltask.StepExpire, Approval: b.ID})
+			invoke(t, f, ev)
+			if got, err := s.Store.Get(ctx, b.ID); err != nil || got.State != approval.Expired {
+				t.Errorf("after the expire task: %+v, %v", got, err)
+			}
+		},
 		// The slack function takes a signed click on an approval's
 		// Approve button and approves it, as the clicking release manager.
 		"slack": func(t *testing.T, d *deployment, f *Function) {
@@ -484,7 +533,8 @@ func TestBootstraps(t *testing.T) {
 			if want == secretsPrefix {
 				want += awsconfig.SigningKeySecret
 			}
-			if got := d.secrets.Asked(); !slices.Contains(got, want) {
+			// The approvals function reads no secret.
+			if got := d.secrets.Asked(); name != "approvals" && !slices.Contains(got, want) {
 				t.Errorf("secrets asked for: %q; want %s among them", got, want)
 			}
 		})
@@ -555,6 +605,9 @@ func TestMisconfigured(t *testing.T) {
 		{"notifier without its secrets prefix", "notifier", func(t *testing.T, d *deployment) {
 			delete(d.env, awsconfig.EnvSecretsPrefix)
 		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvSecretsPrefix},
+		{"approvals without the audit table", "approvals", func(t *testing.T, d *deployment) {
+			delete(d.env, awsconfig.EnvAuditTable)
+		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvAuditTable},
 		{"slack without the identity table", "slack", func(t *testing.T, d *deployment) {
 			delete(d.env, awsconfig.EnvIdentityTable)
 		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvIdentityTable},
@@ -574,6 +627,8 @@ func TestMisconfigured(t *testing.T) {
 				ev = event(t, "notifier/stream-batch.json")
 			case "slack":
 				ev = event(t, "slack/click-approve.json")
+			case "approvals":
+				ev = event(t, "approvals/wait.json")
 			default:
 				ev = event(t, "archiver/stream-batch.json")
 			}
@@ -606,7 +661,7 @@ func BenchmarkColdStart(b *testing.B) {
 		archs = append(archs, runtime.GOARCH)
 	}
 	for _, arch := range archs {
-		for _, name := range []string{"api", "llm", "archiver", "notifier", "slack"} {
+		for _, name := range []string{"api", "llm", "archiver", "notifier", "slack", "approvals"} {
 			b.Run(arch+"/"+name, func(b *testing.B) {
 				bootstrap := bootstraps(b, arch)[name]
 				fi, err := os.Stat(bootstrap)
@@ -620,7 +675,7 @@ func BenchmarkColdStart(b *testing.B) {
 				}
 				ev := event(b, map[string]string{"api": "api/admin-list-projects.json",
 					"llm": "llm/messages-foreign-key.json", "archiver": "archiver/stream-batch.json",
-					"notifier": "notifier/stream-batch.json", "slack": "slack/click-approve.json"}[name])
+					"notifier": "notifier/stream-batch.json", "slack": "slack/click-approve.json", "approvals": "approvals/wait.json"}[name])
 				var inits []time.Duration
 				b.ResetTimer()
 				for range b.N {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wardenhq/warden/shared/approval"
+	"github.com/wardenhq/warden/shared/approvaltask"
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/approvalstore"
@@ -30,7 +31,14 @@ func main() {
 	}
 	db := dynamo.New(env.DynamoDB(), env.Tables())
 	store := approvalstore.New(db)
-	app := &slackapp.Interactivity{Approvals: &approval.Service{Store: store, Audit: db.Audit(), Log: env.Log},
-		Secrets: secrets, Replays: store, Log: env.Log}
+	tasks := env.StepFunctions()
+	approvals := &approval.Service{Store: store, Audit: db.Audit(), Log: env.Log,
+		// A decision answers the approval's waiting task (Step Functions).
+		Decided: func(ctx context.Context, a approval.Approval) {
+			if err := approvaltask.Answer(ctx, tasks, a, ""); err != nil {
+				env.Log.Error("answer the approval's waiting task", "approval", a.ID, "err", err)
+			}
+		}}
+	app := &slackapp.Interactivity{Approvals: approvals, Secrets: secrets, Replays: store, Log: env.Log}
 	lambda.Start(lambdas.Buffered(app))
 }

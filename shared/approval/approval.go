@@ -95,6 +95,10 @@ type Approval struct {
 	Reusable   bool      `json:"reusable,omitempty"`
 	// Uses counts the requests it let through.
 	Uses int `json:"uses,omitempty"`
+	// TaskToken, on AWS, is the token of the Step Functions task that
+	// waits for the decision (Waiting stores it): whoever decides answers
+	// that task. Not to be shown: it lets its holder answer the task.
+	TaskToken string `json:"task_token,omitempty"`
 }
 
 // The buttons of an approval's message (Slack); their value is the

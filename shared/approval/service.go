@@ -260,6 +260,44 @@ func (s *Service) Cancel(ctx context.Context, id, by, reason string) (Approval, 
 	return a, nil
 }
 
+// Waiting stores the token of the task (AWS Step Functions) that waits
+// for the approval's decision, and reports whether the approval is still
+// pending; when it is not (decided before the task began), the caller
+// answers the task at once with the approval as it is.
+func (s *Service) Waiting(ctx context.Context, id, token string) (Approval, bool, error) {
+	pending := false
+	a, err := s.Store.Update(ctx, id, func(a *Approval) error {
+		pending = a.State == Pending
+		if pending {
+			a.TaskToken = token
+		}
+		return nil
+	})
+	if err != nil {
+		return Approval{}, false, errf(id, err)
+	}
+	return a, pending, nil
+}
+
+// Expire expires the approval if it is still pending, whatever its time
+// (the state machine that waited for it timed out, on AWS).
+func (s *Service) Expire(ctx context.Context, id string) (Approval, error) {
+	expired := false
+	a, err := s.Store.Update(ctx, id, func(a *Approval) error {
+		if expired = a.State == Pending; expired {
+			a.State = Expired
+		}
+		return nil
+	})
+	if err != nil {
+		return Approval{}, errf(id, err)
+	}
+	if expired {
+		s.changed(ctx, a)
+	}
+	return a, nil
+}
+
 // ExpireDue expires the pending approvals whose time is up, and returns
 // how many it expired. The local server calls it every second; a restart
 // loses no timer, since the store holds each approval's time.

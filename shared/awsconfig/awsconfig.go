@@ -37,6 +37,10 @@ const (
 	// functions may read: the secret a policy or configuration names
 	// "slack-bot-token" is the secret SecretsPrefix + "slack-bot-token".
 	EnvSecretsPrefix = "WARDEN_SECRETS_PREFIX"
+	// EnvApprovalsStateMachine is the ARN of the approvals state machine,
+	// which the api and llm functions start an execution of per approval,
+	// and whose waiting task the api and slack functions answer.
+	EnvApprovalsStateMachine = "WARDEN_APPROVALS_STATE_MACHINE"
 )
 
 // PolicyMaxAge is how stale the functions' policy may be when a request
@@ -120,6 +124,8 @@ type Config struct {
 	PolicyBucket  string
 	ArchiveBucket string
 	SecretsPrefix string
+	// ApprovalsStateMachine is the approvals state machine's ARN.
+	ApprovalsStateMachine string
 }
 
 // FromEnv reads the configuration; lookup is os.LookupEnv when nil.
@@ -129,14 +135,15 @@ func FromEnv(lookup func(string) (string, bool)) Config {
 	}
 	get := func(name string) string { v, _ := lookup(name); return strings.TrimSpace(v) }
 	return Config{
-		Stage:         get(EnvStage),
-		IdentityTable: get(EnvIdentityTable),
-		AuditTable:    get(EnvAuditTable),
-		BudgetTable:   get(EnvBudgetTable),
-		OutboxTable:   get(EnvOutboxTable),
-		PolicyBucket:  get(EnvPolicyBucket),
-		ArchiveBucket: get(EnvArchiveBucket),
-		SecretsPrefix: get(EnvSecretsPrefix),
+		Stage:                 get(EnvStage),
+		IdentityTable:         get(EnvIdentityTable),
+		AuditTable:            get(EnvAuditTable),
+		BudgetTable:           get(EnvBudgetTable),
+		OutboxTable:           get(EnvOutboxTable),
+		PolicyBucket:          get(EnvPolicyBucket),
+		ArchiveBucket:         get(EnvArchiveBucket),
+		SecretsPrefix:         get(EnvSecretsPrefix),
+		ApprovalsStateMachine: get(EnvApprovalsStateMachine),
 	}
 }
 
@@ -144,14 +151,15 @@ func FromEnv(lookup func(string) (string, bool)) Config {
 // that names them: a function does not start half-configured.
 func (c Config) Require(names ...string) error {
 	values := map[string]string{
-		EnvStage:         c.Stage,
-		EnvIdentityTable: c.IdentityTable,
-		EnvAuditTable:    c.AuditTable,
-		EnvBudgetTable:   c.BudgetTable,
-		EnvOutboxTable:   c.OutboxTable,
-		EnvPolicyBucket:  c.PolicyBucket,
-		EnvArchiveBucket: c.ArchiveBucket,
-		EnvSecretsPrefix: c.SecretsPrefix,
+		EnvStage:                 c.Stage,
+		EnvIdentityTable:         c.IdentityTable,
+		EnvAuditTable:            c.AuditTable,
+		EnvBudgetTable:           c.BudgetTable,
+		EnvOutboxTable:           c.OutboxTable,
+		EnvPolicyBucket:          c.PolicyBucket,
+		EnvArchiveBucket:         c.ArchiveBucket,
+		EnvSecretsPrefix:         c.SecretsPrefix,
+		EnvApprovalsStateMachine: c.ApprovalsStateMachine,
 	}
 	var missing []string
 	for _, n := range names {

@@ -16,7 +16,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/wardenhq/warden/shared/approval"
+	"github.com/wardenhq/warden/shared/approvaltask"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/budget"
@@ -33,6 +36,7 @@ import (
 	"github.com/wardenhq/warden/shared/policyload"
 	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/server"
+	"github.com/wardenhq/warden/shared/stepfn"
 )
 
 // Options are the adapters the app runs on, built by the function's main
@@ -53,6 +57,12 @@ type Options struct {
 	// Archive, if not nil, is the audit archive the admin API serves (read
 	// only: the archiver writes it).
 	Archive audit.ArchiveStore
+	// StateMachine is the approvals state machine: an execution per
+	// approval waits for its decision (and expires it); Tasks starts them
+	// and answers their waiting tasks. Without them an approval past its
+	// time expires when next touched.
+	StateMachine string
+	Tasks        *stepfn.Client
 	// AWS is the function's AWS configuration (its role's credentials),
 	// which Bedrock upstreams are signed with.
 	AWS *aws.Config
@@ -103,6 +113,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	core := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: ledger.New(o.DB),
 		Rates: ledger.NewRates(o.DB), Watchdog: ledger.NewWatchdogStore(o.DB), Approvals: approvalstore.New(o.DB), Audit: trail, Notifier: box, RedactionKey: redaction, Log: log, OnAlert: onAlert(o.Metrics)})
 	pipe := core.Pipeline
+	if o.Tasks != nil && o.StateMachine != "" {
+		waitOnStepFunctions(core.Approvals, o.Tasks, o.StateMachine, log)
+	}
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return nil, err
@@ -139,6 +152,27 @@ func (a *App) Handler() http.Handler {
 			a.Log.Error("write notifications", "err", err)
 		}
 	})
+}
+
+// waitOnStepFunctions has each new approval wait in an execution of the
+// state machine (named by the approval: started once), and each decision
+// answer the execution's waiting task.
+func waitOnStepFunctions(s *approval.Service, tasks *stepfn.Client, machine string, log *slog.Logger) {
+	posted := s.Opened
+	s.Opened = func(ctx context.Context, a approval.Approval) {
+		if posted != nil {
+			posted(ctx, a)
+		}
+		in := approvaltask.Input{Approval: a.ID, TimeoutSeconds: int64(a.Expires.Sub(a.Created) / time.Second)}
+		if _, err := tasks.StartExecution(ctx, machine, a.ID, in); err != nil {
+			log.Error("start the approval's execution; it expires when next touched", "approval", a.ID, "err", err)
+		}
+	}
+	s.Decided = func(ctx context.Context, a approval.Approval) {
+		if err := approvaltask.Answer(ctx, tasks, a, ""); err != nil {
+			log.Error("answer the approval's waiting task", "approval", a.ID, "err", err)
+		}
+	}
 }
 
 // onAlert is the metrics' budget alert hook, nil without metrics.

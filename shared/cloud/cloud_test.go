@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,9 +18,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wardenhq/warden/shared/approval"
+	"github.com/wardenhq/warden/shared/approvaltask"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
@@ -31,6 +35,8 @@ import (
 	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/policyload"
 	"github.com/wardenhq/warden/shared/secret"
+	"github.com/wardenhq/warden/shared/stepfn"
+	"github.com/wardenhq/warden/shared/stepfn/stepfntest"
 )
 
 const testPolicy = `version: 1
@@ -198,8 +204,10 @@ func TestFunctionEvents(t *testing.T) {
 	for _, f := range files {
 		rel, _ := filepath.Rel(filepath.Join("..", "..", "events"), f)
 		// The other functions' samples run in their handlers' packages
-		// (shared/lambdas, shared/lambdas/notifier, shared/slackapp).
-		stream := strings.HasPrefix(rel, "archiver") || strings.HasPrefix(rel, "notifier") || strings.HasPrefix(rel, "slack")
+		// (shared/lambdas, shared/lambdas/notifier, shared/slackapp,
+		// shared/approvaltask).
+		stream := strings.HasPrefix(rel, "archiver") || strings.HasPrefix(rel, "notifier") || strings.HasPrefix(rel, "slack") ||
+			strings.HasPrefix(rel, "approvals")
 		if _, ok := want[filepath.ToSlash(rel)]; !ok && !stream {
 			t.Errorf("sample %s is not run by any test", rel)
 		}
@@ -407,5 +415,63 @@ func TestWatchdogAcrossInstances(t *testing.T) {
 	sessions, err := ids.Sessions(t.Context(), "web")
 	if err != nil || len(sessions) != 1 || !sessions[0].Paused || sessions[0].PausedBy != "watchdog" {
 		t.Errorf("sessions %+v, %v; want the one paused by the watchdog", sessions, err)
+	}
+}
+
+// TestApprovalsOnStepFunctions: on AWS an approval waits in an execution
+// of the approvals state machine (the stand-in): opening it starts one,
+// named by the approval, with its timeout; the administrator's decision
+// answers the execution's waiting task, whose token the wait step stored.
+func TestApprovalsOnStepFunctions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	policyText := strings.Replace(testPolicy, "rules:\n", "rules:\n  - {id: tf-apply, effect: approve, who: {project: web}, action: tool:Bash, command: \"go test*\"}\n", 1) +
+		"approvers:\n  ops: {slack: [U012AB3CD], rules: [tf-apply], timeout: 30m}\n"
+	if err := os.WriteFile(policyFile, []byte(policyText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sfn := stepfntest.New(t)
+	tasks := &stepfn.Client{Region: stepfntest.Region, Endpoint: sfn.URL,
+		Credentials: credentials.NewStaticCredentialsProvider(stepfntest.AccessKey, stepfntest.SecretKey, "")}
+	db := newDB(t)
+	const machine = "arn:aws:states:eu-central-1:123456789012:stateMachine:Warden-test-Approvals"
+	app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), Admin: true, StateMachine: machine, Tasks: tasks,
+		Secrets: secret.Map{"audit-signing-key": strings.Repeat("k", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := app.Server.Identity.CreateProject(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := app.Server.Identity.Login(ctx, key, "claude", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, body := hookCalls(t, []http.Handler{app.Handler()}, token, 1)
+	id := regexp.MustCompile(`APR-[A-Z2-7]{16}`).FindString(body)
+	if got[0] != "deny" || id == "" {
+		t.Fatalf("the call that needs approval: %s", body)
+	}
+	starts := sfn.Starts()
+	if len(starts) != 1 || starts[0].StateMachineArn != machine || starts[0].Name != id ||
+		starts[0].Input != fmt.Sprintf(`{"approval":%q,"timeout_seconds":1800}`, id) {
+		t.Fatalf("executions started: %+v", starts)
+	}
+	// The state machine's wait step, then the administrator's decision.
+	waiting := &approvaltask.Handler{Approvals: app.Server.Approvals, Tasks: tasks}
+	taskToken := sfn.Token(id)
+	if err := waiting.Handle(ctx, approvaltask.Event{Step: approvaltask.StepWait, Approval: id, TaskToken: taskToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Server.Approvals.Decide(ctx, id, approval.Decision{Approve: true, By: "alice", Admin: true}); err != nil {
+		t.Fatal(err)
+	}
+	if answers := sfn.Answers(); len(answers) != 1 || answers[0].TaskToken != taskToken || answers[0].Output != `{"state":"approved","by":"admin:alice"}` {
+		t.Errorf("task answers %+v", answers)
+	}
+	if got, _ := hookCalls(t, []http.Handler{app.Handler()}, token, 1); got[0] != "allow" {
+		t.Errorf("the call once approved: %v", got)
 	}
 }

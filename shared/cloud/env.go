@@ -31,7 +31,8 @@ func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error)
 		DB:      dynamo.New(e.DynamoDB(), e.Tables()),
 		Policy:  s3policy.NewObjectFetcher(get, e.Config.PolicyBucket, awsconfig.PolicyKey),
 		Secrets: secrets, Admin: admin, Log: e.Log, AWS: &e.AWS,
-		Metrics: &lambdas.Metrics{Stage: e.Config.Stage, Out: os.Stdout},
+		Metrics:      &lambdas.Metrics{Stage: e.Config.Stage, Out: os.Stdout},
+		StateMachine: e.Config.ApprovalsStateMachine, Tasks: e.StepFunctions(),
 	}
 	if admin {
 		if o.Archive, err = s3store.NewArchiveReader(get, e.Config.ArchiveBucket); err != nil {
@@ -64,7 +65,7 @@ func optionalObject(ctx context.Context, client s3store.GetObjectAPI, bucket, ke
 // from the function's environment.
 func FromEnv(ctx context.Context, admin bool) (*App, error) {
 	required := []string{awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable, awsconfig.EnvOutboxTable,
-		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix}
+		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix, awsconfig.EnvApprovalsStateMachine}
 	if admin {
 		required = append(required, awsconfig.EnvArchiveBucket)
 	}

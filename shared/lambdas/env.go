@@ -23,6 +23,7 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/s3store"
 	"github.com/wardenhq/warden/shared/secret"
+	"github.com/wardenhq/warden/shared/stepfn"
 )
 
 // Env is a function's environment: its configuration (set by the stack)
@@ -89,6 +90,12 @@ func (e Env) Secrets() (*awssecrets.Secrets, error) {
 	// One signed call rather than the SDK's client: see awssecrets.Caller.
 	client := &awssecrets.Caller{Region: e.AWS.Region, Credentials: e.AWS.Credentials, Endpoint: e.Endpoint("SECRETS_MANAGER")}
 	return awssecrets.New(client, e.Config.SecretsPrefix, 0)
+}
+
+// StepFunctions is the deployment's Step Functions (signed calls, no SDK
+// client: see stepfn).
+func (e Env) StepFunctions() *stepfn.Client {
+	return &stepfn.Client{Region: e.AWS.Region, Credentials: e.AWS.Credentials, Endpoint: e.Endpoint("SFN")}
 }
 
 // Tables are the deployment's DynamoDB tables.

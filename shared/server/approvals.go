@@ -79,7 +79,11 @@ func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
 		s.approvalErr(w, "list approvals", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, append([]approval.Approval{}, list...))
+	out := make([]approval.Approval, len(list))
+	for i, a := range list {
+		out[i] = shown(a)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) approvalID(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -101,7 +105,7 @@ func (s *Server) showApproval(w http.ResponseWriter, r *http.Request) {
 		s.approvalErr(w, "show approval "+id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, shown(a))
 }
 
 // decideApproval is an administrator's decision, from the command line or
@@ -134,7 +138,7 @@ func (s *Server) decideApproval(approve bool) http.HandlerFunc {
 			s.approvalErr(w, "decide approval "+id, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, a)
+		writeJSON(w, http.StatusOK, shown(a))
 	}
 }
 
@@ -152,7 +156,14 @@ func (s *Server) cancelApproval(w http.ResponseWriter, r *http.Request) {
 		s.approvalErr(w, "cancel approval "+id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, shown(a))
+}
+
+// shown is an approval as the admin API shows it: without its task token,
+// which lets its holder answer the waiting task.
+func shown(a approval.Approval) approval.Approval {
+	a.TaskToken = ""
+	return a
 }
 
 // ApprovalStatus is what an agent learns of its approval.

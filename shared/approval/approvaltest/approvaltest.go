@@ -6,6 +6,7 @@ package approvaltest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,7 @@ func Run(t *testing.T, newStore func(t *testing.T) approval.Store) {
 		{Name: "Expires", Run: testExpires},
 		{Name: "ConcurrentDecisionsOneWins", Run: testConcurrentDecisions},
 		{Name: "ConcurrentRequestsOpenOne", Run: testConcurrentRequests},
+		{Name: "TaskWaitsForTheDecision", Run: testTaskWaits},
 	})
 }
 
@@ -331,6 +333,39 @@ func testConcurrentRequests(t *testing.T, store approval.Store) {
 	list, err := store.List(ctx, approval.Filter{State: approval.Pending})
 	if err != nil || len(list) != 1 || list[0].Requests != 20 {
 		t.Errorf("List = %+v, %v", list, err)
+	}
+}
+
+// testTaskWaits: the task that waits for a decision (AWS) leaves its
+// token with a pending approval, which a decision then carries; a task
+// that comes after the decision is told so; Expire ends a pending one
+// whatever its time, and leaves a decided one alone.
+func testTaskWaits(t *testing.T, store approval.Store) {
+	s, _, trail := Setup(t, store)
+	var told []string
+	s.Decided = func(_ context.Context, a approval.Approval) { told = append(told, string(a.State)+" "+a.TaskToken) }
+	a := check(t, s, Push(t), approval.Opened)
+	if got, pending, err := s.Waiting(ctx, a.ID, "token-1"); err != nil || !pending || got.TaskToken != "token-1" {
+		t.Fatalf("Waiting = %+v, %v, %v", got, pending, err)
+	}
+	decide(t, s, a.ID, approval.Decision{Approve: true, By: Lead})
+	if got, pending, err := s.Waiting(ctx, a.ID, "token-2"); err != nil || pending || got.State != approval.Approved || got.TaskToken != "token-1" {
+		t.Errorf("a task after the decision: %+v, %v, %v", got, pending, err)
+	}
+	if got, err := s.Expire(ctx, a.ID); err != nil || got.State != approval.Approved {
+		t.Errorf("Expire of a decided approval: %+v, %v", got, err)
+	}
+	other := Push(t)
+	other.Session = "s2"
+	b := check(t, s, other, approval.Opened)
+	if got, err := s.Expire(ctx, b.ID); err != nil || got.State != approval.Expired {
+		t.Errorf("Expire of a pending approval: %+v, %v", got, err)
+	}
+	if want := []string{"approved token-1", "expired "}; !slices.Equal(told, want) {
+		t.Errorf("Decided was told %q, want %q", told, want)
+	}
+	if got := trail.Codes(b.ID); !equal(got, []audit.Code{audit.ApprovalRequested, audit.ApprovalExpired}) {
+		t.Errorf("audit %v", got)
 	}
 }
 

@@ -39,6 +39,8 @@ type Answer struct {
 // Server is the stand-in.
 type Server struct {
 	URL string
+	// The credentials and region requests must be signed with.
+	accessKey, secretKey, region string
 
 	t       testing.TB
 	mu      sync.Mutex
@@ -48,9 +50,14 @@ type Server struct {
 	answers []Answer
 }
 
-// New starts a stand-in on 127.0.0.1 for the test.
-func New(t testing.TB) *Server {
-	s := &Server{t: t, byName: map[string]Start{}, tokens: map[string]string{}}
+// New starts a stand-in on 127.0.0.1 for the test, taking requests
+// signed with AccessKey and SecretKey for Region.
+func New(t testing.TB) *Server { return NewFor(t, AccessKey, SecretKey, Region) }
+
+// NewFor starts a stand-in that takes requests signed with the given
+// credentials for region (a function's, under the emulator).
+func NewFor(t testing.TB, accessKey, secretKey, region string) *Server {
+	s := &Server{t: t, accessKey: accessKey, secretKey: secretKey, region: region, byName: map[string]Start{}, tokens: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -93,7 +100,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail(w, 400, "SerializationException", "not the JSON protocol")
 		return
 	}
-	creds := sigv4test.Credentials{AccessKey: AccessKey, SecretKey: SecretKey, Region: Region, Service: "states"}
+	creds := sigv4test.Credentials{AccessKey: s.accessKey, SecretKey: s.secretKey, Region: s.region, Service: "states"}
 	if err := sigv4test.Verify(r, body, creds, "x-amz-target", "content-type"); err != nil {
 		s.t.Errorf("step functions stand-in: %v", err)
 		fail(w, 403, "InvalidSignatureException", err.Error())
@@ -118,7 +125,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.byName[in.Name] = in
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		fmt.Fprintf(w, `{"executionArn":"arn:aws:states:%s:123456789012:execution:approvals:%s","startDate":1.7641e9}`, Region, in.Name)
+		fmt.Fprintf(w, `{"executionArn":"arn:aws:states:%s:123456789012:execution:approvals:%s","startDate":1.7641e9}`, s.region, in.Name)
 	case "AWSStepFunctions.SendTaskSuccess", "AWSStepFunctions.SendTaskFailure":
 		var in struct {
 			TaskToken string `json:"taskToken"`
