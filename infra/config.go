@@ -16,7 +16,7 @@ import (
 
 // Functions are the Lambda functions of the stack, by the name of their
 // folder under functions/ and under the functions directory.
-var Functions = []string{"api", "llm", "archiver", "notifier", "slack"}
+var Functions = []string{"api", "llm", "archiver", "notifier", "slack", "approvals"}
 
 // Config is the stack's configuration: CDK context keys of the same names,
 // over a JSON file named by the context key "config", over the defaults.

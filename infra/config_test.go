@@ -131,7 +131,8 @@ func TestConfigErrors(t *testing.T) {
 				"warden config: function llm: " + abs(filepath.Join(empty, "llm", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
 				"warden config: function archiver: " + abs(filepath.Join(empty, "archiver", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
 				"warden config: function notifier: " + abs(filepath.Join(empty, "notifier", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
-				"warden config: function slack: " + abs(filepath.Join(empty, "slack", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)"},
+				"warden config: function slack: " + abs(filepath.Join(empty, "slack", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
+				"warden config: function approvals: " + abs(filepath.Join(empty, "approvals", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)"},
 		{"wrong architecture", map[string]any{"functionsDir": amd64},
 			"warden config: function api: " + filepath.Join(amd64, "api", "bootstrap") + " is built for X86_64, not arm64 (the functions run on ARM_64): run `make functions` first"},
 		{"directory, not executable, not ELF", map[string]any{"functionsDir": mixed},

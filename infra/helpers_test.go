@@ -211,7 +211,7 @@ func (st *stackTemplate) outputRef(t *testing.T, output string) string {
 }
 
 // functionID returns the logical ID of function name (api, llm, archiver,
-// notifier, slack).
+// notifier, slack, approvals).
 func (st *stackTemplate) functionID(t *testing.T, name string) string {
 	t.Helper()
 	return st.logicalID(t, "AWS::Lambda::Function", strings.ToUpper(name[:1])+name[1:]+"Function")

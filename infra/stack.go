@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	sfn "github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctionstasks"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -43,14 +45,31 @@ const (
 // handler gives up 5 s before the timeout, so that it counts what it could
 // not send rather than being cut off. Slack wants an answer to an
 // interactivity request within 3 s; the slack function's timeout only
-// bounds a stuck invocation.
+// bounds a stuck invocation. The approvals function answers the approvals
+// state machine's tasks with a few item reads and writes each.
 var functionSizes = map[string]struct{ memoryMB, timeoutSeconds int }{
-	"api":      {512, 29},
-	"llm":      {1024, 15 * 60},
-	"archiver": {512, 5 * 60},
-	"notifier": {256, 2 * 60},
-	"slack":    {256, 10},
+	"api":       {512, 29},
+	"llm":       {1024, 15 * 60},
+	"archiver":  {512, 5 * 60},
+	"notifier":  {256, 2 * 60},
+	"slack":     {256, 10},
+	"approvals": {256, 30},
 }
+
+// The approvals state machine's states, by name: the approvals function
+// and the tests rely on them.
+const (
+	StateWait    = "Wait for a decision"
+	StateExpire  = "Expire"
+	StateDecided = "Decided"
+)
+
+// lambdaTransientErrors are the Lambda service's transient errors, on
+// which the approvals state machine retries an invocation of the approvals
+// function. An error of the function itself is not retried: it fails the
+// execution, and the ExecutionsFailed alarm fires.
+var lambdaTransientErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException",
+	"Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
 
 // SlackInteractivityPath is where Slack sends its interactivity requests
 // (shared/server registers the same route): the Request URL of the Slack
@@ -63,6 +82,10 @@ func StackName(stage string) string { return "Warden-" + stage }
 // SecretsPrefix is the prefix of the stage's secrets in Secrets Manager.
 func SecretsPrefix(stage string) string { return "warden/" + stage + "/" }
 
+// ApprovalsStateMachineName is the name of the stage's approvals state
+// machine.
+func ApprovalsStateMachineName(stage string) string { return StackName(stage) + "-Approvals" }
+
 // warden is the stack under construction.
 type warden struct {
 	cfg   Config
@@ -72,6 +95,7 @@ type warden struct {
 	policy, archive                 awss3.Bucket
 	signingKey                      awssecretsmanager.Secret
 	functions                       map[string]awslambda.Function
+	approvals                       sfn.StateMachine
 	topic                           awssns.Topic
 	api                             awsapigateway.RestApi
 }
@@ -90,6 +114,7 @@ func NewStack(scope constructs.Construct, cfg Config) awscdk.Stack {
 	for _, name := range Functions {
 		w.function(name)
 	}
+	w.approvalsStateMachine()
 	w.permissions()
 	w.restAPI()
 	w.alarms()
@@ -247,9 +272,10 @@ func (w *warden) function(name string) {
 	case "notifier":
 		// Nothing more: the notifier reads each notification from the
 		// outbox stream's new image, and the channels' secrets by name.
-	case "slack":
-		// Approvals live in the identity table; decisions are appended to
-		// the audit trail.
+	case "slack", "approvals":
+		// Approvals live in the identity table; decisions (slack) and
+		// expiries (approvals) are appended to the audit trail. Both learn
+		// the state machine's ARN from approvalsStateMachine.
 		env[awsconfig.EnvIdentityTable] = w.identity.TableName()
 		env[awsconfig.EnvAuditTable] = w.audit.TableName()
 	}
@@ -265,6 +291,106 @@ func (w *warden) function(name string) {
 		MemorySize:   jsii.Number(float64(size.memoryMB)),
 		Timeout:      awscdk.Duration_Seconds(jsii.Number(float64(size.timeoutSeconds))),
 		Environment:  &env,
+	})
+}
+
+// approvalsStateMachine adds the approvals state machine (Standard: an
+// approval may wait an hour or more). The api and llm functions start one
+// execution per approval, named by the approval's ID, with the input
+// {"approval": ID, "timeout_seconds": n}. Its task waits, through the
+// approvals function, for the token it stores with the approval to be
+// answered by whoever decides it (api, slack, or the approvals function
+// itself when the approval was decided before the token was stored); at
+// the timeout the approvals function expires the approval.
+//
+//	Wait for a decision --(decided)--> Decided
+//	        |
+//	  States.Timeout --> Expire (end)
+func (w *warden) approvalsStateMachine() {
+	fn := w.functions["approvals"]
+	retry := &sfn.RetryProps{
+		Errors:      jsii.Strings(lambdaTransientErrors...),
+		Interval:    awscdk.Duration_Seconds(jsii.Number(2)),
+		MaxAttempts: jsii.Number(3),
+		BackoffRate: jsii.Number(2),
+	}
+	wait := awsstepfunctionstasks.NewLambdaInvoke(w.stack, jsii.String("ApprovalsWait"), &awsstepfunctionstasks.LambdaInvokeProps{
+		StateName:          jsii.String(StateWait),
+		LambdaFunction:     fn,
+		IntegrationPattern: sfn.IntegrationPattern_WAIT_FOR_TASK_TOKEN,
+		Payload: sfn.TaskInput_FromObject(&map[string]any{
+			"step":       "wait",
+			"approval":   sfn.JsonPath_StringAt(jsii.String("$.approval")),
+			"task_token": sfn.JsonPath_TaskToken(),
+		}),
+		// The approval's own timeout, from the execution's input.
+		TaskTimeout: sfn.Timeout_At(jsii.String("$.timeout_seconds")),
+		ResultPath:  jsii.String("$.decision"),
+		// CDK's default retry (six attempts, and on
+		// ClientExecutionTimeoutException too) is replaced by ours.
+		RetryOnServiceExceptions: jsii.Bool(false),
+	})
+	wait.AddRetry(retry)
+	// A plain invocation: the resource stays lambda:invoke (not the
+	// function's ARN, as payloadResponseOnly would make it), the same
+	// integration as the waiting task; the execution ends here either way.
+	expire := awsstepfunctionstasks.NewLambdaInvoke(w.stack, jsii.String("ApprovalsExpire"), &awsstepfunctionstasks.LambdaInvokeProps{
+		StateName:      jsii.String(StateExpire),
+		LambdaFunction: fn,
+		Payload: sfn.TaskInput_FromObject(&map[string]any{
+			"step":     "expire",
+			"approval": sfn.JsonPath_StringAt(jsii.String("$.approval")),
+		}),
+		RetryOnServiceExceptions: jsii.Bool(false),
+	})
+	expire.AddRetry(retry)
+	wait.AddCatch(expire, &sfn.CatchProps{
+		Errors:     jsii.Strings("States.Timeout"),
+		ResultPath: jsii.String("$.timeout"),
+	})
+	decided := sfn.NewSucceed(w.stack, jsii.String("ApprovalsDecided"), &sfn.SucceedProps{StateName: jsii.String(StateDecided)})
+
+	// Its own log group, errors only and without execution data (the
+	// task tokens are in it). Named under /aws/vendedlogs/, as Step
+	// Functions recommends, so that CloudWatch Logs' resource policy for log
+	// delivery need not name each log group (it is limited in size).
+	logs := awslogs.NewLogGroup(w.stack, jsii.String("ApprovalsStateMachineLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/aws/vendedlogs/states/" + ApprovalsStateMachineName(w.cfg.Stage)),
+		Retention:     retention(w.cfg.LogRetentionDays),
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	w.approvals = sfn.NewStateMachine(w.stack, jsii.String("ApprovalsStateMachine"), &sfn.StateMachineProps{
+		StateMachineName: jsii.String(ApprovalsStateMachineName(w.cfg.Stage)),
+		StateMachineType: sfn.StateMachineType_STANDARD,
+		Comment:          jsii.String("Warden approvals: waits for each approval's decision until its timeout, then expires it"),
+		DefinitionBody:   sfn.DefinitionBody_FromChainable(wait.Next(decided)),
+		Logs: &sfn.LogOptions{
+			Destination:          logs,
+			Level:                sfn.LogLevel_ERROR,
+			IncludeExecutionData: jsii.Bool(false),
+		},
+		TracingEnabled: jsii.Bool(false),
+	})
+
+	// The functions that start executions (api, llm) or answer the task
+	// (api, slack) depend on the state machine, and so read its ARN from
+	// it. The approvals function cannot (the state machine invokes it):
+	// it is given the ARN the state machine's name makes.
+	for _, name := range []string{"api", "llm", "slack"} {
+		w.functions[name].AddEnvironment(jsii.String(awsconfig.EnvApprovalsStateMachine), w.approvals.StateMachineArn(), nil)
+	}
+	fn.AddEnvironment(jsii.String(awsconfig.EnvApprovalsStateMachine), w.approvalsARN(), nil)
+}
+
+// approvalsARN is the approvals state machine's ARN as its name makes it,
+// for the approvals function: a reference to the state machine there
+// would be a circular dependency.
+func (w *warden) approvalsARN() *string {
+	return w.stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("states"),
+		Resource:     jsii.String("stateMachine"),
+		ResourceName: jsii.String(ApprovalsStateMachineName(w.cfg.Stage)),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
 	})
 }
 
@@ -406,6 +532,34 @@ func (w *warden) permissions() {
 		}))
 	}
 	allow("slack", "SlackSecrets", []string{"secretsmanager:GetSecretValue"}, slackSecrets...)
+
+	// Approvals on Step Functions. The api and llm functions start an
+	// approval's execution; a decision answers its waiting task: from
+	// Slack (slack), from the command line (api, the admin API), or at
+	// once by the approvals function when the approval was decided before
+	// the task stored its token. SendTaskSuccess and SendTaskFailure name
+	// only a task token, but AWS authorizes them on the state machine that
+	// issued it (its ARN is the resource in their AccessDenied errors), so
+	// they are granted on this state machine only, not on "*".
+	taskAnswers := []string{"states:SendTaskFailure", "states:SendTaskSuccess"}
+	for _, fn := range []string{"api", "llm"} {
+		allow(fn, "ApprovalsStart", []string{"states:StartExecution"}, w.approvals.StateMachineArn())
+	}
+	for _, fn := range []string{"api", "slack"} {
+		allow(fn, "ApprovalsAnswer", taskAnswers, w.approvals.StateMachineArn())
+	}
+	allow("approvals", "ApprovalsAnswer", taskAnswers, w.approvalsARN())
+	// The approvals function stores each task's token with its approval,
+	// and expires approvals: conditional writes and transactions on the
+	// identity table (as the slack function decides them).
+	allow("approvals", "IdentityTable", []string{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		"dynamodb:Query", "dynamodb:UpdateItem"}, withIndexes(w.identity)...)
+	// An expiry is appended to the audit trail; a retried append reads
+	// its own record back. No update, no query, no index.
+	allow("approvals", "AuditAppend", []string{"dynamodb:GetItem", "dynamodb:PutItem"}, w.audit.TableArn())
+	// The state machine's own role: lambda:InvokeFunction on the
+	// approvals function (its ARN and its versions'), granted by the
+	// LambdaInvoke tasks; and log delivery, granted by the logging options.
 }
 
 // bedrockARNs are the resources the llm function may invoke: each
@@ -541,7 +695,8 @@ func (w *warden) resource(path string) awsapigateway.IResource {
 // alarms adds, all to one SNS topic: errors and throttles of each
 // function, the archiver falling behind its stream, budget alerts and
 // notifications the notifier gave up on (the functions' custom metrics,
-// awsconfig.MetricsNamespace by stage).
+// awsconfig.MetricsNamespace by stage), and failed executions of the
+// approvals state machine.
 func (w *warden) alarms() {
 	w.topic = awssns.NewTopic(w.stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		DisplayName: jsii.String("Warden " + w.cfg.Stage + " alarms"),
@@ -586,6 +741,11 @@ func (w *warden) alarms() {
 		custom(awsconfig.MetricBudgetAlerts), 1)
 	alarm("NotificationsFailed", fmt.Sprintf("Warden %s: the notifier gave up on a notification (see its logs for the channel and the error)", w.cfg.Stage),
 		custom(awsconfig.MetricNotificationsFailed), 1)
+	// A failed execution is an approval that was not expired (the
+	// approvals function failed on it after the retries), or whose task
+	// failed: the approval may stay pending until someone decides it.
+	alarm("ApprovalsExecutionsFailed", fmt.Sprintf("Warden %s: an approval's state machine execution failed (see the approvals function's logs and the execution's history)", w.cfg.Stage),
+		w.approvals.MetricFailed(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1)
 }
 
 // outputs adds what an operator and the agents' setup need.
@@ -609,6 +769,7 @@ func (w *warden) outputs() {
 	out("BudgetTableName", "budget table", w.budget.TableName())
 	out("SecretsPrefix", "Secrets Manager prefix of the stage's secrets", jsii.String(SecretsPrefix(w.cfg.Stage)))
 	out("AlarmTopicArn", "SNS topic of the alarms", w.topic.TopicArn())
+	out("ApprovalsStateMachineArn", "approvals state machine (one execution per approval, named by its ID)", w.approvals.StateMachineArn())
 }
 
 // retention maps a validated number of days to CDK's enumeration.

@@ -299,13 +299,17 @@ func TestFunctions(t *testing.T) {
 	// Each function's variables besides the stage and the secrets prefix,
 	// and the resource each names. The notifier reads the notifications
 	// from the outbox stream's images: no table, no bucket. The slack
-	// function decides approvals (identity table) and audits the decisions.
+	// function decides approvals (identity table) and audits the decisions;
+	// the approvals function stores task tokens with them and expires them
+	// (identity table), and audits the expiries. Every function that uses
+	// the approvals state machine has its ARN.
 	env := map[string]map[string]string{
-		"api":      {awsconfig.EnvPolicyBucket: "PolicyBucket", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
-		"llm":      {awsconfig.EnvPolicyBucket: "PolicyBucket"},
-		"archiver": {awsconfig.EnvAuditTable: "AuditTable", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
-		"notifier": {},
-		"slack":    {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
+		"api":       {awsconfig.EnvPolicyBucket: "PolicyBucket", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
+		"llm":       {awsconfig.EnvPolicyBucket: "PolicyBucket"},
+		"archiver":  {awsconfig.EnvAuditTable: "AuditTable", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
+		"notifier":  {},
+		"slack":     {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
+		"approvals": {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
 	}
 	for _, fn := range []string{"api", "llm"} {
 		env[fn][awsconfig.EnvIdentityTable] = "IdentityTable"
@@ -313,21 +317,33 @@ func TestFunctions(t *testing.T) {
 		env[fn][awsconfig.EnvBudgetTable] = "BudgetTable"
 		env[fn][awsconfig.EnvOutboxTable] = "OutboxTable"
 	}
+	for _, fn := range []string{"api", "llm", "slack", "approvals"} {
+		env[fn][awsconfig.EnvApprovalsStateMachine] = "ApprovalsStateMachine"
+	}
 	size := map[string]struct{ memory, timeout int }{
 		"api": {512, 29}, "llm": {1024, 900}, "archiver": {512, 300}, "notifier": {256, 120}, "slack": {256, 10},
+		"approvals": {256, 30},
 	}
-	if n := len(st.resources("AWS::Lambda::Function")); n != 5 {
-		t.Errorf("%d functions, want 5", n)
+	if n := len(st.resources("AWS::Lambda::Function")); n != 6 {
+		t.Errorf("%d functions, want 6", n)
 	}
 	for _, fn := range Functions {
 		id := st.functionID(t, fn)
 		vars := map[string]any{awsconfig.EnvStage: "dev", awsconfig.EnvSecretsPrefix: "warden/dev/"}
 		for name, resource := range env[fn] {
-			typ := "AWS::DynamoDB::Table"
-			if strings.HasSuffix(resource, "Bucket") {
-				typ = "AWS::S3::Bucket"
+			switch {
+			case resource == "ApprovalsStateMachine" && fn == "approvals":
+				// The ARN the state machine's name makes: the state
+				// machine invokes the function, so the function cannot
+				// refer to it (TestApprovalsStateMachineARN).
+				vars[name] = assertions.Match_AnyValue()
+			case resource == "ApprovalsStateMachine":
+				vars[name] = map[string]any{"Ref": st.logicalID(t, "AWS::StepFunctions::StateMachine", resource)}
+			case strings.HasSuffix(resource, "Bucket"):
+				vars[name] = map[string]any{"Ref": st.logicalID(t, "AWS::S3::Bucket", resource)}
+			default:
+				vars[name] = map[string]any{"Ref": st.logicalID(t, "AWS::DynamoDB::Table", resource)}
 			}
-			vars[name] = map[string]any{"Ref": st.logicalID(t, typ, resource)}
 		}
 		must(t, fn, func() {
 			st.only(t, id).HasResourceProperties(jsii.String("AWS::Lambda::Function"), match(&map[string]any{
@@ -343,13 +359,14 @@ func TestFunctions(t *testing.T) {
 			}))
 		})
 	}
-	// Each function's log group, and the API's access log, keep 90 days.
+	// Each function's log group, the API's access log and the approvals
+	// state machine's log keep 90 days.
 	must(t, "log groups", func() {
-		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(6))
-		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(6))
+		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(8))
+		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(8))
 	})
 	must(t, "configured log retention", func() {
-		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(6))
+		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(8))
 	})
 }
 
@@ -360,7 +377,27 @@ var awsRequiresStar = map[string]string{
 	// has no resource-level permissions (added by each DynamoEventSource:
 	// the archiver's and the notifier's).
 	"dynamodb:ListStreams": "no resource type: IAM requires Resource *",
+	// The approvals state machine's role, for its logging to CloudWatch
+	// Logs (added by the state machine's logging options): Step Functions
+	// sets up the log delivery with these, and documents them on Resource
+	// "*" (cw-logs.html, "IAM policies for logging to CloudWatch Logs");
+	// without them the state machine is not created ("The state machine
+	// IAM Role is not authorized to access the Log Destination").
+	"logs:CreateLogDelivery":        stepFunctionsLogDelivery,
+	"logs:GetLogDelivery":           stepFunctionsLogDelivery,
+	"logs:UpdateLogDelivery":        stepFunctionsLogDelivery,
+	"logs:DeleteLogDelivery":        stepFunctionsLogDelivery,
+	"logs:ListLogDeliveries":        stepFunctionsLogDelivery,
+	"logs:PutResourcePolicy":        stepFunctionsLogDelivery,
+	"logs:DescribeResourcePolicies": stepFunctionsLogDelivery,
+	"logs:DescribeLogGroups":        stepFunctionsLogDelivery,
 }
+
+const stepFunctionsLogDelivery = "Step Functions' log delivery: documented on Resource *; the state machine's role only"
+
+// stateMachineRole is the approvals state machine's role, as the identity
+// policies name it.
+const stateMachineRole = "${ApprovalsStateMachineRole}"
 
 // TestLeastPrivilege walks every identity policy in the template: no
 // action with a wildcard, no resource "*" except where AWS requires it,
@@ -408,6 +445,7 @@ func TestLeastPrivilege(t *testing.T) {
 					t.Errorf("role %s has managed policies %q", id, managed)
 				}
 			}
+			checked := map[string]bool{}
 			for _, fn := range Functions {
 				got := grants(byRole[roleRef(fn)])
 				want := expectedGrants(st.cfg, fn)
@@ -415,6 +453,35 @@ func TestLeastPrivilege(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Errorf("%s grants:\n%s\nwant:\n%s\nextra: %q\nmissing: %q", fn, strings.Join(got, "\n"), strings.Join(want, "\n"),
 						minus(got, want), minus(want, got))
+				}
+				checked[roleRef(fn)] = true
+			}
+			// The approvals state machine invokes the approvals function
+			// (its ARN, and its versions' and aliases' as ARN:qualifier:
+			// LambdaInvoke's grant), and no other, and delivers its logs.
+			want := []string{"lambda:InvokeFunction ${ApprovalsFunction.Arn}", "lambda:InvokeFunction ${ApprovalsFunction.Arn}:*"}
+			for a, why := range awsRequiresStar {
+				if why == stepFunctionsLogDelivery {
+					want = append(want, a+" *")
+				}
+			}
+			sort.Strings(want)
+			if got := grants(byRole[stateMachineRole]); !slices.Equal(got, want) {
+				t.Errorf("approvals state machine grants:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			checked[stateMachineRole] = true
+			// The log delivery actions on "*" are the state machine's alone.
+			for role, stmts := range byRole {
+				if !checked[role] {
+					t.Errorf("role %s has identity policies this test does not check: %q", role, grants(stmts))
+				}
+				if role == stateMachineRole {
+					continue
+				}
+				for _, g := range grants(stmts) {
+					if a, _, _ := strings.Cut(g, " "); awsRequiresStar[a] == stepFunctionsLogDelivery {
+						t.Errorf("%s: %s (log delivery is the state machine's)", role, g)
+					}
 				}
 			}
 		})
@@ -478,19 +545,45 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, "${OutboxTable.StreamArn}")
 		grant([]string{"secretsmanager:GetSecretValue"},
 			"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(cfg.Stage)+"*")
-	case "slack":
-		// Approvals: read, decided with conditional writes and
-		// transactions, replays caught by a conditional put.
+	case "slack", "approvals":
+		// Approvals: read, decided (slack) or expired (approvals) with
+		// conditional writes and transactions, replays caught by a
+		// conditional put, task tokens stored with them (approvals).
 		grant([]string{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 			"${IdentityTable.Arn}", "${IdentityTable.Arn}/index/*")
-		// Decisions appended to the trail; a retried append reads its
-		// record back. No index.
+		// Decisions and expiries appended to the trail; a retried append
+		// reads its record back. No index.
 		grant([]string{"dynamodb:GetItem", "dynamodb:PutItem"}, "${AuditTable.Arn}")
-		// The Slack app's two secrets, whatever cfg.Slack: their ARNs end
-		// in "-" and six random characters.
-		grant([]string{"secretsmanager:GetSecretValue"}, slackSecretARNs(cfg.Stage)...)
+		if fn == "slack" {
+			// The Slack app's two secrets, whatever cfg.Slack: their ARNs
+			// end in "-" and six random characters.
+			grant([]string{"secretsmanager:GetSecretValue"}, slackSecretARNs(cfg.Stage)...)
+		}
+	}
+	// The approvals state machine: api and llm start an approval's
+	// execution; api (the command line's decisions), slack (Slack's) and
+	// approvals (a decision that came before the token) answer its task.
+	// The approvals function names the state machine by the ARN its name
+	// makes (a reference would be circular).
+	answers := []string{"states:SendTaskFailure", "states:SendTaskSuccess"}
+	switch fn {
+	case "api":
+		grant([]string{"states:StartExecution"}, "${ApprovalsStateMachine}")
+		grant(answers, "${ApprovalsStateMachine}")
+	case "llm":
+		grant([]string{"states:StartExecution"}, "${ApprovalsStateMachine}")
+	case "slack":
+		grant(answers, "${ApprovalsStateMachine}")
+	case "approvals":
+		grant(answers, approvalsStateMachineARN(cfg.Stage))
 	}
 	return out
+}
+
+// approvalsStateMachineARN is the approvals state machine's ARN, rendered,
+// as its name makes it.
+func approvalsStateMachineARN(stage string) string {
+	return "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:" + ApprovalsStateMachineName(stage)
 }
 
 // slackSecretARNs are the ARN patterns of the Slack app's secrets, as the
@@ -520,11 +613,12 @@ func TestOutboxPermissions(t *testing.T) {
 	byRole := defaultStack(t).identityStatements()
 	streamReads := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
 	want := map[string][]string{
-		"api":      {"dynamodb:PutItem ${OutboxTable.Arn}"},
-		"llm":      {"dynamodb:PutItem ${OutboxTable.Arn}"},
-		"archiver": nil,
-		"notifier": nil,
-		"slack":    nil,
+		"api":       {"dynamodb:PutItem ${OutboxTable.Arn}"},
+		"llm":       {"dynamodb:PutItem ${OutboxTable.Arn}"},
+		"archiver":  nil,
+		"notifier":  nil,
+		"slack":     nil,
+		"approvals": nil,
 	}
 	for _, a := range streamReads {
 		want["notifier"] = append(want["notifier"], a+" ${OutboxTable.StreamArn}")
@@ -555,8 +649,9 @@ func TestOutboxPermissions(t *testing.T) {
 // TestSlackPermissions: the slack function reads the Slack app's two
 // secrets and no other (the patterns match the secrets the stack creates
 // with slack: true, and are granted without them too: the function then
-// refuses every request); it touches the identity table and appends to
-// the audit table, and nothing else: no budget, no outbox, no bucket.
+// refuses every request); it touches the identity table, appends to the
+// audit table and answers the approvals state machine's task, and nothing
+// else: no budget, no outbox, no bucket.
 func TestSlackPermissions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -574,8 +669,9 @@ func TestSlackPermissions(t *testing.T) {
 				case strings.HasPrefix(action, "logs:"):
 				case strings.HasPrefix(action, "dynamodb:") && strings.HasPrefix(resource, "${IdentityTable.Arn}"):
 				case slices.Contains([]string{"dynamodb:GetItem", "dynamodb:PutItem"}, action) && resource == "${AuditTable.Arn}":
+				case slices.Contains([]string{"states:SendTaskFailure", "states:SendTaskSuccess"}, action) && resource == "${ApprovalsStateMachine}":
 				default:
-					t.Errorf("slack: %s: it decides approvals in the identity table and appends to the audit table, nothing else", g)
+					t.Errorf("slack: %s: it decides approvals in the identity table, appends to the audit table and answers the approvals task, nothing else", g)
 				}
 			}
 			var want []string
@@ -691,6 +787,21 @@ func TestAlarms(t *testing.T) {
 			}))
 		})
 	}
+	// A failed execution of the approvals state machine: an approval its
+	// function failed to expire, or whose task failed.
+	must(t, "approvals executions failed", func() {
+		st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", "ApprovalsExecutionsFailed")).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
+			"Namespace":          "AWS/States",
+			"MetricName":         "ExecutionsFailed",
+			"Dimensions":         []any{map[string]any{"Name": "StateMachineArn", "Value": map[string]any{"Ref": st.logicalID(t, "AWS::StepFunctions::StateMachine", "ApprovalsStateMachine")}}},
+			"Statistic":          "Sum",
+			"Period":             300,
+			"EvaluationPeriods":  1,
+			"Threshold":          1,
+			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+			"AlarmActions":       []any{topic},
+		}))
+	})
 	must(t, "every alarm notifies", func() {
 		st.template.ResourcePropertiesCountIs(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{"AlarmActions": []any{topic}}),
 			jsii.Number(float64(len(st.resources("AWS::CloudWatch::Alarm")))))
@@ -710,7 +821,7 @@ func TestOutputs(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	want := []string{"AlarmTopicArn", "ApiEndpoint", "ArchiveBucketName", "AuditTableName", "BudgetTableName",
+	want := []string{"AlarmTopicArn", "ApiEndpoint", "ApprovalsStateMachineArn", "ArchiveBucketName", "AuditTableName", "BudgetTableName",
 		"IdentityTableName", "LlmUrl", "PolicyBucketName", "SecretsPrefix", "SlackInteractivityUrl"}
 	if !slices.Equal(names, want) {
 		t.Errorf("outputs %q, want %q", names, want)
@@ -718,6 +829,9 @@ func TestOutputs(t *testing.T) {
 	must(t, "values", func() {
 		st.template.HasOutput(jsii.String("SecretsPrefix"), match(&map[string]any{"Value": "warden/dev/"}))
 	})
+	if ref, want := st.outputRef(t, "ApprovalsStateMachineArn"), st.logicalID(t, "AWS::StepFunctions::StateMachine", "ApprovalsStateMachine"); ref != want {
+		t.Errorf("output ApprovalsStateMachineArn names %s, want %s", ref, want)
+	}
 	out := st.json["Outputs"].(map[string]any)
 	api := render(out["ApiEndpoint"].(map[string]any)["Value"])
 	llm := render(out["LlmUrl"].(map[string]any)["Value"])

@@ -57,8 +57,10 @@ type Handler struct {
 	Log       *slog.Logger
 }
 
-// Handle is the Lambda handler. An error fails the task, which the state
-// machine retries.
+// Handle is the Lambda handler. An error fails the task, and with it the
+// execution (the state machine retries only Lambda's own transient
+// errors), which raises the stack's alarm; the approval then expires when
+// next touched.
 func (h *Handler) Handle(ctx context.Context, ev Event) error {
 	if !approval.ValidID(ev.Approval) {
 		return fmt.Errorf("approvals task: %q is not an approval ID", ev.Approval)
