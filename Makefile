@@ -95,13 +95,16 @@ infra-test:
 ## bench: the engine's benchmarks, Warden vs Cedar vs Rego side by side, then
 ## the hook round trip of the local server against a trivial handler, then the
 ## LLM gateway against httputil.ReverseProxy and nginx (installs nginx if root), and the Lambda
-## bootstraps' sizes and cold init under the Runtime Interface Emulator (functions/README.md).
+## bootstraps' sizes and cold init under the Runtime Interface Emulator (functions/README.md), and an
+## approval's round trip through Slack (the hook's call to the message posted, the click to the hook
+## unblocked).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./policy/... ./shared/sqlite/...
 	cd bench && $(GO) run ./cmd/policybench
 	cd bench && $(GO) run ./cmd/hookbench
 	cd bench && $(GO) run ./cmd/gatewaybench
 	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./functions/rietest
+	$(GO) test -run '^$$' -bench Approval -benchtime 20x ./cmd/warden
 
 # No inlining in the code that runs once per AWS call or at a policy's
 # compilation (the AWS SDK, CEL's parser and checker, protobuf, YAML): it

@@ -124,7 +124,7 @@ func TestApprovalRealClaude(t *testing.T) {
 
 // slackClick sends a release manager's click on Approve, signed as Slack
 // signs it.
-func slackClick(t *testing.T, endpoint, user, id, responseURL string) int {
+func slackClick(t testing.TB, endpoint, user, id, responseURL string) int {
 	t.Helper()
 	payload, _ := json.Marshal(map[string]any{
 		"type": "block_actions", "user": map[string]string{"id": user}, "channel": map[string]string{"id": "C0123ABCDE"},
