@@ -1,25 +1,22 @@
 package awssecrets
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/wardenhq/warden/shared/awsjson"
 )
 
 // Caller is an API that makes GetSecretValue as one signed HTTP POST of
@@ -70,42 +67,17 @@ func (c *Caller) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecre
 }
 
 func (c *Caller) call(ctx context.Context, body []byte) (*secretsmanager.GetSecretValueOutput, bool, error) {
-	endpoint := "https://secretsmanager." + c.Region + ".amazonaws.com"
-	if c.Endpoint != "" {
-		endpoint = strings.TrimRight(c.Endpoint, "/")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", bytes.NewReader(body))
-	if err != nil {
-		return nil, false, err
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "secretsmanager.GetSecretValue")
-	sum := sha256.Sum256(body)
-	creds, err := c.Credentials.Retrieve(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("credentials: %w", err)
-	}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "secretsmanager", c.Region, time.Now()); err != nil {
-		return nil, false, fmt.Errorf("sign: %w", err)
-	}
-	client := c.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
+	client := &awsjson.Client{Region: c.Region, Credentials: c.Credentials, Service: "secretsmanager", Host: "secretsmanager",
+		Endpoint: c.Endpoint, Version: "1.1", HTTP: c.HTTP}
+	ans, err := client.Call(ctx, "secretsmanager.GetSecretValue", body, maxAnswer)
+	if err != nil && ans.Status == 0 {
 		var ne net.Error
 		return nil, errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF), err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err == nil && len(data) > maxAnswer {
-		err = fmt.Errorf("the answer is over %d bytes", maxAnswer)
 	}
 	if err != nil {
 		return nil, false, &smithy.DeserializationError{Err: err}
 	}
-	return parseAnswer(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), data)
+	return parseAnswer(ans.Status, ans.ErrorType, ans.Body)
 }
 
 // parseAnswer reads an answer to GetSecretValue: its output, or its error
@@ -129,7 +101,7 @@ func parseAnswer(status int, errType string, data []byte) (*secretsmanager.GetSe
 		Upper   string `json:"Message"`
 	}
 	_ = json.Unmarshal(data, &e)
-	code := errorCode(cmp.Or(errType, e.Type))
+	code := awsjson.ErrorCode(cmp.Or(errType, e.Type))
 	msg := cmp.Or(e.Message, e.Upper)
 	retry := status >= 500 || code == "ThrottlingException"
 	if code == "" {
@@ -139,16 +111,4 @@ func parseAnswer(status int, errType string, data []byte) (*secretsmanager.GetSe
 		return nil, false, &types.ResourceNotFoundException{Message: &msg}
 	}
 	return nil, retry, &smithy.GenericAPIError{Code: code, Message: msg}
-}
-
-// errorCode is the error type without its namespace ("…#Code") or extra
-// (":…"), as the SDK reads it.
-func errorCode(t string) string {
-	if i := strings.LastIndexByte(t, '#'); i >= 0 {
-		t = t[i+1:]
-	}
-	if i := strings.IndexByte(t, ':'); i >= 0 {
-		t = t[:i]
-	}
-	return t
 }

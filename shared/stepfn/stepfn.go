@@ -3,27 +3,23 @@
 // the approval, so that starting it twice starts it once) and
 // SendTaskSuccess / SendTaskFailure (a human's decision handed to the
 // task that waits on it). Each is one SigV4-signed POST of Step
-// Functions' JSON protocol (awsJson1_0), without the SDK's client, which
+// Functions' JSON protocol (awsJson1_0, by package awsjson), without the
+// SDK's client, which
 // would add to functions that must stay within 20 MB; the tests check
 // that the SDK's client and this one send the same requests.
 package stepfn
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wardenhq/warden/shared/awsjson"
 )
 
 // Client calls Step Functions in Region with Credentials.
@@ -95,41 +91,19 @@ func (c *Client) call(ctx context.Context, op string, in any, out any) error {
 	if err != nil {
 		return err
 	}
-	endpoint := cmp.Or(strings.TrimRight(c.Endpoint, "/"), "https://states."+c.Region+".amazonaws.com")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	req.Header.Set("X-Amz-Target", "AWSStepFunctions."+op)
-	creds, err := c.Credentials.Retrieve(ctx)
-	if err != nil {
-		return fmt.Errorf("step functions: credentials: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "states", c.Region, time.Now()); err != nil {
-		return fmt.Errorf("step functions: sign: %w", err)
-	}
-	client := c.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	client := &awsjson.Client{Region: c.Region, Credentials: c.Credentials, Service: "states", Host: "states",
+		Endpoint: c.Endpoint, Version: "1.0", HTTP: c.HTTP}
+	ans, err := client.Call(ctx, "AWSStepFunctions."+op, body, maxAnswer)
 	if err != nil {
 		return fmt.Errorf("step functions %s: %w", op, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return fmt.Errorf("step functions %s: %w", op, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return ParseError(resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), data)
+	if ans.Status != http.StatusOK {
+		return ParseError(ans.Status, ans.ErrorType, ans.Body)
 	}
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := json.Unmarshal(ans.Body, out); err != nil {
 		return fmt.Errorf("step functions %s: the answer could not be read: %w", op, err)
 	}
 	return nil
@@ -144,12 +118,6 @@ func ParseError(status int, errType string, data []byte) *Error {
 		Upper   string `json:"Message"`
 	}
 	_ = json.Unmarshal(data, &e)
-	code := cmp.Or(errType, e.Type)
-	if i := strings.LastIndexByte(code, '#'); i >= 0 {
-		code = code[i+1:]
-	}
-	if i := strings.IndexByte(code, ':'); i >= 0 {
-		code = code[:i]
-	}
+	code := awsjson.ErrorCode(cmp.Or(errType, e.Type))
 	return &Error{Code: cmp.Or(code, fmt.Sprintf("HTTP%d", status)), Message: cmp.Or(e.Message, e.Upper), Status: status}
 }
