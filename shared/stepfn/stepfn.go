@@ -4,9 +4,9 @@
 // SendTaskSuccess / SendTaskFailure (a human's decision handed to the
 // task that waits on it). Each is one SigV4-signed POST of Step
 // Functions' JSON protocol (awsJson1_0, by package awsjson), without the
-// SDK's client, which
-// would add to functions that must stay within 20 MB; the tests check
-// that the SDK's client and this one send the same requests.
+// SDK's client, which would add to functions that must stay within 20 MB;
+// the tests check that the SDK's client and this one send the same
+// requests.
 package stepfn
 
 import (
