@@ -24,7 +24,13 @@ const MaxTargets = 20
 type Target struct {
 	Name    string             `json:"name"`
 	Channel policy.ChannelDecl `json:"channel"`
+	// TS, if set, is the Slack message (its timestamp, in Channel.Channel)
+	// that the message replaces, instead of being posted anew.
+	TS string `json:"ts,omitempty"`
 }
+
+// MaxTS bounds a Target's TS: Slack's are "1772366400.000100".
+const MaxTS = 32
 
 // Envelope is a message addressed to its channels: what Address makes of
 // a message and a list of channel names, and what an outbox stores for a
@@ -50,15 +56,21 @@ func Address(pol *policy.Policy, to []string, m Message, now time.Time) (Envelop
 	if len(to) > MaxTargets {
 		return Envelope{}, fmt.Errorf("notify: %d channels, more than %d", len(to), MaxTargets)
 	}
-	e := Envelope{ID: rand.Text(), Message: m.clean(now), To: make([]Target, 0, len(to))}
+	targets := make([]Target, 0, len(to))
 	for _, name := range to {
 		ch, ok := pol.Notifications[name]
 		if !ok {
 			return Envelope{}, fmt.Errorf("notify: unknown notification channel %q: the policy declares no such channel under notifications:", name)
 		}
-		e.To = append(e.To, Target{Name: name, Channel: ch})
+		targets = append(targets, Target{Name: name, Channel: ch})
 	}
-	return e, nil
+	return EnvelopeTo(targets, m, now), nil
+}
+
+// EnvelopeTo returns m, within its limits and stamped with now if it has
+// no time, addressed to targets already resolved (messages to replace).
+func EnvelopeTo(to []Target, m Message, now time.Time) Envelope {
+	return Envelope{ID: rand.Text(), Message: m.clean(now), To: to}
 }
 
 // jobs are the envelope's deliveries, one per channel.
@@ -95,6 +107,9 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 	}
 	if slices.ContainsFunc(e.To, func(t Target) bool { return t.Name == "" }) {
 		return Envelope{}, fmt.Errorf("notification envelope %s: a channel without a name", e.ID)
+	}
+	if slices.ContainsFunc(e.To, func(t Target) bool { return len(t.TS) > MaxTS }) {
+		return Envelope{}, fmt.Errorf("notification envelope %s: a message timestamp longer than %d bytes", e.ID, MaxTS)
 	}
 	e.Message = e.Message.clean(e.Message.Time)
 	return e, nil

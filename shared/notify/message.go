@@ -33,6 +33,7 @@ const (
 	MaxLink       = 2000
 	MaxActions    = 5 // buttons of a message
 	MaxActionText = 75
+	MaxRef        = 64
 )
 
 // Message is one notification: what happened, to whom, and how urgent it
@@ -59,6 +60,10 @@ type Message struct {
 	// sent to the Slack app's interactivity endpoint with the action's ID
 	// and value.
 	Actions []Action `json:",omitempty"`
+	// Ref, if set, is what the message is about (an approval's ID): each
+	// Slack message posted with it is reported to Config.OnPosted, so that
+	// it can be updated later.
+	Ref string `json:",omitempty"`
 }
 
 // Action is a button of a message.
@@ -81,6 +86,9 @@ func (m Message) clean(now time.Time) Message {
 	out := Message{
 		Event: cut(m.Event, 100), Title: cut(m.Title, MaxTitle), Text: cut(m.Text, MaxText),
 		Severity: m.Severity, Time: m.Time,
+	}
+	if len(m.Ref) <= MaxRef {
+		out.Ref = m.Ref
 	}
 	if out.Severity != Warning && out.Severity != Critical {
 		out.Severity = Info

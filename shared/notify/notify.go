@@ -97,6 +97,11 @@ type Config struct {
 	// Now stamps messages without a Time and webhook timestamps;
 	// time.Now when nil.
 	Now func() time.Time
+	// OnPosted, if not nil, is told each Slack message posted for a
+	// message with a Ref: the target with the channel Slack answered and
+	// the message's TS, which a later envelope can replace it through. It
+	// runs on the delivering goroutine.
+	OnPosted func(ctx context.Context, ref string, posted Target)
 }
 
 // Stats counts deliveries, one per message and channel.
@@ -225,6 +230,12 @@ func (n *Notifier) Enqueue(to []string, m Message) error {
 	if err != nil {
 		return err
 	}
+	return n.Queue(e)
+}
+
+// Queue queues an addressed message for each of its channels and returns
+// at once; a full queue and Close are as for Enqueue.
+func (n *Notifier) Queue(e Envelope) error {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.closed {
@@ -392,6 +403,9 @@ func (n *Notifier) secret(ctx context.Context, name string) (string, error) {
 // sender returns the function that makes one attempt for the channel's
 // type, after checking what the type needs.
 func (n *Notifier) sender(j job) (func(context.Context, delivery) error, error) {
+	if j.TS != "" && j.Channel.Type != "slack" {
+		return nil, fmt.Errorf("a %s message cannot be replaced, only a Slack one", j.Channel.Type)
+	}
 	switch j.Channel.Type {
 	case "slack":
 		return n.slack, nil

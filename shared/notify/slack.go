@@ -11,18 +11,31 @@ import (
 )
 
 // slack posts the message with chat.postMessage, as Block Kit blocks with
-// a plain-text fallback for notifications and old clients.
+// a plain-text fallback for notifications and old clients; to a target
+// with a TS, it replaces that message with chat.update. A message with a
+// Ref, once posted, is reported to Config.OnPosted.
 func (n *Notifier) slack(ctx context.Context, d delivery) error {
 	opts := []slack.Option{slack.OptionHTTPClient(n.client)}
 	if n.cfg.SlackAPIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(n.cfg.SlackAPIURL))
 	}
 	api := slack.New(d.secret, opts...)
-	_, _, err := api.PostMessageContext(ctx, d.Channel.Channel,
+	msg := []slack.MsgOption{
 		slack.MsgOptionText(slackFallback(d.msg), false),
 		slack.MsgOptionBlocks(SlackBlocks(d.msg)...),
-		slack.MsgOptionDisableLinkUnfurl(),
-	)
+	}
+	var err error
+	if d.TS != "" {
+		_, _, _, err = api.UpdateMessageContext(ctx, d.Channel.Channel, d.TS, msg...)
+	} else {
+		var channel, ts string
+		channel, ts, err = api.PostMessageContext(ctx, d.Channel.Channel, append(msg, slack.MsgOptionDisableLinkUnfurl())...)
+		if err == nil && d.msg.Ref != "" && n.cfg.OnPosted != nil {
+			posted := d.Target
+			posted.Channel.Channel, posted.TS = channel, ts
+			n.cfg.OnPosted(ctx, d.msg.Ref, posted)
+		}
+	}
 	if err == nil {
 		return nil
 	}

@@ -1,9 +1,12 @@
 package notify
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,10 +16,11 @@ import (
 	"github.com/slack-go/slack/slacktest"
 )
 
-// slackPost is what slacktest's server received on chat.postMessage.
+// slackPost is what slacktest's server received on chat.postMessage (or
+// chat.update: method "update", with the ts of the message replaced).
 type slackPost struct {
-	auth, token, channel, text string
-	blocks                     slack.Blocks
+	method, auth, token, channel, text, ts string
+	blocks                                 slack.Blocks
 }
 
 // slackServer starts slack-go's test server with chat.postMessage
@@ -29,13 +33,13 @@ func slackServer(t *testing.T, answers ...string) (*slacktest.Server, func() []s
 		posts []slackPost
 		hits  atomic.Int64
 	)
-	s := slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(method string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
 			if err := r.ParseForm(); err != nil {
 				t.Errorf("parse form: %v", err)
 			}
-			p := slackPost{auth: r.Header.Get("Authorization"), token: r.PostForm.Get("token"),
-				channel: r.PostForm.Get("channel"), text: r.PostForm.Get("text")}
+			p := slackPost{method: method, auth: r.Header.Get("Authorization"), token: r.PostForm.Get("token"),
+				channel: r.PostForm.Get("channel"), text: r.PostForm.Get("text"), ts: r.PostForm.Get("ts")}
 			if err := json.Unmarshal([]byte(r.PostForm.Get("blocks")), &p.blocks); err != nil {
 				t.Errorf("decode blocks: %v", err)
 			}
@@ -46,7 +50,7 @@ func slackServer(t *testing.T, answers ...string) (*slacktest.Server, func() []s
 			w.Header().Set("Content-Type", "application/json")
 			switch {
 			case a == "ok":
-				fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1772366400.000100"}`, p.channel)
+				fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, p.channel, cmp.Or(p.ts, "1772366400.000100"))
 			case strings.HasPrefix(a, "error:"):
 				fmt.Fprintf(w, `{"ok":false,"error":%q}`, strings.TrimPrefix(a, "error:"))
 			case a == "429":
@@ -57,7 +61,12 @@ func slackServer(t *testing.T, answers ...string) (*slacktest.Server, func() []s
 				fmt.Sscan(a, &status)
 				w.WriteHeader(status)
 			}
-		})
+		}
+	}
+	s := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/chat.postMessage", handle("post"))
+		// Not served by slacktest: answered as Slack documents chat.update.
+		c.Handle("/chat.update", handle("update"))
 	})
 	s.Start()
 	t.Cleanup(s.Stop)
@@ -102,6 +111,74 @@ func TestSlack(t *testing.T) {
 	want := ":red_circle: critical · `watchdog.paused` · <https://warden.example.com/sessions/d97e2169|Open in Warden>"
 	if !ok || len(ctx.ContextElements.Elements) != 1 || ctx.ContextElements.Elements[0].(*slack.TextBlockObject).Text != want {
 		t.Errorf("context %+v", bs[2])
+	}
+}
+
+// TestSlackReplace: a message with a Ref is reported once posted, with the
+// channel and the ts Slack answered; an envelope to that target replaces
+// the message (chat.update) and is not reported again; a target of another
+// type with a ts is refused.
+func TestSlackReplace(t *testing.T) {
+	t.Parallel()
+	s, posts := slackServer(t, "ok")
+	p := loadPolicy(t, "  ops-slack: {type: slack, channel: C0123ABCD, secret: slack-bot-token}\n"+
+		"  hook: {type: webhook, url: \"https://hooks.example.com/w\"}\n")
+	var (
+		mu       sync.Mutex
+		reported []Target
+	)
+	n := newNotifier(t, p, func(c *Config) {
+		c.SlackAPIURL = s.GetAPIURL()
+		c.OnPosted = func(_ context.Context, ref string, posted Target) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ref != "APR-QX5VZ2M3T7K4B6NZ" {
+				t.Errorf("reported ref %q", ref)
+			}
+			reported = append(reported, posted)
+		}
+	})
+	m := testMessage
+	m.Ref = "APR-QX5VZ2M3T7K4B6NZ"
+	if err := n.Send(t.Context(), []string{"ops-slack"}, m); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(reported)
+	mu.Unlock()
+	if len(got) != 1 || got[0].Name != "ops-slack" || got[0].Channel.Channel != "C0123ABCD" || got[0].TS != "1772366400.000100" ||
+		got[0].Channel.Secret != "slack-bot-token" {
+		t.Fatalf("reported %+v, want ops-slack's post C0123ABCD/1772366400.000100", got)
+	}
+
+	m.Title, m.Text = "Session d97e2169 resumed", "resumed by alice"
+	if err := n.Deliver(t.Context(), Envelope{ID: "e1", Message: m.clean(m.Time), To: got}); err != nil {
+		t.Fatal(err)
+	}
+	all := posts()
+	if len(all) != 2 {
+		t.Fatalf("%d requests, want a post and an update", len(all))
+	}
+	up := all[1]
+	if up.method != "update" || up.channel != "C0123ABCD" || up.ts != "1772366400.000100" || !strings.HasPrefix(up.text, "Session d97e2169 resumed") {
+		t.Errorf("update %+v, want chat.update of C0123ABCD/1772366400.000100 with the new text", up)
+	}
+	if h, ok := up.blocks.BlockSet[0].(*slack.HeaderBlock); !ok || h.Text.Text != "Session d97e2169 resumed" {
+		t.Errorf("the update's blocks %+v", up.blocks.BlockSet)
+	}
+	mu.Lock()
+	if len(reported) != 1 {
+		t.Errorf("the update was reported as a new post: %+v", reported)
+	}
+	mu.Unlock()
+
+	e, err := Address(p, []string{"hook"}, m, m.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.To[0].TS = "1772366400.000100"
+	if err := n.Deliver(t.Context(), e); err == nil || !strings.Contains(err.Error(), "a webhook message cannot be replaced") {
+		t.Errorf("replacing a webhook message: %v", err)
 	}
 }
 
