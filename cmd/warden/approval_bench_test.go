@@ -31,6 +31,10 @@ func BenchmarkApproval(b *testing.B) {
 			posted <- r.FormValue("blocks")
 			w.Write([]byte(`{"ok":true,"channel":"C0123ABCDE","ts":"1772366400.000100"}`))
 		})
+		// Each decision updates the message.
+		c.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"ok":true,"channel":"C0123ABCDE","ts":"1772366400.000100"}`))
+		})
 	})
 	api.Start()
 	b.Cleanup(api.Stop)

@@ -9,10 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/audit"
@@ -279,32 +276,6 @@ func TestBudgetStopsRealClients(t *testing.T) {
 	}
 }
 
-// slackPost is a message the Slack stand-in received.
-type slackPost struct{ channel, text, token string }
-
-// slackStandIn is slack-go's test server, recording chat.postMessage.
-func slackStandIn(t *testing.T) (string, func() []slackPost) {
-	var mu sync.Mutex
-	var posts []slackPost
-	s := slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
-			r.ParseForm()
-			mu.Lock()
-			posts = append(posts, slackPost{r.PostForm.Get("channel"), r.PostForm.Get("text"), r.PostForm.Get("token") + r.Header.Get("Authorization")})
-			mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1772366400.000100"}`, r.PostForm.Get("channel"))
-		})
-	})
-	s.Start()
-	t.Cleanup(s.Stop)
-	return s.GetAPIURL(), func() []slackPost {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]slackPost(nil), posts...)
-	}
-}
-
 const watchdogPolicy = `version: 1
 rules:
   - {id: models, effect: allow, action: llm:invoke, resource: ["anthropic/claude-sonnet-4-*", "openai/gpt-5*"]}
@@ -326,11 +297,11 @@ func TestWatchdogStopsALoop(t *testing.T) {
 	for name, c := range gatewayClients {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			slackURL, posts := slackStandIn(t)
+			slack := newSlackStandIn(t)
 			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("never said")})
 			stub.Overload(http.StatusTooManyRequests)
 			l := gatewayServe(t, stub.URL(), watchdogPolicy, func(c *serveConfig) {
-				c.notify.SlackAPIURL = slackURL
+				c.notify.SlackAPIURL = slack.GetAPIURL()
 				c.notify.Secrets = notify.EnvSecrets{LookupEnv: func(k string) (string, bool) {
 					return "xoxb-e2e-bot-token", k == notify.EnvName("slack-bot-token")
 				}}
@@ -362,8 +333,8 @@ func TestWatchdogStopsALoop(t *testing.T) {
 			if len(alerts) != 1 || len(pauses) != 1 || !strings.Contains(alerts[0].Reason, "10 upstream errors in a row") {
 				t.Fatalf("watchdog records: alerts %+v, pauses %+v", alerts, pauses)
 			}
-			waitFor(t, func() bool { return len(posts()) == 2 })
-			p := posts()
+			waitFor(t, func() bool { return len(slack.all()) == 2 })
+			p := slack.all()
 			if p[0].channel != "C0123ABCDE" || !strings.Contains(p[0].text, "10 upstream errors in a row") || !strings.Contains(p[1].text, "paused") ||
 				!strings.Contains(p[0].token, "xoxb-e2e-bot-token") {
 				t.Errorf("Slack got %+v", p)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/policy/examples"
+	"github.com/wardenhq/warden/shared/approvalpost"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/llm"
@@ -158,7 +159,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 		return err
 	}
 	signer := ed25519.NewKeyFromSeed(seed)
-	notifier, err := newNotifier(cfg, policies, log)
+	// The tracker keeps each approval's Slack messages and updates them
+	// with the outcome; it knows the approvals once they are assembled.
+	posts := &approvalpost.Tracker{Log: log}
+	notifier, err := newNotifier(cfg, policies, log, posts.Posted)
 	if err != nil {
 		return err
 	}
@@ -176,6 +180,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	core := pipeline.Assemble(pipeline.Parts{Identity: ids, Policy: policies, Ledger: db.Budgets(), Approvals: db.Approvals(),
 		Audit: trail, Notifier: notifier, RedactionKey: key, Log: log})
 	pipe := core.Pipeline
+	posts.Approvals, core.Approvals.Decided = core.Approvals, posts.Decided
+	posts.Send = func(_ context.Context, e notify.Envelope) error { return notifier.Queue(e) }
 	slackApp := &slackapp.Interactivity{Approvals: core.Approvals, Secrets: secrets, APIURL: cfg.notify.SlackAPIURL, Log: log}
 	gateway, err := newGateway(cfg, pipe, log)
 	if err != nil {
@@ -270,9 +276,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 
 // newNotifier sends alerts to the policy's channels, with their secrets
 // from the environment (see notify.EnvSecrets).
-func newNotifier(cfg serveConfig, policies *policyload.Source, log *slog.Logger) (*notify.Notifier, error) {
+func newNotifier(cfg serveConfig, policies *policyload.Source, log *slog.Logger, posted func(context.Context, string, notify.Target)) (*notify.Notifier, error) {
 	nc := cfg.notify
-	nc.Policy, nc.Log = policies, log
+	nc.Policy, nc.Log, nc.OnPosted = policies, log, posted
 	if nc.Secrets == nil {
 		nc.Secrets = notify.EnvSecrets{}
 	}

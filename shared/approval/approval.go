@@ -95,11 +95,29 @@ type Approval struct {
 	Reusable   bool      `json:"reusable,omitempty"`
 	// Uses counts the requests it let through.
 	Uses int `json:"uses,omitempty"`
+	// Posts are the messages that asked the approvers and can be updated
+	// with the outcome (Slack's), as the notifier reported them.
+	Posts []Post `json:"posts,omitempty"`
 	// TaskToken, on AWS, is the token of the Step Functions task that
 	// waits for the decision (Waiting stores it): whoever decides answers
 	// that task. Not to be shown: it lets its holder answer the task.
 	TaskToken string `json:"task_token,omitempty"`
 }
+
+// Post is a message that asked an approval's approvers: the notification
+// channel it went to, by its name in the policy and the name of its
+// token's secret, and the message, by its channel and timestamp (Slack's
+// channel ID and ts).
+type Post struct {
+	Name    string `json:"name"`
+	Secret  string `json:"secret"`
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+// MaxPosts bounds the posts an approval keeps: one per channel of its
+// approver groups.
+const MaxPosts = 20
 
 // The buttons of an approval's message (Slack); their value is the
 // approval's ID.

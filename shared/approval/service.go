@@ -279,6 +279,23 @@ func (s *Service) Waiting(ctx context.Context, id, token string) (Approval, bool
 	return a, pending, nil
 }
 
+// Posted records a message that asked the approvers of approval id, to
+// update once it is decided; it returns the approval as it is now, so
+// that a caller who posted after the decision updates the message at
+// once. The same message twice, or more than MaxPosts, is kept once.
+func (s *Service) Posted(ctx context.Context, id string, p Post) (Approval, error) {
+	a, err := s.Store.Update(ctx, id, func(a *Approval) error {
+		if len(a.Posts) < MaxPosts && !slices.Contains(a.Posts, p) {
+			a.Posts = append(a.Posts, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return Approval{}, errf(id, err)
+	}
+	return a, nil
+}
+
 // Expire expires the approval if it is still pending, whatever its time
 // (the state machine that waited for it timed out, on AWS).
 func (s *Service) Expire(ctx context.Context, id string) (Approval, error) {

@@ -6,14 +6,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
-	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/identity"
-	"github.com/wardenhq/warden/shared/notify"
-	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // RequesterLabel is the session label that names the person an agent runs
@@ -76,25 +72,4 @@ func PendingMessage(a approval.Approval) string {
 		msg += ": " + a.Reason
 	}
 	return msg
-}
-
-// ApprovalMessage is a new approval as a message for its channels: what is
-// asked, by whom, under which rule, and how to decide it.
-func ApprovalMessage(a approval.Approval) notify.Message {
-	m := notify.Message{Event: string(audit.ApprovalRequested), Severity: notify.Warning, Time: a.Created,
-		Title: "Approval needed: " + a.Action + " by " + a.Agent + " (" + a.ID + ")",
-		Text: a.Reason + "\nApprove with: warden approvals approve " + a.ID + " (or deny with: warden approvals deny " + a.ID +
-			"); it expires at " + a.Expires.Format(time.RFC3339) + ".",
-		Fields: []notify.Field{{Name: "project", Value: a.Project}, {Name: "agent", Value: a.Agent}, {Name: "session", Value: a.Session},
-			{Name: "action", Value: a.Action}, {Name: "resource", Value: a.Resource}, {Name: "rule", Value: a.Rule},
-			{Name: "approvers", Value: strings.Join(a.Groups, ", ")}}}
-	if a.Command != "" {
-		m.Fields = append(m.Fields, notify.Field{Name: "command", Value: a.Command})
-	}
-	m.Actions = []notify.Action{
-		{ID: approval.ActionApprove, Label: "Approve", Value: a.ID, Style: "primary"},
-		{ID: approval.ActionApproveFor, Label: "Approve for " + textfmt.Duration(approval.GrantFor(a)), Value: a.ID},
-		{ID: approval.ActionDeny, Label: "Deny", Value: a.ID, Style: "danger"},
-	}
-	return m
 }

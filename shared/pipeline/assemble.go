@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/wardenhq/warden/shared/approval"
+	"github.com/wardenhq/warden/shared/approvalpost"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
@@ -81,7 +82,7 @@ func Assemble(p Parts) Assembled {
 	if p.Approvals != nil {
 		out.Approvals = &approval.Service{Store: p.Approvals, Audit: p.Audit, Log: p.Log,
 			Opened: func(_ context.Context, a approval.Approval) {
-				send("an approval request", a.Channels, ApprovalMessage(a))
+				send("an approval request", a.Channels, approvalpost.Message(a))
 			}}
 		gate = &Approvals{Service: out.Approvals, Policy: p.Policy}
 	}

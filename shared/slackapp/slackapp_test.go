@@ -25,9 +25,9 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/approval/approvaltest"
+	"github.com/wardenhq/warden/shared/approvalpost"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/notify"
-	"github.com/wardenhq/warden/shared/pipeline"
 	"github.com/wardenhq/warden/shared/secret"
 	"github.com/wardenhq/warden/shared/slackapp/slackevent"
 )
@@ -99,7 +99,7 @@ func newFixture(t *testing.T) *fixture {
 // click is a signed interactivity request of user pressing the button
 // action on approval id, signed at ts.
 func (f *fixture) click(user, action, id string, ts time.Time, secret string) *http.Request {
-	msg := pipeline.ApprovalMessage(f.a)
+	msg := approvalpost.Message(f.a)
 	payload, _ := json.Marshal(map[string]any{
 		"type": "block_actions", "user": map[string]string{"id": user}, "channel": map[string]string{"id": "C0OPS"},
 		"response_url": f.replies.srv.URL + "/hooks/response",
@@ -269,7 +269,7 @@ func TestApprovalPostedWithButtons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Send(context.Background(), []string{"ops"}, pipeline.ApprovalMessage(f.a)); err != nil {
+	if err := n.Send(context.Background(), []string{"ops"}, approvalpost.Message(f.a)); err != nil {
 		t.Fatal(err)
 	}
 	blocks := <-posted

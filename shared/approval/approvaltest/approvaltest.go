@@ -6,6 +6,7 @@ package approvaltest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -120,6 +121,7 @@ func Run(t *testing.T, newStore func(t *testing.T) approval.Store) {
 		{Name: "ConcurrentDecisionsOneWins", Run: testConcurrentDecisions},
 		{Name: "ConcurrentRequestsOpenOne", Run: testConcurrentRequests},
 		{Name: "TaskWaitsForTheDecision", Run: testTaskWaits},
+		{Name: "PostsKept", Run: testPosts},
 	})
 }
 
@@ -366,6 +368,40 @@ func testTaskWaits(t *testing.T, store approval.Store) {
 	}
 	if got := trail.Codes(b.ID); !equal(got, []audit.Code{audit.ApprovalRequested, audit.ApprovalExpired}) {
 		t.Errorf("audit %v", got)
+	}
+}
+
+// testPosts: the messages that asked the approvers are kept with the
+// approval, each once, through its decision; one recorded after the
+// decision finds the approval decided (and with it the posts before).
+func testPosts(t *testing.T, store approval.Store) {
+	s, _, _ := Setup(t, store)
+	a := check(t, s, Push(t), approval.Opened)
+	first := approval.Post{Name: "ops-slack", Secret: "slack-bot-token", Channel: "C0123ABCDE", TS: "1772366400.000100"}
+	for range 2 {
+		if got, err := s.Posted(ctx, a.ID, first); err != nil || got.State != approval.Pending || !slices.Equal(got.Posts, []approval.Post{first}) {
+			t.Fatalf("Posted = %+v, %v", got, err)
+		}
+	}
+	decide(t, s, a.ID, approval.Decision{Approve: true, By: Lead})
+	late := first
+	late.Channel, late.TS = "C0999LATE1", "1772366401.000200"
+	got, err := s.Posted(ctx, a.ID, late)
+	if err != nil || got.State != approval.Approved || !slices.Equal(got.Posts, []approval.Post{first, late}) {
+		t.Errorf("Posted after the decision = %+v, %v", got, err)
+	}
+	if _, err := s.Posted(ctx, "APR-AAAAAAAAAAAAAAAA", first); !errors.Is(err, approval.ErrNotFound) {
+		t.Errorf("Posted to no approval: %v", err)
+	}
+	for i := range approval.MaxPosts + 5 {
+		p := first
+		p.TS = fmt.Sprintf("1772366500.%06d", i)
+		if _, err := s.Posted(ctx, a.ID, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := s.Store.Get(ctx, a.ID); len(got.Posts) != approval.MaxPosts {
+		t.Errorf("%d posts kept, want at most %d", len(got.Posts), approval.MaxPosts)
 	}
 }
 
