@@ -75,8 +75,11 @@ func resolve(v any) (string, error) {
 	return "", fmt.Errorf("cannot resolve %v", v)
 }
 
-// approvalsFunctionARN is the approvals function's ARN as resolve writes it.
-const approvalsFunctionARN = "arn:aws:lambda:" + placeholderRegion + ":" + placeholderAccount + ":function:ApprovalsFunction"
+// The approvals and notifier functions' ARNs as resolve writes them.
+const (
+	approvalsFunctionARN = "arn:aws:lambda:" + placeholderRegion + ":" + placeholderAccount + ":function:ApprovalsFunction"
+	notifierFunctionARN  = "arn:aws:lambda:" + placeholderRegion + ":" + placeholderAccount + ":function:NotifierFunction"
+)
 
 // approvalsStateMachine returns the approvals state machine's logical ID
 // and its properties.
@@ -168,14 +171,15 @@ func TestApprovalsStateMachine(t *testing.T) {
 // TestApprovalsDefinition compares the whole definition as deployed with
 // the workflow: wait (a .waitForTaskToken invocation of the approvals
 // function) until the execution input's timeout_seconds, retrying the
-// Lambda service's transient errors; at States.Timeout, expire; a
-// decision ends in Decided. Nothing else: no other state, no heartbeat,
-// no CDK default retry.
+// Lambda service's transient errors; at States.Timeout, expire, keeping
+// the input; after a decision or the expiry, the notifier updates the
+// approvers' messages (its result discarded), then Decided. Nothing else:
+// no other state, no heartbeat, no CDK default retry.
 func TestApprovalsDefinition(t *testing.T) {
 	retry := `[{"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
 		"IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2}]`
 	want := `{
-		"Comment": "Warden approvals: waits for each approval's decision until its timeout, then expires it",
+		"Comment": "Warden approvals: waits for each approval's decision until its timeout, then expires it, and updates the approvers' messages",
 		"StartAt": "Wait for a decision",
 		"States": {
 			"Wait for a decision": {
@@ -189,7 +193,7 @@ func TestApprovalsDefinition(t *testing.T) {
 				"ResultPath": "$.decision",
 				"Retry": ` + retry + `,
 				"Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timeout", "Next": "Expire"}],
-				"Next": "Decided"
+				"Next": "Update the messages"
 			},
 			"Expire": {
 				"Type": "Task",
@@ -198,8 +202,20 @@ func TestApprovalsDefinition(t *testing.T) {
 					"FunctionName": "` + approvalsFunctionARN + `",
 					"Payload": {"step": "expire", "approval.$": "$.approval"}
 				},
+				"ResultPath": "$.expired",
 				"Retry": ` + retry + `,
-				"End": true
+				"Next": "Update the messages"
+			},
+			"Update the messages": {
+				"Type": "Task",
+				"Resource": "arn:aws:states:::lambda:invoke",
+				"Parameters": {
+					"FunctionName": "` + notifierFunctionARN + `",
+					"Payload": {"step": "outcome", "approval.$": "$.approval"}
+				},
+				"ResultPath": null,
+				"Retry": ` + retry + `,
+				"Next": "Decided"
 			},
 			"Decided": {"Type": "Succeed"}
 		}
@@ -224,26 +240,40 @@ func TestApprovalsDefinition(t *testing.T) {
 		})
 	}
 	// The names the approvals function and the tests rely on.
-	if StateWait != "Wait for a decision" || StateExpire != "Expire" || StateDecided != "Decided" {
-		t.Errorf("state names %q, %q, %q changed", StateWait, StateExpire, StateDecided)
+	if StateWait != "Wait for a decision" || StateExpire != "Expire" || StateOutcome != "Update the messages" ||
+		StateDecided != "Decided" {
+		t.Errorf("state names %q, %q, %q, %q changed", StateWait, StateExpire, StateOutcome, StateDecided)
 	}
 }
 
 // TestApprovalsPayloadsMatchSamples: each task's payload, once Step
-// Functions fills in its JSONPaths, has the keys and the step of its sample
-// in events/approvals (which shared/approvaltask decodes into the approvals
-// function's input): the definition and the function cannot drift apart.
+// Functions fills in its JSONPaths, has the keys and the step of its
+// function's sample: in events/approvals for the approvals function's
+// tasks (which shared/approvaltask decodes into its input), in
+// events/notifier for the notifier's. The definition and the functions
+// cannot drift apart.
 func TestApprovalsPayloadsMatchSamples(t *testing.T) {
 	var def struct {
 		States map[string]struct {
+			Type       string
 			Parameters struct{ Payload map[string]any }
 		}
 	}
 	if err := json.Unmarshal(defaultStack(t).definition(t), &def); err != nil {
 		t.Fatal(err)
 	}
-	for state, sample := range map[string]string{StateWait: "wait.json", StateExpire: "expire.json"} {
-		data, err := os.ReadFile(filepath.Join("..", "events", "approvals", sample))
+	samples := map[string]string{
+		StateWait:    "approvals/wait.json",
+		StateExpire:  "approvals/expire.json",
+		StateOutcome: "notifier/approval-outcome.json",
+	}
+	for state, s := range def.States {
+		if _, ok := samples[state]; s.Type == "Task" && !ok {
+			t.Errorf("task %q has no sample", state)
+		}
+	}
+	for state, sample := range samples {
+		data, err := os.ReadFile(filepath.Join("..", "events", filepath.FromSlash(sample)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +290,7 @@ func TestApprovalsPayloadsMatchSamples(t *testing.T) {
 			got[k] = v
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: payload %v (filled in: %v), want the keys and values of events/approvals/%s: %v",
+			t.Errorf("%s: payload %v (filled in: %v), want the keys and values of events/%s: %v",
 				state, def.States[state].Parameters.Payload, got, sample, want)
 		}
 	}
@@ -327,12 +357,16 @@ func TestApprovalsDefinitionValid(t *testing.T) {
 		{"catch to nowhere", func(s map[string]any) {
 			delete(s, StateExpire)
 		}, "MISSING_TRANSITION_TARGET"},
+		{"outcome to nowhere", func(s map[string]any) { delete(s, StateOutcome) }, "MISSING_TRANSITION_TARGET"},
+		{"result path not a path", func(s map[string]any) {
+			s[StateExpire].(map[string]any)["ResultPath"] = "expired"
+		}, "ResultPath"},
 		{"timeout path not a path", func(s map[string]any) {
 			s[StateWait].(map[string]any)["TimeoutSecondsPath"] = "timeout_seconds"
 		}, "TimeoutSecondsPath"},
 		{"two timeouts", func(s map[string]any) { s[StateWait].(map[string]any)["TimeoutSeconds"] = 3600 }, "TASK_TIMEOUT"},
 		{"resource not an ARN", func(s map[string]any) { s[StateExpire].(map[string]any)["Resource"] = "lambda:invoke" }, "Resource"},
-		{"end and next", func(s map[string]any) { s[StateExpire].(map[string]any)["Next"] = StateDecided }, "Expire"},
+		{"end and next", func(s map[string]any) { s[StateExpire].(map[string]any)["End"] = true }, "Expire"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -399,7 +433,8 @@ func TestApprovalsStateMachineARN(t *testing.T) {
 // TestApprovalsFunctionInvokers: the approvals state machine is the only
 // thing that invokes the approvals function: no API route, no event
 // source, no resource-based permission, and no role but the state
-// machine's may invoke it (or any other function).
+// machine's may invoke it. No role may invoke any other function, but the
+// state machine's the notifier (to update the approvers' messages).
 func TestApprovalsFunctionInvokers(t *testing.T) {
 	st := defaultStack(t)
 	fn := friendly(st.functionID(t, "approvals"))
@@ -428,7 +463,9 @@ func TestApprovalsFunctionInvokers(t *testing.T) {
 	}
 	sort.Strings(invokers)
 	want := []string{stateMachineRole + " lambda:InvokeFunction ${ApprovalsFunction.Arn}",
-		stateMachineRole + " lambda:InvokeFunction ${ApprovalsFunction.Arn}:*"}
+		stateMachineRole + " lambda:InvokeFunction ${ApprovalsFunction.Arn}:*",
+		stateMachineRole + " lambda:InvokeFunction ${NotifierFunction.Arn}",
+		stateMachineRole + " lambda:InvokeFunction ${NotifierFunction.Arn}:*"}
 	if !slices.Equal(invokers, want) {
 		t.Errorf("Lambda grants %q, want %q", invokers, want)
 	}

@@ -43,7 +43,9 @@ const (
 // delivery with its own retries (shared/notify: up to 3 tries of 5 s, and a
 // Retry-After wait of up to 30 s between them, about 75 s in all); its
 // handler gives up 5 s before the timeout, so that it counts what it could
-// not send rather than being cut off. Slack wants an answer to an
+// not send rather than being cut off; the approvals state machine also
+// invokes it to update an approval's Slack messages with its outcome, a
+// few Slack calls and item reads and writes. Slack wants an answer to an
 // interactivity request within 3 s; the slack function's timeout only
 // bounds a stuck invocation. The approvals function answers the approvals
 // state machine's tasks with a few item reads and writes each.
@@ -61,13 +63,14 @@ var functionSizes = map[string]struct{ memoryMB, timeoutSeconds int }{
 const (
 	StateWait    = "Wait for a decision"
 	StateExpire  = "Expire"
+	StateOutcome = "Update the messages"
 	StateDecided = "Decided"
 )
 
 // lambdaTransientErrors are the Lambda service's transient errors, on
 // which the approvals state machine retries an invocation of the approvals
-// function. An error of the function itself is not retried: it fails the
-// execution, and the ExecutionsFailed alarm fires.
+// or the notifier function. An error of the function itself is not
+// retried: it fails the execution, and the ExecutionsFailed alarm fires.
 var lambdaTransientErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException",
 	"Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
 
@@ -270,8 +273,11 @@ func (w *warden) function(name string) {
 		env[awsconfig.EnvAuditTable] = w.audit.TableName()
 		env[awsconfig.EnvArchiveBucket] = w.archive.BucketName()
 	case "notifier":
-		// Nothing more: the notifier reads each notification from the
-		// outbox stream's new image, and the channels' secrets by name.
+		// Each notification arrives whole in the outbox stream's new
+		// image, and the channels' secrets are read by name. Approvals live
+		// in the identity table: the Slack messages posted for one are
+		// recorded with it, and updated with its outcome.
+		env[awsconfig.EnvIdentityTable] = w.identity.TableName()
 	case "slack", "approvals":
 		// Approvals live in the identity table; decisions (slack) and
 		// expiries (approvals) are appended to the audit trail. Both learn
@@ -301,11 +307,13 @@ func (w *warden) function(name string) {
 // approvals function, for the token it stores with the approval to be
 // answered by whoever decides it (api, slack, or the approvals function
 // itself when the approval was decided before the token was stored); at
-// the timeout the approvals function expires the approval.
+// the timeout the approvals function expires the approval. Either way the
+// notifier then updates the Slack messages that asked the approvers with
+// the outcome.
 //
-//	Wait for a decision --(decided)--> Decided
-//	        |
-//	  States.Timeout --> Expire (end)
+//	Wait for a decision --(decided)--> Update the messages --> Decided
+//	        |                                  ^
+//	  States.Timeout --> Expire ---------------+
 func (w *warden) approvalsStateMachine() {
 	fn := w.functions["approvals"]
 	retry := &sfn.RetryProps{
@@ -333,7 +341,8 @@ func (w *warden) approvalsStateMachine() {
 	wait.AddRetry(retry)
 	// A plain invocation: the resource stays lambda:invoke (not the
 	// function's ARN, as payloadResponseOnly would make it), the same
-	// integration as the waiting task; the execution ends here either way.
+	// integration as the waiting task. Its result goes to $.expired, so
+	// that the next state still has $.approval.
 	expire := awsstepfunctionstasks.NewLambdaInvoke(w.stack, jsii.String("ApprovalsExpire"), &awsstepfunctionstasks.LambdaInvokeProps{
 		StateName:      jsii.String(StateExpire),
 		LambdaFunction: fn,
@@ -341,6 +350,7 @@ func (w *warden) approvalsStateMachine() {
 			"step":     "expire",
 			"approval": sfn.JsonPath_StringAt(jsii.String("$.approval")),
 		}),
+		ResultPath:               jsii.String("$.expired"),
 		RetryOnServiceExceptions: jsii.Bool(false),
 	})
 	expire.AddRetry(retry)
@@ -348,7 +358,23 @@ func (w *warden) approvalsStateMachine() {
 		Errors:     jsii.Strings("States.Timeout"),
 		ResultPath: jsii.String("$.timeout"),
 	})
+	// The notifier updates the approvers' Slack messages with the outcome
+	// it reads from the approval (it holds the bot token, and posted the
+	// messages): a plain invocation too, its result discarded.
+	outcome := awsstepfunctionstasks.NewLambdaInvoke(w.stack, jsii.String("ApprovalsOutcome"), &awsstepfunctionstasks.LambdaInvokeProps{
+		StateName:      jsii.String(StateOutcome),
+		LambdaFunction: w.functions["notifier"],
+		Payload: sfn.TaskInput_FromObject(&map[string]any{
+			"step":     "outcome",
+			"approval": sfn.JsonPath_StringAt(jsii.String("$.approval")),
+		}),
+		ResultPath:               sfn.JsonPath_DISCARD(),
+		RetryOnServiceExceptions: jsii.Bool(false),
+	})
+	outcome.AddRetry(retry)
 	decided := sfn.NewSucceed(w.stack, jsii.String("ApprovalsDecided"), &sfn.SucceedProps{StateName: jsii.String(StateDecided)})
+	outcome.Next(decided)
+	expire.Next(outcome)
 
 	// Its own log group, errors only and without execution data (the
 	// task tokens are in it). Named under /aws/vendedlogs/, as Step
@@ -362,8 +388,8 @@ func (w *warden) approvalsStateMachine() {
 	w.approvals = sfn.NewStateMachine(w.stack, jsii.String("ApprovalsStateMachine"), &sfn.StateMachineProps{
 		StateMachineName: jsii.String(ApprovalsStateMachineName(w.cfg.Stage)),
 		StateMachineType: sfn.StateMachineType_STANDARD,
-		Comment:          jsii.String("Warden approvals: waits for each approval's decision until its timeout, then expires it"),
-		DefinitionBody:   sfn.DefinitionBody_FromChainable(wait.Next(decided)),
+		Comment:          jsii.String("Warden approvals: waits for each approval's decision until its timeout, then expires it, and updates the approvers' messages"),
+		DefinitionBody:   sfn.DefinitionBody_FromChainable(wait.Next(outcome)),
 		Logs: &sfn.LogOptions{
 			Destination:          logs,
 			Level:                sfn.LogLevel_ERROR,
@@ -503,8 +529,14 @@ func (w *warden) permissions() {
 	}))
 	// The event source grants the stream reads. The policy's channels name
 	// their secrets (bot tokens, webhook signing secrets): any secret under
-	// the stage's prefix. No table, no bucket.
+	// the stage's prefix.
 	allow("notifier", "Secrets", []string{"secretsmanager:GetSecretValue"}, secrets)
+	// Approvals live in the identity table: the notifier records each
+	// Slack message it posts for an approval with the approval (a
+	// consistent GetItem, then a conditional PutItem), and at the outcome
+	// reads the approval to update those messages. No query, no update, no
+	// index; no bucket.
+	allow("notifier", "IdentityTable", []string{"dynamodb:GetItem", "dynamodb:PutItem"}, w.identity.TableArn())
 
 	// The slack function decides approvals, which live in the identity
 	// table: it reads them (GetItem, Query on the table and its index) and
@@ -558,8 +590,9 @@ func (w *warden) permissions() {
 	// its own record back. No update, no query, no index.
 	allow("approvals", "AuditAppend", []string{"dynamodb:GetItem", "dynamodb:PutItem"}, w.audit.TableArn())
 	// The state machine's own role: lambda:InvokeFunction on the
-	// approvals function (its ARN and its versions'), granted by the
-	// LambdaInvoke tasks; and log delivery, granted by the logging options.
+	// approvals and notifier functions (their ARNs and their versions'),
+	// granted by the LambdaInvoke tasks; and log delivery, granted by the
+	// logging options.
 }
 
 // bedrockARNs are the resources the llm function may invoke: each
@@ -743,8 +776,10 @@ func (w *warden) alarms() {
 		custom(awsconfig.MetricNotificationsFailed), 1)
 	// A failed execution is an approval that was not expired (the
 	// approvals function failed on it after the retries), or whose task
-	// failed: the approval may stay pending until someone decides it.
-	alarm("ApprovalsExecutionsFailed", fmt.Sprintf("Warden %s: an approval's state machine execution failed (see the approvals function's logs and the execution's history)", w.cfg.Stage),
+	// failed: the approval may stay pending until someone decides it; or
+	// one whose messages the notifier failed to update: they still ask for
+	// a decision already made.
+	alarm("ApprovalsExecutionsFailed", fmt.Sprintf("Warden %s: an approval's state machine execution failed (see the approvals and notifier functions' logs and the execution's history)", w.cfg.Stage),
 		w.approvals.MetricFailed(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1)
 }
 

@@ -298,7 +298,8 @@ func TestFunctions(t *testing.T) {
 	st := defaultStack(t)
 	// Each function's variables besides the stage and the secrets prefix,
 	// and the resource each names. The notifier reads the notifications
-	// from the outbox stream's images: no table, no bucket. The slack
+	// from the outbox stream's images, and records the Slack messages it
+	// posts for an approval with the approval (identity table). The slack
 	// function decides approvals (identity table) and audits the decisions;
 	// the approvals function stores task tokens with them and expires them
 	// (identity table), and audits the expiries. Every function that uses
@@ -307,7 +308,7 @@ func TestFunctions(t *testing.T) {
 		"api":       {awsconfig.EnvPolicyBucket: "PolicyBucket", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
 		"llm":       {awsconfig.EnvPolicyBucket: "PolicyBucket"},
 		"archiver":  {awsconfig.EnvAuditTable: "AuditTable", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
-		"notifier":  {},
+		"notifier":  {awsconfig.EnvIdentityTable: "IdentityTable"},
 		"slack":     {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
 		"approvals": {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
 	}
@@ -456,10 +457,12 @@ func TestLeastPrivilege(t *testing.T) {
 				}
 				checked[roleRef(fn)] = true
 			}
-			// The approvals state machine invokes the approvals function
-			// (its ARN, and its versions' and aliases' as ARN:qualifier:
-			// LambdaInvoke's grant), and no other, and delivers its logs.
-			want := []string{"lambda:InvokeFunction ${ApprovalsFunction.Arn}", "lambda:InvokeFunction ${ApprovalsFunction.Arn}:*"}
+			// The approvals state machine invokes the approvals and the
+			// notifier functions (their ARNs, and their versions' and
+			// aliases' as ARN:qualifier: LambdaInvoke's grant), and no
+			// other, and delivers its logs.
+			want := []string{"lambda:InvokeFunction ${ApprovalsFunction.Arn}", "lambda:InvokeFunction ${ApprovalsFunction.Arn}:*",
+				"lambda:InvokeFunction ${NotifierFunction.Arn}", "lambda:InvokeFunction ${NotifierFunction.Arn}:*"}
 			for a, why := range awsRequiresStar {
 				if why == stepFunctionsLogDelivery {
 					want = append(want, a+" *")
@@ -545,6 +548,9 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant([]string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, "${OutboxTable.StreamArn}")
 		grant([]string{"secretsmanager:GetSecretValue"},
 			"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(cfg.Stage)+"*")
+		// The Slack messages posted for an approval, recorded with it and
+		// read back at its outcome: no query, no update, no index.
+		grant([]string{"dynamodb:GetItem", "dynamodb:PutItem"}, "${IdentityTable.Arn}")
 	case "slack", "approvals":
 		// Approvals: read, decided (slack) or expired (approvals) with
 		// conditional writes and transactions, replays caught by a
@@ -607,11 +613,12 @@ func minus(a, b []string) []string {
 }
 
 // TestOutboxPermissions: the api and llm functions only add to the
-// outbox; the notifier only reads its stream, and touches no table item
-// and no bucket.
+// outbox; the notifier only reads its stream, touches no bucket, and no
+// table item but approvals (GetItem and PutItem on the identity table).
 func TestOutboxPermissions(t *testing.T) {
 	byRole := defaultStack(t).identityStatements()
 	streamReads := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+	approvalItems := []string{"dynamodb:GetItem ${IdentityTable.Arn}", "dynamodb:PutItem ${IdentityTable.Arn}"}
 	want := map[string][]string{
 		"api":       {"dynamodb:PutItem ${OutboxTable.Arn}"},
 		"llm":       {"dynamodb:PutItem ${OutboxTable.Arn}"},
@@ -636,8 +643,9 @@ func TestOutboxPermissions(t *testing.T) {
 			if strings.HasPrefix(action, "s3:") {
 				t.Errorf("notifier: %s: it uses no bucket", g)
 			}
-			if strings.HasPrefix(action, "dynamodb:") && action != "dynamodb:ListStreams" && !slices.Contains(streamReads, action) {
-				t.Errorf("notifier: %s: it reads the notifications from the stream's images, no table item", g)
+			if strings.HasPrefix(action, "dynamodb:") && action != "dynamodb:ListStreams" && !slices.Contains(streamReads, action) &&
+				!slices.Contains(approvalItems, g) {
+				t.Errorf("notifier: %s: it reads the notifications from the stream's images, no table item but approvals", g)
 			}
 		}
 		if !slices.Equal(got, want[fn]) {
@@ -788,7 +796,8 @@ func TestAlarms(t *testing.T) {
 		})
 	}
 	// A failed execution of the approvals state machine: an approval its
-	// function failed to expire, or whose task failed.
+	// function failed to expire, whose task failed, or whose messages the
+	// notifier failed to update.
 	must(t, "approvals executions failed", func() {
 		st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", "ApprovalsExecutionsFailed")).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
 			"Namespace":          "AWS/States",

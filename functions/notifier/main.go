@@ -1,7 +1,8 @@
 // Command notifier is the notifications function: the outbox table's
 // stream, each message the api and llm functions put there sent to its
 // Slack, Telegram and webhook channels, with their tokens from Secrets
-// Manager.
+// Manager; and, invoked by the approvals state machine once an approval
+// is decided or expired, its Slack messages updated with the outcome.
 package main
 
 import (
@@ -17,7 +18,7 @@ import (
 )
 
 func main() {
-	env, err := lambdas.LoadEnv(context.Background(), awsconfig.EnvStage, awsconfig.EnvSecretsPrefix)
+	env, err := lambdas.LoadEnv(context.Background(), awsconfig.EnvStage, awsconfig.EnvSecretsPrefix, awsconfig.EnvIdentityTable)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,5 +26,5 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	lambda.Start(n.Handle)
+	lambda.Start(n.Invoke)
 }

@@ -205,8 +205,10 @@ func newDeployment(t testing.TB, function string) *deployment {
 	}
 	switch function {
 	case "notifier":
-		// The outbox's stream images hold all it sends: no table, no
-		// bucket.
+		// The outbox's stream images hold all it sends; the approvals,
+		// whose Slack messages it keeps and updates, are in the identity
+		// table.
+		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
 	case "approvals":
 		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
 		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
@@ -511,6 +513,24 @@ func TestBootstraps(t *testing.T) {
 			slices.Sort(sent)
 			if want := []string{"budget.alert <nil>", "watchdog.paused <nil>"}; !slices.Equal(sent, want) {
 				t.Errorf("the webhook got %q; want %q, each signed", sent, want)
+			}
+
+			// The approvals state machine's outcome step, for an approval
+			// in the identity table (decided; posted nowhere, so nothing
+			// to update).
+			ctx := t.Context()
+			db := dynamo.New(d.dynamo, d.tables)
+			s := &approval.Service{Store: approvalstore.New(db), Audit: db.Audit()}
+			a, _, err := s.Check(ctx, approvaltest.Push(t))
+			if err == nil {
+				_, err = s.Decide(ctx, a.ID, approval.Decision{By: approvaltest.Lead})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			step := bytes.ReplaceAll(event(t, "notifier/approval-outcome.json"), []byte("APR-QX5VZ2M3T7K4B6NZ"), []byte(a.ID))
+			if raw := invoke(t, f, step); string(raw) != "null" {
+				t.Errorf("the outcome step answered %s", raw)
 			}
 		},
 	}

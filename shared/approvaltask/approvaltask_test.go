@@ -131,7 +131,7 @@ func TestApprovalEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			var ev Event
-			dec := json.NewDecoder(strings.NewReader(strings.ReplaceAll(string(raw), "APR-QX5VZ2M3T7K4B6N8", a.ID)))
+			dec := json.NewDecoder(strings.NewReader(strings.ReplaceAll(string(raw), "APR-QX5VZ2M3T7K4B6NZ", a.ID)))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&ev); err != nil {
 				t.Fatal(err)
