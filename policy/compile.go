@@ -35,6 +35,15 @@ type Policy struct {
 	Notifications map[string]ChannelDecl
 }
 
+// Channels returns the notification channels the policy declares, by name;
+// false for no policy (nil).
+func (p *Policy) Channels() (map[string]ChannelDecl, bool) {
+	if p == nil {
+		return nil, false
+	}
+	return p.Notifications, true
+}
+
 // ValidName reports whether s can name a project, an agent, a label, a rule
 // or a group: letters, digits, '.', '_' and '-', at most 64, not starting
 // with punctuation. Identities use the same rule, so every name a session

@@ -1,6 +1,10 @@
 package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/wardenhq/warden/policy/channel"
+)
 
 // The declarations below are the policy file's schema. The decoder, the
 // validator and `warden policy schema` are all driven by these types and their
@@ -117,15 +121,9 @@ type ApproverDecl struct {
 	Notify      StringList `policy:"notify" doc:"Channels where approval requests are posted."`
 }
 
-// ChannelDecl is a notification channel. Credentials are never written here:
-// secret names a secret in the deployment's secret store or environment.
-type ChannelDecl struct {
-	Type    string `policy:"type,required" enum:"slack,telegram,webhook" doc:"The kind of channel."`
-	Channel string `policy:"channel" doc:"Slack channel ID (C…, G…)."`
-	ChatID  string `policy:"chat_id" doc:"Telegram chat ID."`
-	URL     string `policy:"url" doc:"Webhook URL (https)."`
-	Secret  string `policy:"secret" doc:"Name of the secret holding the channel's token (never the token itself)."`
-}
+// ChannelDecl is a notification channel (package channel, which what only
+// sends notifications imports instead of this package).
+type ChannelDecl = channel.Decl
 
 // StringList is a list of strings that may also be written as one string.
 type StringList []string

@@ -278,7 +278,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 // from the environment (see notify.EnvSecrets).
 func newNotifier(cfg serveConfig, policies *policyload.Source, log *slog.Logger, posted func(context.Context, string, notify.Target)) (*notify.Notifier, error) {
 	nc := cfg.notify
-	nc.Policy, nc.Log, nc.OnPosted = policies, log, posted
+	nc.Channels, nc.Log, nc.OnPosted = policies, log, posted
 	if nc.Secrets == nil {
 		nc.Secrets = notify.EnvSecrets{}
 	}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/policy/channel"
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/notify"
@@ -165,7 +165,7 @@ func (t *Tracker) update(ctx context.Context, a approval.Approval, posts []appro
 	}
 	to := make([]notify.Target, len(posts))
 	for i, p := range posts {
-		to[i] = notify.Target{Name: p.Name, Channel: policy.ChannelDecl{Type: "slack", Channel: p.Channel, Secret: p.Secret}, TS: p.TS}
+		to[i] = notify.Target{Name: p.Name, Channel: channel.Decl{Type: "slack", Channel: p.Channel, Secret: p.Secret}, TS: p.TS}
 	}
 	return t.Send(ctx, notify.EnvelopeTo(to, Message(a), time.Now()))
 }

@@ -86,10 +86,6 @@ func (s *slackAPI) took() []call {
 	return out
 }
 
-type fixedPolicy struct{ p *policy.Policy }
-
-func (f fixedPolicy) Current() *policy.Policy { return f.p }
-
 // fixture is an approval service whose new approvals are posted to Slack
 // channel C0123ABCDE, and whose messages the tracker keeps and updates.
 type fixture struct {
@@ -109,7 +105,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{slack: newSlackAPI(t)}
 	f.svc, f.clock, _ = approvaltest.Setup(t, &approval.MemoryStore{})
 	tracker := &approvalpost.Tracker{Approvals: f.svc}
-	f.n, err = notify.New(notify.Config{Policy: fixedPolicy{pol}, Secrets: secret.Map{"slack-bot-token": "xoxb-approvals"},
+	f.n, err = notify.New(notify.Config{Channels: pol, Secrets: secret.Map{"slack-bot-token": "xoxb-approvals"},
 		SlackAPIURL: f.slack.GetAPIURL(), OnPosted: tracker.Posted})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/policy/channel"
 )
 
 // MaxEnvelope bounds an encoded Envelope: a cleaned message is at most
@@ -22,8 +22,8 @@ const MaxTargets = 20
 // Target is a channel a message is addressed to, as the policy in force
 // declared it then.
 type Target struct {
-	Name    string             `json:"name"`
-	Channel policy.ChannelDecl `json:"channel"`
+	Name    string       `json:"name"`
+	Channel channel.Decl `json:"channel"`
 	// TS, if set, is the Slack message (its timestamp, in Channel.Channel)
 	// that the message replaces, instead of being posted anew.
 	TS string `json:"ts,omitempty"`
@@ -45,12 +45,19 @@ type Envelope struct {
 	To      []Target `json:"to"`
 }
 
-// Address looks the channel names up in pol and returns m, within its
-// limits and stamped with now if it has no time, addressed to them. Any
-// unknown name fails the whole call, so nothing is sent to some channels
-// of a list that was meant for others.
-func Address(pol *policy.Policy, to []string, m Message, now time.Time) (Envelope, error) {
-	if pol == nil {
+// Address looks the channel names up in the channels of the policy in
+// force and returns m, within its limits and stamped with now if it has no
+// time, addressed to them. Any unknown name fails the whole call, so
+// nothing is sent to some channels of a list that was meant for others.
+func Address(src Channels, to []string, m Message, now time.Time) (Envelope, error) {
+	var (
+		channels map[string]channel.Decl
+		loaded   bool
+	)
+	if src != nil {
+		channels, loaded = src.Channels()
+	}
+	if !loaded {
 		return Envelope{}, errors.New("notify: no policy is loaded, so no notification channel is known")
 	}
 	if len(to) > MaxTargets {
@@ -58,7 +65,7 @@ func Address(pol *policy.Policy, to []string, m Message, now time.Time) (Envelop
 	}
 	targets := make([]Target, 0, len(to))
 	for _, name := range to {
-		ch, ok := pol.Notifications[name]
+		ch, ok := channels[name]
 		if !ok {
 			return Envelope{}, fmt.Errorf("notify: unknown notification channel %q: the policy declares no such channel under notifications:", name)
 		}

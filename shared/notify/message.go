@@ -1,13 +1,10 @@
 package notify
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/wardenhq/warden/shared/budget"
 )
 
 // Severity says how urgent a message is.
@@ -171,27 +168,4 @@ func (m Message) plain() string {
 		b.WriteString("\n\n" + m.Link)
 	}
 	return b.String()
-}
-
-// BudgetMessage is the notification of a budget alert: a warning, critical
-// once the cap is reached.
-func BudgetMessage(a budget.Alert) Message {
-	sev := Warning
-	if a.Threshold >= 100 {
-		sev = Critical
-	}
-	return Message{
-		Event:    "budget.alert",
-		Title:    fmt.Sprintf("Budget %s at %d%%", a.Budget, a.Threshold),
-		Text:     a.String(),
-		Severity: sev,
-		Time:     a.At,
-		Fields: []Field{
-			{Name: "budget", Value: a.Budget},
-			{Name: a.Scope, Value: a.Key},
-			{Name: "threshold", Value: fmt.Sprintf("%d%%", a.Threshold)},
-			{Name: "spent", Value: a.Spent.String()},
-			{Name: "cap", Value: a.Cap.String()},
-		},
-	}
 }

@@ -41,12 +41,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/policy/channel"
 )
 
-// PolicySource returns the policy in force, or nil when none is loaded.
-type PolicySource interface {
-	Current() *policy.Policy
+// Channels gives the notification channels of the policy in force, by
+// name; false when no policy is loaded. A *policy.Policy is one, and so is
+// the policy source of the server and the functions.
+type Channels interface {
+	Channels() (map[string]channel.Decl, bool)
 }
 
 // Errors of Enqueue.
@@ -68,10 +70,12 @@ const (
 	DefaultTelegramAPIURL = "https://api.telegram.org"
 )
 
-// Config configures a Notifier. Policy and Secrets are required.
+// Config configures a Notifier. Secrets is required; without Channels,
+// Send and Enqueue refuse (no policy is loaded).
 type Config struct {
-	// Policy gives the channels: its Notifications.
-	Policy PolicySource
+	// Channels are the policy's notification channels, which Send and
+	// Enqueue address messages to by name.
+	Channels Channels
 	// Secrets resolves a channel's secret: name to its value.
 	Secrets Secrets
 	// HTTPClient sends the requests; it must not follow redirects to
@@ -189,19 +193,11 @@ func (n *Notifier) Stats() Stats {
 	return Stats{Sent: n.sent.Load(), Failed: n.failed.Load(), Dropped: n.dropped.Load()}
 }
 
-// policy is the policy in force, nil without one or without a source.
-func (n *Notifier) policy() *policy.Policy {
-	if n.cfg.Policy == nil {
-		return nil
-	}
-	return n.cfg.Policy.Current()
-}
-
 // Send delivers m to each named channel now and returns once every
 // delivery succeeded or gave up; the error joins the failures. An unknown
 // channel name fails the call before anything is sent.
 func (n *Notifier) Send(ctx context.Context, to []string, m Message) error {
-	e, err := Address(n.policy(), to, m, n.cfg.Now())
+	e, err := Address(n.cfg.Channels, to, m, n.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -226,7 +222,7 @@ func (n *Notifier) Deliver(ctx context.Context, e Envelope) error {
 // finds the queue full is dropped, counted and logged, and the error
 // wraps ErrQueueFull; after Close the error is ErrClosed.
 func (n *Notifier) Enqueue(to []string, m Message) error {
-	e, err := Address(n.policy(), to, m, n.cfg.Now())
+	e, err := Address(n.cfg.Channels, to, m, n.cfg.Now())
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/policy"
-	"github.com/wardenhq/warden/shared/budget"
-	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/secret"
 )
 
@@ -26,10 +24,6 @@ const (
 	telegramToken = "123456789:AAtelegramTOKENsecret_0123456789"
 	hookKey       = "whsec-HOOK-SIGNING-KEY"
 )
-
-type fixedPolicy struct{ p *policy.Policy }
-
-func (f fixedPolicy) Current() *policy.Policy { return f.p }
 
 var testSecrets = secret.Map{"slack-bot-token": slackToken, "telegram-bot-token": telegramToken, "hook-key": hookKey}
 
@@ -47,7 +41,7 @@ func loadPolicy(t *testing.T, notifications string) *policy.Policy {
 func newNotifier(t *testing.T, p *policy.Policy, edit func(*Config)) *Notifier {
 	t.Helper()
 	cfg := Config{
-		Policy: fixedPolicy{p}, Secrets: testSecrets, Timeout: 2 * time.Second, Backoff: time.Millisecond,
+		Channels: p, Secrets: testSecrets, Timeout: 2 * time.Second, Backoff: time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if edit != nil {
@@ -241,39 +235,6 @@ func TestCloseGivesUpAtDeadline(t *testing.T) {
 	st := n.Stats()
 	if st.Sent != 0 || st.Failed+st.Dropped != 3 {
 		t.Errorf("stats %+v, want 3 failed or dropped", st)
-	}
-}
-
-func TestBudgetMessage(t *testing.T) {
-	t.Parallel()
-	got := make(chan WebhookBody, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- decodeBody(t, r)
-	}))
-	t.Cleanup(srv.Close)
-	p := loadPolicy(t, fmt.Sprintf("  hook: {type: webhook, url: %q}\n", srv.URL))
-	n := newNotifier(t, p, nil)
-	w, err := budget.WindowAt("day", testMessage.Time)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := budget.Alert{Budget: "project-daily-usd", Scope: "project", Key: "project-a", Window: w, Threshold: 80,
-		Spent: budget.Amount{USD: pricing.USD(40)}, Cap: budget.Amount{USD: pricing.USD(50)}, Notify: []string{"hook"}, At: testMessage.Time}
-	if err := n.Enqueue(a.Notify, BudgetMessage(a)); err != nil {
-		t.Fatal(err)
-	}
-	b := <-got
-	want := WebhookBody{ID: b.ID, Event: "budget.alert", Time: testMessage.Time, Severity: Warning, Title: "Budget project-daily-usd at 80%",
-		Text:   "budget project-daily-usd for project project-a reached 80%: $40.00 of $50.00 today",
-		Fields: []Field{{"budget", "project-daily-usd"}, {"project", "project-a"}, {"threshold", "80%"}, {"spent", "$40.00"}, {"cap", "$50.00"}}}
-	if fmt.Sprint(b) != fmt.Sprint(want) {
-		t.Errorf("body\n%+v\nwant\n%+v", b, want)
-	}
-	if err := n.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if st := n.Stats(); st != (Stats{Sent: 1}) {
-		t.Errorf("stats %+v", st)
 	}
 }
 

@@ -71,7 +71,7 @@ func Assemble(p Parts) Assembled {
 		if p.OnAlert != nil {
 			p.OnAlert(ctx, a)
 		}
-		send("a budget alert", a.Notify, notify.BudgetMessage(a))
+		send("a budget alert", a.Notify, BudgetMessage(a))
 	}
 	budgets := &Budgets{Service: &budget.Service{Ledger: p.Ledger}, Limiter: &budget.Limiter{Store: p.Rates},
 		Policy: p.Policy, Audit: p.Audit, Log: p.Log, Alerts: alerts}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/notify"
 )
 
 // Budgets is the Budget step of a server: the policy's rate limits for
@@ -103,5 +105,28 @@ func (h *budgetHold) Settle(ctx context.Context, actual Cost) {
 		if b.Alerts != nil {
 			b.Alerts(ctx, a)
 		}
+	}
+}
+
+// BudgetMessage is the notification of a budget alert: a warning, critical
+// once the cap is reached.
+func BudgetMessage(a budget.Alert) notify.Message {
+	sev := notify.Warning
+	if a.Threshold >= 100 {
+		sev = notify.Critical
+	}
+	return notify.Message{
+		Event:    "budget.alert",
+		Title:    fmt.Sprintf("Budget %s at %d%%", a.Budget, a.Threshold),
+		Text:     a.String(),
+		Severity: sev,
+		Time:     a.At,
+		Fields: []notify.Field{
+			{Name: "budget", Value: a.Budget},
+			{Name: a.Scope, Value: a.Key},
+			{Name: "threshold", Value: fmt.Sprintf("%d%%", a.Threshold)},
+			{Name: "spent", Value: a.Spent.String()},
+			{Name: "cap", Value: a.Cap.String()},
+		},
 	}
 }

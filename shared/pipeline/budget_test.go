@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/identity"
+	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/pricing"
 )
 
@@ -88,5 +90,30 @@ rate_limits:
 	now = now.Add(24 * time.Hour)
 	if v := call("llm:invoke", pricing.USD(0.60)); !v.Allowed {
 		t.Fatalf("the next day: %+v", v.Refusal)
+	}
+}
+
+// TestBudgetMessage: a budget alert as a notification: a warning below the
+// cap, critical at it, with its facts.
+func TestBudgetMessage(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	w, err := budget.WindowAt("day", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := budget.Alert{Budget: "project-daily-usd", Scope: "project", Key: "project-a", Window: w, Threshold: 80,
+		Spent: budget.Amount{USD: pricing.USD(40)}, Cap: budget.Amount{USD: pricing.USD(50)}, Notify: []string{"hook"}, At: at}
+	m := BudgetMessage(a)
+	want := notify.Message{Event: "budget.alert", Time: at, Severity: notify.Warning, Title: "Budget project-daily-usd at 80%",
+		Text: "budget project-daily-usd for project project-a reached 80%: $40.00 of $50.00 today",
+		Fields: []notify.Field{{Name: "budget", Value: "project-daily-usd"}, {Name: "project", Value: "project-a"}, {Name: "threshold", Value: "80%"},
+			{Name: "spent", Value: "$40.00"}, {Name: "cap", Value: "$50.00"}}}
+	if fmt.Sprint(m) != fmt.Sprint(want) {
+		t.Errorf("message\n%+v\nwant\n%+v", m, want)
+	}
+	a.Threshold = 100
+	if m := BudgetMessage(a); m.Severity != notify.Critical || m.Title != "Budget project-daily-usd at 100%" {
+		t.Errorf("at the cap: %+v", m)
 	}
 }

@@ -112,6 +112,10 @@ func New(ctx context.Context, f Fetcher, sink audit.Sink, log *slog.Logger) (*So
 // Current returns the policy in force.
 func (s *Source) Current() *policy.Policy { return s.cur.Load() }
 
+// Channels returns the notification channels of the policy in force;
+// false when none is loaded.
+func (s *Source) Channels() (map[string]policy.ChannelDecl, bool) { return s.Current().Channels() }
+
 // Path is the watched file, or "" for a static source or one that is not a
 // file.
 func (s *Source) Path() string {

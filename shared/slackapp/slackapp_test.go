@@ -264,7 +264,7 @@ func TestApprovalPostedWithButtons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := notify.New(notify.Config{Policy: fixedPolicy{pol}, Secrets: secret.Map{"slack-bot-token": "xoxb-test"}, SlackAPIURL: api.GetAPIURL(),
+	n, err := notify.New(notify.Config{Channels: pol, Secrets: secret.Map{"slack-bot-token": "xoxb-test"}, SlackAPIURL: api.GetAPIURL(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -299,10 +299,6 @@ func TestApprovalPostedWithButtons(t *testing.T) {
 		}
 	}
 }
-
-type fixedPolicy struct{ p *policy.Policy }
-
-func (f fixedPolicy) Current() *policy.Policy { return f.p }
 
 // approvaltestPolicyWithSlack is the suite's policy with its channel ops
 // on Slack.

@@ -38,26 +38,26 @@ const keep = 24 * time.Hour
 // Flush writes them, once the request is served. It is safe for concurrent
 // use.
 type Outbox struct {
-	client *dynamodb.Client
-	table  string
-	policy notify.PolicySource
-	now    func() time.Time
+	client   *dynamodb.Client
+	table    string
+	channels notify.Channels
+	now      func() time.Time
 
 	mu      sync.Mutex
 	pending []notify.Envelope
 }
 
 // New returns the outbox of db's outbox table, addressing messages to the
-// channels of policy's policy.
-func New(db *dynamo.DB, policy notify.PolicySource) *Outbox {
-	return &Outbox{client: db.Client(), table: db.Names().Outbox, policy: policy, now: time.Now}
+// policy's channels.
+func New(db *dynamo.DB, channels notify.Channels) *Outbox {
+	return &Outbox{client: db.Client(), table: db.Names().Outbox, channels: channels, now: time.Now}
 }
 
 // Enqueue addresses m to the named channels (notify.Address: an unknown
 // name fails the call) and keeps it for Flush. Past MaxPending messages it
 // refuses, with an error that wraps notify.ErrQueueFull.
 func (o *Outbox) Enqueue(to []string, m notify.Message) error {
-	e, err := notify.Address(o.policy.Current(), to, m, o.now())
+	e, err := notify.Address(o.channels, to, m, o.now())
 	if err != nil {
 		return err
 	}

@@ -15,17 +15,13 @@ import (
 	"github.com/wardenhq/warden/shared/notify"
 )
 
-type fixedPolicy struct{ p *policy.Policy }
-
-func (f fixedPolicy) Current() *policy.Policy { return f.p }
-
 func newOutbox(t *testing.T, db *dynamo.DB) *Outbox {
 	t.Helper()
 	p, err := policy.Load("p.yaml", []byte("version: 1\nnotifications:\n  hook: {type: webhook, url: \"https://hooks.example.com/w\"}\n  ops: {type: slack, channel: C123, secret: slack-bot-token}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(db, fixedPolicy{p})
+	return New(db, p)
 }
 
 // TestOutbox: the messages of a request are written at Flush, one item
