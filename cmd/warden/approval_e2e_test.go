@@ -109,6 +109,65 @@ func TestApprovalRealClaude(t *testing.T) {
 	}
 }
 
+// TestApprovalRealClaudeDefer: Claude Code in -p mode, set up to defer a
+// call still waiting for approval, ends its run with the push deferred;
+// approved meanwhile, the resumed session asks again for the same call,
+// which passes once, and the push lands.
+func TestApprovalRealClaudeDefer(t *testing.T) {
+	e2e.Clients(t)
+	api := newSlackStandIn(t)
+	l := startServe(t, api.configure)
+	path := filepath.Join(t.TempDir(), "settings.json")
+	if code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", enroll(t, l, "project-a"), "--agent", "claude-code",
+		"--path", path, "--llm-gateway=false", "--approval-wait", "0s", "--on-pending", "defer"); code != 0 {
+		t.Fatalf("agent setup claude: %s", errOut)
+	}
+	settings, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(settings), "pre-tool-use?pending=defer") {
+		t.Fatalf("settings %s, %v", settings, err)
+	}
+	bare, work := e2e.GitRemote(t)
+	before := e2e.RemoteRef(t, bare, "refs/heads/main")
+	stub := e2e.NewModelStub(t, []e2e.Step{e2e.Bash("git push origin main"), e2e.Say("pushed")})
+
+	first := e2e.RunClaude(t, e2e.ClaudeOptions{BaseURL: stub.URL(), Dir: work, Settings: string(settings)})
+	var out struct {
+		TerminalReason  string               `json:"terminal_reason"`
+		SessionID       string               `json:"session_id"`
+		DeferredToolUse *struct{ ID string } `json:"deferred_tool_use"`
+	}
+	if err := json.Unmarshal([]byte(first.Stdout), &out); err != nil || out.TerminalReason != "tool_deferred" || out.SessionID == "" || out.DeferredToolUse == nil {
+		t.Fatalf("first run: exit %d, %v\nstdout:\n%s\nstderr:\n%s", first.ExitCode, err, first.Stdout, first.Stderr)
+	}
+	if after := e2e.RemoteRef(t, bare, "refs/heads/main"); after != before {
+		t.Fatal("main moved before the approval")
+	}
+	id := regexp.MustCompile(`APR-[A-Z2-7]{16}`).FindString(api.next(t, "post").blocks)
+	if code, _, errOut := l.cli(t, "", l.asAdmin("approvals", "approve", id)...); code != 0 {
+		t.Fatalf("approvals approve %q: %s", id, errOut)
+	}
+
+	second := e2e.RunClaude(t, e2e.ClaudeOptions{BaseURL: stub.URL(), Dir: work, Settings: string(settings), Home: first.Home,
+		Args: []string{"--resume", out.SessionID}})
+	if second.ExitCode != 0 {
+		t.Fatalf("resumed run: exit %d\nstdout:\n%s\nstderr:\n%s", second.ExitCode, second.Stdout, second.Stderr)
+	}
+	if after := e2e.RemoteRef(t, bare, "refs/heads/main"); after == before {
+		t.Errorf("main did not land once approved and resumed\nstdout:\n%s", second.Stdout)
+	}
+	var got []string
+	for _, r := range auditRecords(t, l) {
+		if r.Resource == "git push origin main" || r.Ref == id {
+			got = append(got, string(r.Code))
+		}
+	}
+	want := []string{string(audit.ApprovalRequested), string(audit.DecisionApproval), string(audit.ApprovalApproved),
+		string(audit.DecisionAllow), string(audit.ToolOutcome)}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit %q, want %q", got, want)
+	}
+}
+
 // TestApprovalMessageUpdated: an approval decided from the command line,
 // or cancelled with its session, has its Slack message updated with the
 // outcome and who decided, its buttons gone.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,8 +37,10 @@ type setupOptions struct {
 	force      bool
 	gateway    bool
 	codexConf  string
-	// approvalWait is how long the codex hook waits for an approval.
+	// approvalWait is how long a hook waits for an approval; onPending
+	// what Claude Code's hook answers when it is still pending then.
 	approvalWait time.Duration
+	onPending    string
 }
 
 func setupCommand() *cobra.Command {
@@ -73,12 +76,19 @@ func setupCommand() *cobra.Command {
 	f.BoolVar(&o.force, "force", false, "replace an existing file (a .bak copy is kept)")
 	f.BoolVar(&o.gateway, "llm-gateway", true, "send the agent's model calls through Warden's LLM gateway too")
 	f.DurationVar(&o.approvalWait, "approval-wait", defaultApprovalWait, "how long a hook waits for a human to decide a request that needs approval (0: not at all)")
+	f.StringVar(&o.onPending, "on-pending", "deny", "claude: a request still waiting for approval after --approval-wait is deny (the agent is told, and may ask again) or defer (a -p run ends with the call deferred; `claude -p --resume SESSION` asks again)")
 	f.StringVar(&o.codexConf, "codex-config", "", "codex: the config.toml that gets the warden model provider (default $CODEX_HOME/config.toml, or ~/.codex/config.toml)")
 	newClient := clientFlags(cmd, "", "", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.client = args[0]
 		if o.client != "claude" && o.client != "codex" {
 			return fmt.Errorf("unknown client %q: claude or codex", o.client)
+		}
+		switch {
+		case o.onPending != "deny" && o.onPending != "defer":
+			return fmt.Errorf("--on-pending %q: deny or defer", o.onPending)
+		case o.onPending == "defer" && o.client == "codex":
+			return errors.New("--on-pending defer is for claude: Codex's hooks cannot defer a call")
 		}
 		c, err := newClient()
 		if err != nil {
@@ -102,7 +112,7 @@ func setupCommand() *cobra.Command {
 		path := o.path
 		switch o.client {
 		case "claude":
-			content, err = claudeSettings(c.endpoint, o.token, o.gateway, o.approvalWait)
+			content, err = claudeSettings(c.endpoint, o.token, o.gateway, o.approvalWait, o.onPending == "defer")
 			if path == "" {
 				path = claudeManagedSettings
 			}
@@ -147,17 +157,25 @@ func setupCommand() *cobra.Command {
 }
 
 // preToolUsePath is Claude Code's PreToolUse hook path: a call that needs a
-// human's approval waits for it (?wait=, within the hook's 30 s).
-func preToolUsePath(approvalWait time.Duration) string {
-	if approvalWait <= 0 {
+// human's approval waits for it (?wait=, within the hook's 30 s); still
+// pending then, it is denied, or deferred (?pending=defer).
+func preToolUsePath(approvalWait time.Duration, deferPending bool) string {
+	q := url.Values{}
+	if approvalWait > 0 {
+		q.Set("wait", min(approvalWait, hooks.MaxWait).String())
+	}
+	if deferPending {
+		q.Set("pending", "defer")
+	}
+	if len(q) == 0 {
 		return "/v1/hooks/pre-tool-use"
 	}
-	return "/v1/hooks/pre-tool-use?wait=" + min(approvalWait, hooks.MaxWait).String()
+	return "/v1/hooks/pre-tool-use?" + q.Encode()
 }
 
 // claudeSettings is Claude Code's managed settings: every tool call is
 // decided by Warden through http hooks that block when Warden fails.
-func claudeSettings(endpoint, token string, gateway bool, approvalWait time.Duration) ([]byte, error) {
+func claudeSettings(endpoint, token string, gateway bool, approvalWait time.Duration, deferPending bool) ([]byte, error) {
 	hook := func(path string) []any {
 		return []any{map[string]any{
 			"matcher": "*",
@@ -173,7 +191,7 @@ func claudeSettings(endpoint, token string, gateway bool, approvalWait time.Dura
 	}
 	settings := map[string]any{
 		"hooks": map[string]any{
-			"PreToolUse":  hook(preToolUsePath(approvalWait)),
+			"PreToolUse":  hook(preToolUsePath(approvalWait, deferPending)),
 			"PostToolUse": hook("/v1/hooks/post-tool-use"),
 		},
 		"allowManagedHooksOnly":  true,

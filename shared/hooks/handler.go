@@ -95,7 +95,10 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, event string) (*I
 // PreToolUse decides a tool call and answers with the hook decision.
 // A policy denial is a 200 answer with permissionDecision "deny"; a
 // refused credential is 401 or 403, and a broken dependency 503, each with
-// a deny decision in the body so that every client blocks the tool.
+// a deny decision in the body so that every client blocks the tool. A call
+// still waiting on an approval is denied too, or, with ?pending=defer
+// (Claude Code's -p runs), deferred: the run ends, and resumed once the
+// approval is decided, the same call asks again.
 func (h *Handler) PreToolUse(w http.ResponseWriter, r *http.Request) {
 	in, ok := h.read(w, r, PreToolUse)
 	if !ok {
@@ -120,6 +123,10 @@ func (h *Handler) PreToolUse(w http.ResponseWriter, r *http.Request) {
 		if v.Refusal.Approval != "" {
 			// For `warden hook`, which waits for the approval and asks again.
 			w.Header().Set(ApprovalHeader, v.Refusal.Approval)
+			if r.URL.Query().Get("pending") == "defer" {
+				writeJSON(w, http.StatusOK, Defer("Warden: "+v.Refusal.Message+"; resume the session once it is decided"))
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, Deny("Warden: "+v.Refusal.Message))
 	default:

@@ -188,3 +188,10 @@ func Allow(reason string) Output {
 func Deny(reason string) Output {
 	return Output{HookSpecificOutput: &SpecificOutput{HookEventName: PreToolUse, PermissionDecision: "deny", PermissionDecisionReason: reason}}
 }
+
+// Defer builds a PreToolUse answer that ends Claude Code's `-p` run with
+// the tool call deferred (terminal_reason "tool_deferred"); `claude -p
+// --resume SESSION` asks again for the same call.
+func Defer(reason string) Output {
+	return Output{HookSpecificOutput: &SpecificOutput{HookEventName: PreToolUse, PermissionDecision: "defer", PermissionDecisionReason: reason}}
+}
