@@ -14,16 +14,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/notify/notifytest"
 	"github.com/wardenhq/warden/shared/secret"
 	"github.com/wardenhq/warden/shared/slackapp"
 )
@@ -38,10 +36,10 @@ const e2eSigningSecret = "e2e-slack-signing-secret-0123456789"
 // the approval and the result, in that order.
 func TestApprovalRealClaude(t *testing.T) {
 	e2e.Clients(t)
-	api := newSlackStandIn(t)
+	api := notifytest.NewSlack(t)
 	responses := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(responses.Close)
-	l := startServe(t, api.configure)
+	l := startServe(t, slackConfig(api))
 	path := filepath.Join(t.TempDir(), "settings.json")
 	if code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", enroll(t, l, "project-a"), "--agent", "claude-code",
 		"--path", path, "--llm-gateway=false"); code != 0 {
@@ -72,11 +70,11 @@ func TestApprovalRealClaude(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	post := api.next(t, "post")
-	if !strings.Contains(post.blocks, approval.ActionApprove) || !strings.Contains(post.blocks, a.ID) {
-		t.Errorf("the Slack message has no Approve button for %s: %s", a.ID, post.blocks)
+	post := api.Next(t, "post")
+	if !strings.Contains(post.Blocks, approval.ActionApprove) || !strings.Contains(post.Blocks, a.ID) {
+		t.Errorf("the Slack message has no Approve button for %s: %s", a.ID, post.Blocks)
 	}
-	t.Logf("approval opened to its Slack message posted: %v", post.at.Sub(a.Created).Round(time.Millisecond))
+	t.Logf("approval opened to its Slack message posted: %v", post.At.Sub(a.Created).Round(time.Millisecond))
 
 	clicked := time.Now()
 	if code := slackClick(t, l.endpoint, "U012AB3CD", a.ID, responses.URL); code != http.StatusOK {
@@ -91,7 +89,7 @@ func TestApprovalRealClaude(t *testing.T) {
 		t.Errorf("main did not land once approved\nstdout:\n%s", res.Stdout)
 	}
 
-	api.updated(t, post, "Approved once by U012AB3CD via slack channel C0123ABCDE")
+	api.Updated(t, post, "Approved once by U012AB3CD via slack channel C0123ABCDE")
 
 	var got []string
 	for _, r := range auditRecords(t, l) {
@@ -115,8 +113,8 @@ func TestApprovalRealClaude(t *testing.T) {
 // which passes once, and the push lands.
 func TestApprovalRealClaudeDefer(t *testing.T) {
 	e2e.Clients(t)
-	api := newSlackStandIn(t)
-	l := startServe(t, api.configure)
+	api := notifytest.NewSlack(t)
+	l := startServe(t, slackConfig(api))
 	path := filepath.Join(t.TempDir(), "settings.json")
 	if code, _, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", enroll(t, l, "project-a"), "--agent", "claude-code",
 		"--path", path, "--llm-gateway=false", "--approval-wait", "0s", "--on-pending", "defer"); code != 0 {
@@ -142,7 +140,7 @@ func TestApprovalRealClaudeDefer(t *testing.T) {
 	if after := e2e.RemoteRef(t, bare, "refs/heads/main"); after != before {
 		t.Fatal("main moved before the approval")
 	}
-	id := regexp.MustCompile(`APR-[A-Z2-7]{16}`).FindString(api.next(t, "post").blocks)
+	id := regexp.MustCompile(`APR-[A-Z2-7]{16}`).FindString(api.Next(t, "post").Blocks)
 	if code, _, errOut := l.cli(t, "", l.asAdmin("approvals", "approve", id)...); code != 0 {
 		t.Fatalf("approvals approve %q: %s", id, errOut)
 	}
@@ -172,8 +170,8 @@ func TestApprovalRealClaudeDefer(t *testing.T) {
 // or cancelled with its session, has its Slack message updated with the
 // outcome and who decided, its buttons gone.
 func TestApprovalMessageUpdated(t *testing.T) {
-	api := newSlackStandIn(t)
-	l := startServe(t, api.configure)
+	api := notifytest.NewSlack(t)
+	l := startServe(t, slackConfig(api))
 	key := enroll(t, l, "project-a")
 	code, out, errOut := l.cli(t, "", "agent", "login", "--enroll-key", key, "--agent", "claude-code", "--format", "json")
 	var sess struct{ ID, Token string }
@@ -190,106 +188,29 @@ func TestApprovalMessageUpdated(t *testing.T) {
 	}
 
 	id := ask("git push origin main")
-	post := api.next(t, "post")
-	if !strings.Contains(post.blocks, id) || !strings.Contains(post.blocks, approval.ActionDeny) {
-		t.Fatalf("the message of %s: %s", id, post.blocks)
+	post := api.Next(t, "post")
+	if !strings.Contains(post.Blocks, id) || !strings.Contains(post.Blocks, approval.ActionDeny) {
+		t.Fatalf("the message of %s: %s", id, post.Blocks)
 	}
 	if code, _, errOut := l.cli(t, "", l.asAdmin("approvals", "deny", id, "--note", "freeze until Monday")...); code != 0 {
 		t.Fatalf("approvals deny: %s", errOut)
 	}
-	api.updated(t, post, "Denied by admin:admin via 127.0.0.1")
+	api.Updated(t, post, "Denied by admin:admin via 127.0.0.1")
 
 	id = ask("cd /workspace/other && git push origin main")
-	post = api.next(t, "post")
+	post = api.Next(t, "post")
 	if code, _, errOut := l.cli(t, "", l.asAdmin("approvals", "cancel", id, "--reason", "wrong branch")...); code != 0 {
 		t.Fatalf("approvals cancel: %s", errOut)
 	}
-	api.updated(t, post, "Cancelled by admin")
+	api.Updated(t, post, "Cancelled by admin")
 }
 
-// slackStandIn is slack-go's Slack stand-in: chat.postMessage answers a
-// new ts each time, chat.update (which slacktest does not serve) as Slack
-// documents it; it keeps each request.
-type slackStandIn struct {
-	*slacktest.Server
-	mu    sync.Mutex
-	calls []slackCall
-	read  int // calls next returned
-}
-
-// slackCall is a request the stand-in received: a post, with the ts it
-// was answered, or an update of the message ts.
-type slackCall struct {
-	method, channel, ts, text, token, blocks string
-	at                                       time.Time
-}
-
-func newSlackStandIn(t testing.TB) *slackStandIn {
-	s := &slackStandIn{}
-	handle := func(method string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			c := slackCall{method: method, channel: r.FormValue("channel"), ts: r.FormValue("ts"), text: r.FormValue("text"),
-				token: r.FormValue("token") + r.Header.Get("Authorization"), blocks: r.FormValue("blocks"), at: time.Now()}
-			s.mu.Lock()
-			if method == "post" {
-				c.ts = fmt.Sprintf("1772366400.%06d", len(s.calls)+1)
-			}
-			s.calls = append(s.calls, c)
-			s.mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, c.channel, c.ts)
-		}
-	}
-	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", handle("post"))
-		c.Handle("/chat.update", handle("update"))
-	})
-	s.Start()
-	t.Cleanup(s.Stop)
-	return s
-}
-
-// all returns the requests so far.
-func (s *slackStandIn) all() []slackCall {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
-
-// configure points warden serve at the stand-in, with the Slack app's
-// secrets.
-func (s *slackStandIn) configure(c *serveConfig) {
-	c.notify.SlackAPIURL = s.GetAPIURL()
-	c.notify.Secrets = secret.Map{"warden/slack-bot-token": "xoxb-e2e", slackapp.BotToken: "xoxb-e2e", slackapp.SigningSecret: e2eSigningSecret}
-}
-
-// next returns the stand-in's next request, which must be a method.
-func (s *slackStandIn) next(t testing.TB, method string) slackCall {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		s.mu.Lock()
-		if s.read < len(s.calls) {
-			c := s.calls[s.read]
-			s.read++
-			s.mu.Unlock()
-			if c.method != method {
-				t.Fatalf("Slack got a %s (%s), want a %s", c.method, c.blocks, method)
-			}
-			return c
-		}
-		s.mu.Unlock()
-	}
-	t.Fatalf("Slack got no %s", method)
-	return slackCall{}
-}
-
-// updated checks that the message post was replaced by its outcome,
-// without buttons.
-func (s *slackStandIn) updated(t testing.TB, post slackCall, outcome string) {
-	t.Helper()
-	up := s.next(t, "update")
-	if up.channel != post.channel || up.ts != post.ts || strings.Contains(up.blocks, notify.ActionsBlockID) || !strings.Contains(up.blocks, outcome) {
-		t.Errorf("update of %s/%s: %s, want the message %s/%s with %q and no buttons", up.channel, up.ts, up.blocks, post.channel, post.ts, outcome)
+// slackConfig points warden serve at Slack's stand-in, with the Slack
+// app's secrets.
+func slackConfig(api *notifytest.Slack) func(*serveConfig) {
+	return func(c *serveConfig) {
+		c.notify.SlackAPIURL = api.GetAPIURL()
+		c.notify.Secrets = secret.Map{"warden/slack-bot-token": "xoxb-e2e", slackapp.BotToken: "xoxb-e2e", slackapp.SigningSecret: e2eSigningSecret}
 	}
 }
 

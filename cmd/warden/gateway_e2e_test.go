@@ -15,6 +15,7 @@ import (
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/e2e"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/notify/notifytest"
 	"github.com/wardenhq/warden/shared/pricing"
 	"github.com/wardenhq/warden/shared/server"
 )
@@ -297,7 +298,7 @@ func TestWatchdogStopsALoop(t *testing.T) {
 	for name, c := range gatewayClients {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			slack := newSlackStandIn(t)
+			slack := notifytest.NewSlack(t)
 			stub := e2e.NewModelStub(t, []e2e.Step{e2e.Say("never said")})
 			stub.Overload(http.StatusTooManyRequests)
 			l := gatewayServe(t, stub.URL(), watchdogPolicy, func(c *serveConfig) {
@@ -333,10 +334,10 @@ func TestWatchdogStopsALoop(t *testing.T) {
 			if len(alerts) != 1 || len(pauses) != 1 || !strings.Contains(alerts[0].Reason, "10 upstream errors in a row") {
 				t.Fatalf("watchdog records: alerts %+v, pauses %+v", alerts, pauses)
 			}
-			waitFor(t, func() bool { return len(slack.all()) == 2 })
-			p := slack.all()
-			if p[0].channel != "C0123ABCDE" || !strings.Contains(p[0].text, "10 upstream errors in a row") || !strings.Contains(p[1].text, "paused") ||
-				!strings.Contains(p[0].token, "xoxb-e2e-bot-token") {
+			waitFor(t, func() bool { return len(slack.Calls()) == 2 })
+			p := slack.Calls()
+			if p[0].Channel != "C0123ABCDE" || !strings.Contains(p[0].Text, "10 upstream errors in a row") || !strings.Contains(p[1].Text, "paused") ||
+				!strings.Contains(p[0].Token, "xoxb-e2e-bot-token") {
 				t.Errorf("Slack got %+v", p)
 			}
 			t.Logf("%s showed: %.200s", name, lineWith(res.Stdout+res.Stderr, "was paused by watchdog"))

@@ -2,16 +2,9 @@ package approvalpost_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
@@ -19,79 +12,16 @@ import (
 	"github.com/wardenhq/warden/shared/approvalpost"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/notify/notifytest"
 	"github.com/wardenhq/warden/shared/secret"
 )
-
-// call is a request Slack's stand-in received: a post (with the ts it was
-// answered) or an update (of the message ts).
-type call struct {
-	method, channel, ts, text string
-	blocks                    slack.Blocks
-}
-
-// buttons reports whether the message has Warden's buttons.
-func (c call) buttons() bool {
-	for _, b := range c.blocks.BlockSet {
-		if b.BlockType() == slack.MBTAction {
-			return true
-		}
-	}
-	return false
-}
-
-// slackAPI is slack-go's stand-in, with chat.postMessage answering a new
-// ts each time and chat.update (which slacktest does not serve) answered
-// as Slack documents it.
-type slackAPI struct {
-	*slacktest.Server
-	mu    sync.Mutex
-	calls []call
-}
-
-func newSlackAPI(t *testing.T) *slackAPI {
-	t.Helper()
-	s := &slackAPI{}
-	handle := func(method string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if r.FormValue("token") != "xoxb-approvals" && r.Header.Get("Authorization") != "Bearer xoxb-approvals" {
-				t.Errorf("%s without the bot token", method)
-			}
-			c := call{method: method, channel: r.FormValue("channel"), ts: r.FormValue("ts"), text: r.FormValue("text")}
-			if err := json.Unmarshal([]byte(r.FormValue("blocks")), &c.blocks); err != nil {
-				t.Errorf("%s: blocks: %v", method, err)
-			}
-			s.mu.Lock()
-			if c.ts == "" { // a post: the ts answered
-				c.ts = fmt.Sprintf("1772366400.%06d", len(s.calls)+1)
-			}
-			s.calls = append(s.calls, c)
-			s.mu.Unlock()
-			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, c.channel, c.ts)
-		}
-	}
-	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", handle("post"))
-		c.Handle("/chat.update", handle("update"))
-	})
-	s.Start()
-	t.Cleanup(s.Stop)
-	return s
-}
-
-func (s *slackAPI) took() []call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.calls
-	s.calls = nil
-	return out
-}
 
 // fixture is an approval service whose new approvals are posted to Slack
 // channel C0123ABCDE, and whose messages the tracker keeps and updates.
 type fixture struct {
 	svc   *approval.Service
 	clock *approvaltest.Clock
-	slack *slackAPI
+	slack *notifytest.Slack
 	n     *notify.Notifier
 }
 
@@ -102,7 +32,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{slack: newSlackAPI(t)}
+	f := &fixture{slack: notifytest.NewSlack(t)}
 	f.svc, f.clock, _ = approvaltest.Setup(t, &approval.MemoryStore{})
 	tracker := &approvalpost.Tracker{Approvals: f.svc}
 	f.n, err = notify.New(notify.Config{Channels: pol, Secrets: secret.Map{"slack-bot-token": "xoxb-approvals"},
@@ -122,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // open opens an approval for session's push and returns it with its post.
-func (f *fixture) open(t *testing.T, session string) (approval.Approval, call) {
+func (f *fixture) open(t *testing.T, session string) (approval.Approval, notifytest.Call) {
 	t.Helper()
 	r := approvaltest.Push(t)
 	r.Session = session
@@ -130,8 +60,8 @@ func (f *fixture) open(t *testing.T, session string) (approval.Approval, call) {
 	if err != nil || outcome != approval.Opened {
 		t.Fatalf("Check = %v, %v", outcome, err)
 	}
-	calls := f.slack.took()
-	if len(calls) != 1 || calls[0].method != "post" || calls[0].channel != "C0123ABCDE" || !calls[0].buttons() {
+	calls := f.slack.Unread()
+	if len(calls) != 1 || calls[0].Method != "post" || calls[0].Channel != "C0123ABCDE" || !calls[0].Buttons() || calls[0].Token != "xoxb-approvals" {
 		t.Fatalf("on opening: %+v, want one post with buttons to C0123ABCDE", calls)
 	}
 	a, err = f.svc.Store.Get(context.Background(), a.ID)
@@ -145,17 +75,14 @@ func (f *fixture) open(t *testing.T, session string) (approval.Approval, call) {
 // buttons that says outcome.
 func (f *fixture) updated(t *testing.T, a approval.Approval, outcome string) {
 	t.Helper()
-	calls := f.slack.took()
+	calls := f.slack.Unread()
 	if len(calls) != 1 {
 		t.Fatalf("%d calls, want the update of %s: %+v", len(calls), a.ID, calls)
 	}
 	c := calls[0]
-	if c.method != "update" || c.channel != a.Posts[0].Channel || c.ts != a.Posts[0].TS || c.buttons() {
-		t.Errorf("%s %s/%s (buttons %v), want an update of %s/%s without buttons", c.method, c.channel, c.ts, c.buttons(), a.Posts[0].Channel, a.Posts[0].TS)
-	}
-	blocks, _ := json.Marshal(c.blocks)
-	if !strings.Contains(string(blocks), outcome) || !strings.Contains(string(blocks), a.ID) {
-		t.Errorf("the update says %s, want %q about %s", blocks, outcome, a.ID)
+	if c.Method != "update" || c.Channel != a.Posts[0].Channel || c.TS != a.Posts[0].TS || c.Buttons() ||
+		!strings.Contains(c.Blocks, outcome) || !strings.Contains(c.Blocks, a.ID) {
+		t.Errorf("%s %s/%s: %s, want an update of %s/%s without buttons, saying %q", c.Method, c.Channel, c.TS, c.Blocks, a.Posts[0].Channel, a.Posts[0].TS, outcome)
 	}
 }
 
@@ -198,7 +125,7 @@ func TestMessageFollowsTheApproval(t *testing.T) {
 	if err := tracker.Outcome(ctx, d.ID); err != nil {
 		t.Fatal(err)
 	}
-	if calls := f.slack.took(); len(calls) != 0 {
+	if calls := f.slack.Unread(); len(calls) != 0 {
 		t.Errorf("a pending approval's message was touched: %+v", calls)
 	}
 }
@@ -220,12 +147,12 @@ func TestPostedAfterTheDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	opened(ctx, a) // posted now, as it was when pending
-	calls := f.slack.took()
-	if len(calls) != 2 || calls[0].method != "post" || !calls[0].buttons() || calls[1].method != "update" || calls[1].ts != calls[0].ts || calls[1].buttons() {
+	calls := f.slack.Unread()
+	if len(calls) != 2 || calls[0].Method != "post" || !calls[0].Buttons() || calls[1].Method != "update" || calls[1].TS != calls[0].TS || calls[1].Buttons() {
 		t.Fatalf("%+v, want the post with buttons, then its update without", calls)
 	}
-	if !strings.Contains(calls[1].text, "Cancelled: git:push by claude") {
-		t.Errorf("the update's text %q", calls[1].text)
+	if !strings.Contains(calls[1].Text, "Cancelled: git:push by claude") {
+		t.Errorf("the update's text %q", calls[1].Text)
 	}
 }
 

@@ -2,20 +2,15 @@ package notifier
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
@@ -25,51 +20,12 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/notify"
+	"github.com/wardenhq/warden/shared/notify/notifytest"
 	"github.com/wardenhq/warden/shared/secret"
 )
 
 // sampleApproval is the approval of events/notifier/approval-outcome.json.
 const sampleApproval = "APR-QX5VZ2M3T7K4B6NZ"
-
-// slackCalls is Slack's stand-in (slack-go's slacktest, with chat.update
-// answered as Slack documents it), keeping "post CHANNEL" and "update
-// CHANNEL/TS: BLOCKS" per request; refuse makes it refuse updates.
-type slackCalls struct {
-	mu     sync.Mutex
-	calls  []string
-	refuse atomic.Bool
-}
-
-func (s *slackCalls) serve(t *testing.T) string {
-	t.Helper()
-	srv := slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
-			s.add("post " + r.FormValue("channel"))
-			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1772366400.000100"}`, r.FormValue("channel"))
-		})
-		c.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
-			if s.refuse.Load() {
-				fmt.Fprint(w, `{"ok":false,"error":"message_not_found"}`)
-				return
-			}
-			s.add("update " + r.FormValue("channel") + "/" + r.FormValue("ts") + ": " + r.FormValue("blocks"))
-			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, r.FormValue("channel"), r.FormValue("ts"))
-		})
-	})
-	srv.Start()
-	t.Cleanup(srv.Stop)
-	return srv.GetAPIURL()
-}
-
-func (s *slackCalls) add(c string) { s.mu.Lock(); defer s.mu.Unlock(); s.calls = append(s.calls, c) }
-
-func (s *slackCalls) took() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.calls
-	s.calls = nil
-	return out
-}
 
 // TestApprovalOutcome: the notifier posts an approval's message from the
 // outbox stream and keeps it with the approval in DynamoDB; invoked with
@@ -80,10 +36,10 @@ func TestApprovalOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := dynamotest.DB(t, dynamotest.Client(t))
-	slack := &slackCalls{}
+	slack := notifytest.NewSlack(t)
 	svc := &approval.Service{Store: approvalstore.New(db), Audit: &approvaltest.Trail{}}
 	posts := &approvalpost.Tracker{Approvals: svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	n, err := notify.New(notify.Config{Secrets: secret.Map{"slack-bot-token": "xoxb-notifier"}, SlackAPIURL: slack.serve(t),
+	n, err := notify.New(notify.Config{Secrets: secret.Map{"slack-bot-token": "xoxb-notifier"}, SlackAPIURL: slack.GetAPIURL(),
 		OnPosted: posts.Posted, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -109,11 +65,12 @@ func TestApprovalOutcome(t *testing.T) {
 	if _, err := h.Invoke(ctx, stream); err != nil {
 		t.Fatal(err)
 	}
-	if got := slack.took(); len(got) != 1 || got[0] != "post C0123ABCDE" {
-		t.Fatalf("Slack got %q, want the post", got)
+	post := slack.Next(t, "post")
+	if post.Channel != "C0123ABCDE" || !post.Buttons() {
+		t.Fatalf("Slack got %+v, want the post with buttons", post)
 	}
 	stored, err := svc.Store.Get(ctx, a.ID)
-	want := approval.Post{Name: "ops-slack", Secret: "slack-bot-token", Channel: "C0123ABCDE", TS: "1772366400.000100"}
+	want := approval.Post{Name: "ops-slack", Secret: "slack-bot-token", Channel: "C0123ABCDE", TS: post.TS}
 	if err != nil || len(stored.Posts) != 1 || stored.Posts[0] != want {
 		t.Fatalf("the approval keeps %+v (%v), want %+v", stored.Posts, err, want)
 	}
@@ -128,16 +85,12 @@ func TestApprovalOutcome(t *testing.T) {
 	if _, err := h.Invoke(ctx, step); err != nil {
 		t.Fatal(err)
 	}
-	got := slack.took()
-	if len(got) != 1 || !strings.HasPrefix(got[0], "update C0123ABCDE/1772366400.000100: ") ||
-		!strings.Contains(got[0], "Approved once by "+approvaltest.Lead+" via slack channel C0123ABCDE") || strings.Contains(got[0], notify.ActionsBlockID) {
-		t.Errorf("Slack got %q, want the message updated with the outcome, without buttons", got)
-	}
+	slack.Updated(t, post, "Approved once by "+approvaltest.Lead+" via slack channel C0123ABCDE")
 	if metrics.Len() != 0 {
 		t.Errorf("metrics: %s", metrics.String())
 	}
 
-	slack.refuse.Store(true)
+	slack.RefuseUpdates.Store(true)
 	if _, err := h.Invoke(ctx, step); err != nil {
 		t.Errorf("an update Slack refuses: %v, want it counted, not an error", err)
 	}
