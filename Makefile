@@ -38,7 +38,8 @@ FUZZ     := \
 	./shared/s3store:FuzzParseListAnswer:30000 \
 	./shared/awssecrets:FuzzParseAnswer:30000 \
 	./shared/stepfn:FuzzParseError:20000 \
-	./shared/lambdas:FuzzHTTPRequest:25000
+	./shared/lambdas:FuzzHTTPRequest:25000 \
+	./shared/lambdas/notifier:FuzzInvoke:20000
 
 # The CDK app (infra/): where `make functions` puts the Lambda bootstraps, and the CDK context of
 # `make synth` and `make deploy` (make deploy STAGE=prod CONFIG=deploy/prod.json; infra/README.md).
