@@ -16,7 +16,7 @@ import (
 
 // Functions are the Lambda functions of the stack, by the name of their
 // folder under functions/ and under the functions directory.
-var Functions = []string{"api", "llm", "archiver", "notifier", "slack", "approvals"}
+var Functions = []string{"api", "llm", "archiver", "notifier", "slack", "approvals", "ingest"}
 
 // Config is the stack's configuration: CDK context keys of the same names,
 // over a JSON file named by the context key "config", over the defaults.
@@ -49,6 +49,11 @@ type Config struct {
 	// that API Gateway writes logs with. Access logging needs it; turn it
 	// off where the account already has one.
 	APIGatewayCloudWatchRole bool `json:"apiGatewayCloudWatchRole"`
+	// AgentPolicyARNs are the IAM managed policies attached to the agent
+	// runtime role: the most an agent's credentials may ever do (each
+	// session policy the broker compiles from the Warden policy only
+	// narrows them). None, and the credentials can do nothing.
+	AgentPolicyARNs []string `json:"agentPolicyArns"`
 }
 
 // DefaultConfig is the configuration with no key set.
@@ -87,6 +92,7 @@ var configKeys = []configKey{
 	{"throttleRateLimit", func(c *Config, v any) (err error) { c.ThrottleRateLimit, err = asFloat(v); return err }},
 	{"throttleBurstLimit", func(c *Config, v any) (err error) { c.ThrottleBurstLimit, err = asInt(v); return err }},
 	{"apiGatewayCloudWatchRole", func(c *Config, v any) (err error) { c.APIGatewayCloudWatchRole, err = asBool(v); return err }},
+	{"agentPolicyArns", func(c *Config, v any) (err error) { c.AgentPolicyARNs, err = asList(v); return err }},
 }
 
 // LoadConfig reads the configuration through context (a construct node's
@@ -161,12 +167,20 @@ var (
 	// modelIDPattern is a Bedrock model ID (provider.model[-version][:n])
 	// or an inference profile ID (<geo>.provider.model...).
 	modelIDPattern = regexp.MustCompile(`^[a-z0-9-]+(\.[A-Za-z0-9_-]+)+(-v\d+)?(:[A-Za-z0-9_-]+)*$`)
+	// policyARNPattern is an IAM managed policy's ARN: AWS's own
+	// (arn:aws:iam::aws:policy/…) or an account's, with an optional path;
+	// IAM's characters for policy names and paths, so no wildcard.
+	policyARNPattern = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::(aws|[0-9]{12}):policy/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,128}$`)
 	// logRetentions are the retentions CloudWatch Logs accepts, in days.
 	logRetentions = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
 
 // profileGeos are the prefixes of cross-region inference profile IDs.
 var profileGeos = []string{"us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"}
+
+// MaxAgentPolicies is the most managed policies IAM attaches to a role
+// (its quota is 10 by default, and can be raised to 20).
+const MaxAgentPolicies = 20
 
 // MaxArchiveRetentionDays is the longest Object Lock retention S3 accepts
 // (100 years).
@@ -193,6 +207,19 @@ func (c *Config) validate() []error {
 			bad("bedrockModels: %q is listed twice", id)
 		}
 		seen[id] = true
+	}
+	seen = map[string]bool{}
+	for _, arn := range c.AgentPolicyARNs {
+		switch {
+		case !policyARNPattern.MatchString(arn):
+			bad("agentPolicyArns: %q is not an IAM managed policy ARN: use arn:aws:iam::aws:policy/<name> (AWS managed) or arn:aws:iam::<12-digit account ID>:policy/[<path>/]<name> (no wildcards)", arn)
+		case seen[arn]:
+			bad("agentPolicyArns: %q is listed twice", arn)
+		}
+		seen[arn] = true
+	}
+	if n := len(c.AgentPolicyARNs); n > MaxAgentPolicies {
+		bad("agentPolicyArns: %d policies: IAM attaches at most %d managed policies to a role (10 unless the account's quota was raised)", n, MaxAgentPolicies)
 	}
 	if !slices.Contains(logRetentions, c.LogRetentionDays) {
 		bad("logRetentionDays %d: CloudWatch Logs accepts only %s", c.LogRetentionDays, joinInts(logRetentions))

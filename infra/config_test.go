@@ -2,6 +2,7 @@ package main
 
 import (
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -34,7 +35,7 @@ func TestConfigValues(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"stage": "prod", "archiveRetentionDays": 2555, "slack": true,
 		"bedrockModels": ["anthropic.claude-sonnet-4-5-20250929-v1:0"], "logRetentionDays": 30,
 		"alarmEmail": "oncall@example.com", "throttleRateLimit": 20.5, "throttleBurstLimit": 40,
-		"apiGatewayCloudWatchRole": false}`), 0o644); err != nil {
+		"apiGatewayCloudWatchRole": false, "agentPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -47,16 +48,22 @@ func TestConfigValues(t *testing.T) {
 			c.BedrockModels = []string{"anthropic.claude-sonnet-4-5-20250929-v1:0"}
 			c.LogRetentionDays, c.AlarmEmail, c.ThrottleRateLimit, c.ThrottleBurstLimit = 30, "oncall@example.com", 20.5, 40
 			c.APIGatewayCloudWatchRole = false
+			c.AgentPolicyARNs = []string{"arn:aws:iam::aws:policy/ReadOnlyAccess"}
 		}},
-		{"context over file", map[string]any{"config": file, "stage": "staging", "slack": "false", "bedrockModels": ""}, func(c *Config) {
+		{"context over file", map[string]any{"config": file, "stage": "staging", "slack": "false", "bedrockModels": "",
+			"agentPolicyArns": "arn:aws:iam::123456789012:policy/AgentData"}, func(c *Config) {
 			c.Stage, c.ArchiveRetentionDays, c.Slack = "staging", 2555, false
 			c.LogRetentionDays, c.AlarmEmail, c.ThrottleRateLimit, c.ThrottleBurstLimit = 30, "oncall@example.com", 20.5, 40
 			c.APIGatewayCloudWatchRole = false
+			c.AgentPolicyARNs = []string{"arn:aws:iam::123456789012:policy/AgentData"}
 		}},
 		{"strings from -c", map[string]any{"archiveRetentionDays": "30", "slack": "true",
-			"bedrockModels": " anthropic.claude-sonnet-4-5-20250929-v1:0 , eu.anthropic.claude-haiku-4-5-20251001-v1:0"}, func(c *Config) {
+			"bedrockModels":   " anthropic.claude-sonnet-4-5-20250929-v1:0 , eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+			"agentPolicyArns": "arn:aws:iam::aws:policy/ReadOnlyAccess, arn:aws:iam::123456789012:policy/teams/data/AgentData,arn:aws-us-gov:iam::aws:policy/AmazonS3ReadOnlyAccess"}, func(c *Config) {
 			c.ArchiveRetentionDays, c.Slack = 30, true
 			c.BedrockModels = []string{"anthropic.claude-sonnet-4-5-20250929-v1:0", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"}
+			c.AgentPolicyARNs = []string{"arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::123456789012:policy/teams/data/AgentData",
+				"arn:aws-us-gov:iam::aws:policy/AmazonS3ReadOnlyAccess"}
 		}},
 		{"typed from cdk.json", map[string]any{"archiveRetentionDays": float64(10), "slack": true,
 			"bedrockModels": []any{"amazon.nova-pro-v1:0"}}, func(c *Config) {
@@ -81,6 +88,9 @@ func TestConfigValues(t *testing.T) {
 			tc.want(&want)
 			if len(want.BedrockModels) == 0 && len(got.BedrockModels) == 0 {
 				want.BedrockModels, got.BedrockModels = nil, nil
+			}
+			if len(want.AgentPolicyARNs) == 0 && len(got.AgentPolicyARNs) == 0 {
+				want.AgentPolicyARNs, got.AgentPolicyARNs = nil, nil
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
@@ -116,6 +126,10 @@ func TestConfigErrors(t *testing.T) {
 	if err := os.WriteFile(badFile, []byte(`{"stage": "prod", "archiveRetention": 30, "slack": "yes please"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var manyPolicies []any
+	for i := range MaxAgentPolicies + 1 {
+		manyPolicies = append(manyPolicies, fmt.Sprintf("arn:aws:iam::123456789012:policy/Agent%d", i))
+	}
 	notJSON := filepath.Join(t.TempDir(), "x.json")
 	if err := os.WriteFile(notJSON, []byte(`stage: prod`), 0o644); err != nil {
 		t.Fatal(err)
@@ -132,7 +146,8 @@ func TestConfigErrors(t *testing.T) {
 				"warden config: function archiver: " + abs(filepath.Join(empty, "archiver", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
 				"warden config: function notifier: " + abs(filepath.Join(empty, "notifier", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
 				"warden config: function slack: " + abs(filepath.Join(empty, "slack", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
-				"warden config: function approvals: " + abs(filepath.Join(empty, "approvals", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)"},
+				"warden config: function approvals: " + abs(filepath.Join(empty, "approvals", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)\n" +
+				"warden config: function ingest: " + abs(filepath.Join(empty, "ingest", "bootstrap")) + " does not exist: run `make functions` first (it builds build/functions/<name>/bootstrap from functions/<name>/main.go)"},
 		{"wrong architecture", map[string]any{"functionsDir": amd64},
 			"warden config: function api: " + filepath.Join(amd64, "api", "bootstrap") + " is built for X86_64, not arm64 (the functions run on ARM_64): run `make functions` first"},
 		{"directory, not executable, not ELF", map[string]any{"functionsDir": mixed},
@@ -160,6 +175,19 @@ func TestConfigErrors(t *testing.T) {
 			`warden config: bedrockModels: "amazon.nova-pro-v1:0" is listed twice`},
 		{"model list of numbers", map[string]any{"functionsDir": good, "bedrockModels": []any{float64(1)}},
 			`warden config: bedrockModels (context): want a list of strings, not one holding a number`},
+		{"agent policy not an ARN", map[string]any{"functionsDir": good, "agentPolicyArns": "ReadOnlyAccess"},
+			`warden config: agentPolicyArns: "ReadOnlyAccess" is not an IAM managed policy ARN: use arn:aws:iam::aws:policy/<name> (AWS managed) or arn:aws:iam::<12-digit account ID>:policy/[<path>/]<name> (no wildcards)`},
+		{"agent policies: a role, a wildcard, an account of 11 digits, twice", map[string]any{"functionsDir": good, "agentPolicyArns": []any{
+			"arn:aws:iam::123456789012:role/Admin", "arn:aws:iam::aws:policy/*", "arn:aws:iam::12345678901:policy/AgentData",
+			"arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/ReadOnlyAccess"}},
+			`warden config: agentPolicyArns: "arn:aws:iam::123456789012:role/Admin" is not an IAM managed policy ARN: use arn:aws:iam::aws:policy/<name> (AWS managed) or arn:aws:iam::<12-digit account ID>:policy/[<path>/]<name> (no wildcards)` + "\n" +
+				`warden config: agentPolicyArns: "arn:aws:iam::aws:policy/*" is not an IAM managed policy ARN: use arn:aws:iam::aws:policy/<name> (AWS managed) or arn:aws:iam::<12-digit account ID>:policy/[<path>/]<name> (no wildcards)` + "\n" +
+				`warden config: agentPolicyArns: "arn:aws:iam::12345678901:policy/AgentData" is not an IAM managed policy ARN: use arn:aws:iam::aws:policy/<name> (AWS managed) or arn:aws:iam::<12-digit account ID>:policy/[<path>/]<name> (no wildcards)` + "\n" +
+				`warden config: agentPolicyArns: "arn:aws:iam::aws:policy/ReadOnlyAccess" is listed twice`},
+		{"agent policies: too many", map[string]any{"functionsDir": good, "agentPolicyArns": manyPolicies},
+			"warden config: agentPolicyArns: 21 policies: IAM attaches at most 20 managed policies to a role (10 unless the account's quota was raised)"},
+		{"agent policies: a number", map[string]any{"functionsDir": good, "agentPolicyArns": float64(1)},
+			`warden config: agentPolicyArns (context): want a list of strings, not a number`},
 		{"log retention", map[string]any{"functionsDir": good, "logRetentionDays": "100"},
 			"warden config: logRetentionDays 100: CloudWatch Logs accepts only 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"},
 		{"email", map[string]any{"functionsDir": good, "alarmEmail": "oncall"}, `warden config: alarmEmail "oncall" is not an email address`},

@@ -158,6 +158,7 @@ func fullStack(t *testing.T) *stackTemplate {
 		"bedrockModels":        "anthropic.claude-sonnet-4-5-20250929-v1:0,eu.anthropic.claude-haiku-4-5-20251001-v1:0",
 		"alarmEmail":           "oncall@example.com",
 		"logRetentionDays":     float64(365),
+		"agentPolicyArns":      []any{"arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::123456789012:policy/warden/AgentData"},
 	})
 }
 
@@ -211,7 +212,7 @@ func (st *stackTemplate) outputRef(t *testing.T, output string) string {
 }
 
 // functionID returns the logical ID of function name (api, llm, archiver,
-// notifier, slack, approvals).
+// notifier, slack, approvals, ingest).
 func (st *stackTemplate) functionID(t *testing.T, name string) string {
 	t.Helper()
 	return st.logicalID(t, "AWS::Lambda::Function", strings.ToUpper(name[:1])+name[1:]+"Function")

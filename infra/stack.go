@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
@@ -48,7 +50,9 @@ const (
 // few Slack calls and item reads and writes. Slack wants an answer to an
 // interactivity request within 3 s; the slack function's timeout only
 // bounds a stuck invocation. The approvals function answers the approvals
-// state machine's tasks with a few item reads and writes each.
+// state machine's tasks with a few item reads and writes each; the ingest
+// function appends one AWS call to the audit trail per event, after one
+// read of its session.
 var functionSizes = map[string]struct{ memoryMB, timeoutSeconds int }{
 	"api":       {512, 29},
 	"llm":       {1024, 15 * 60},
@@ -56,6 +60,7 @@ var functionSizes = map[string]struct{ memoryMB, timeoutSeconds int }{
 	"notifier":  {256, 2 * 60},
 	"slack":     {256, 10},
 	"approvals": {256, 30},
+	"ingest":    {256, 30},
 }
 
 // The approvals state machine's states, by name: the approvals function
@@ -89,6 +94,40 @@ func SecretsPrefix(stage string) string { return "warden/" + stage + "/" }
 // machine.
 func ApprovalsStateMachineName(stage string) string { return StackName(stage) + "-Approvals" }
 
+// RuntimeRoleName is the name of the stage's agent runtime role, the role
+// of the credentials the broker issues to agents.
+func RuntimeRoleName(stage string) string { return StackName(stage) + "-AgentRuntime" }
+
+// AgentBoundaryName is the name of the managed policy that is the agent
+// runtime role's permissions boundary.
+func AgentBoundaryName(stage string) string { return StackName(stage) + "-AgentBoundary" }
+
+// RuntimeRoleMaxSession is the agent runtime role's maximum session
+// duration, the longest credential STS issues of it (the policy's
+// aws.credential_ttl is at most as long).
+const RuntimeRoleMaxSession = 12 * 60 * 60
+
+// RuntimeSessionTags are the only session tags the broker may set on the
+// runtime role's sessions (shared/broker: TagProject, TagAgent).
+var RuntimeSessionTags = []string{"warden:project", "warden:agent"}
+
+// identityChanges are the actions the agent boundary denies on every
+// resource: IAM (no new role, policy or access key, no iam:PassRole to a
+// service), Organizations and the account's settings, and STS role
+// assumptions (no role chaining out of the boundary, no root session).
+var identityChanges = []string{"iam:*", "organizations:*", "account:*", "sts:AssumeRole*", "sts:AssumeRoot"}
+
+// trailChanges are the CloudTrail actions the agent boundary denies on
+// every trail: the ingest function sees the agents' AWS calls only while
+// a trail logs them.
+var trailChanges = []string{"cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging",
+	"cloudtrail:UpdateTrail"}
+
+// IngestRuleState is the ingest rule's state: enabled for every CloudTrail
+// event, read-only management events (Get*, List*, Describe*) included,
+// which the plain ENABLED state leaves out.
+const IngestRuleState = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+
 // warden is the stack under construction.
 type warden struct {
 	cfg   Config
@@ -98,9 +137,14 @@ type warden struct {
 	policy, archive                 awss3.Bucket
 	signingKey                      awssecretsmanager.Secret
 	functions                       map[string]awslambda.Function
+	logGroups                       []awslogs.LogGroup
+	streams                         []awslambdaeventsources.DynamoEventSource
 	approvals                       sfn.StateMachine
 	topic                           awssns.Topic
 	api                             awsapigateway.RestApi
+	ingestEvents                    awsevents.Rule
+	boundary                        awsiam.ManagedPolicy
+	runtimeRole                     awsiam.Role
 }
 
 // NewStack adds the stage's stack to scope.
@@ -120,7 +164,9 @@ func NewStack(scope constructs.Construct, cfg Config) awscdk.Stack {
 	w.approvalsStateMachine()
 	w.permissions()
 	w.restAPI()
+	w.ingestRule()
 	w.alarms()
+	w.agentRuntimeRole()
 	w.outputs()
 	return stack
 }
@@ -244,6 +290,7 @@ func (w *warden) function(name string) {
 		Retention:     retention(w.cfg.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
+	w.logGroups = append(w.logGroups, logs)
 	role := awsiam.NewRole(w.stack, jsii.String(id+"Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		Description: jsii.String(fmt.Sprintf("Warden %s function (%s)", name, w.cfg.Stage)),
@@ -266,6 +313,12 @@ func (w *warden) function(name string) {
 		env[awsconfig.EnvBudgetTable] = w.budget.TableName()
 		env[awsconfig.EnvOutboxTable] = w.outbox.TableName()
 		env[awsconfig.EnvPolicyBucket] = w.policy.BucketName()
+		// The broker (api) issues credentials of the runtime role; a
+		// session stopped by an administrator (api) or the watchdog (llm)
+		// has its credentials revoked on it. The ARN its name makes: the
+		// role's boundary names the functions, so the functions cannot
+		// refer to the role.
+		env[awsconfig.EnvRuntimeRole] = w.runtimeRoleARN()
 		if name == "api" {
 			env[awsconfig.EnvArchiveBucket] = w.archive.BucketName()
 		}
@@ -282,6 +335,11 @@ func (w *warden) function(name string) {
 		// Approvals live in the identity table; decisions (slack) and
 		// expiries (approvals) are appended to the audit trail. Both learn
 		// the state machine's ARN from approvalsStateMachine.
+		env[awsconfig.EnvIdentityTable] = w.identity.TableName()
+		env[awsconfig.EnvAuditTable] = w.audit.TableName()
+	case "ingest":
+		// Each call is recorded under the session its source identity
+		// names (identity table), in the audit trail.
 		env[awsconfig.EnvIdentityTable] = w.identity.TableName()
 		env[awsconfig.EnvAuditTable] = w.audit.TableName()
 	}
@@ -385,6 +443,7 @@ func (w *warden) approvalsStateMachine() {
 		Retention:     retention(w.cfg.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
+	w.logGroups = append(w.logGroups, logs)
 	w.approvals = sfn.NewStateMachine(w.stack, jsii.String("ApprovalsStateMachine"), &sfn.StateMachineProps{
 		StateMachineName: jsii.String(ApprovalsStateMachineName(w.cfg.Stage)),
 		StateMachineType: sfn.StateMachineType_STANDARD,
@@ -420,6 +479,29 @@ func (w *warden) approvalsARN() *string {
 	})
 }
 
+// runtimeRoleARN is the agent runtime role's ARN as its name makes it, for
+// the api and llm functions (their environment and their grants): a
+// reference to the role there would be a circular dependency (the role's
+// boundary denies the agents the functions, by reference).
+func (w *warden) runtimeRoleARN() *string {
+	return w.stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("iam"),
+		Region:       jsii.String(""),
+		Resource:     jsii.String("role"),
+		ResourceName: jsii.String(RuntimeRoleName(w.cfg.Stage)),
+	})
+}
+
+// secretsARN is the ARN pattern of every secret under the stage's prefix.
+func (w *warden) secretsARN() *string {
+	return w.stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("secretsmanager"),
+		Resource:     jsii.String("secret"),
+		ResourceName: jsii.String(SecretsPrefix(w.cfg.Stage) + "*"),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+}
+
 // permissions gives each function what it uses and nothing else.
 func (w *warden) permissions() {
 	allow := func(fn string, sid string, actions []string, resources ...*string) {
@@ -443,12 +525,7 @@ func (w *warden) permissions() {
 	// budget reservation (a settled one is marked, and TTL removes it).
 	itemActions := []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
 		"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
-	secrets := w.stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("secretsmanager"),
-		Resource:     jsii.String("secret"),
-		ResourceName: jsii.String(SecretsPrefix(w.cfg.Stage) + "*"),
-		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
-	})
+	secrets := w.secretsARN()
 	var policyObjects []*string
 	for _, key := range []string{awsconfig.PolicyKey, awsconfig.LLMConfigKey, awsconfig.PricesKey} {
 		policyObjects = append(policyObjects, w.policy.ArnForObjects(jsii.String(key)))
@@ -476,7 +553,7 @@ func (w *warden) permissions() {
 	}
 
 	archiver := w.functions["archiver"]
-	archiver.AddEventSource(awslambdaeventsources.NewDynamoEventSource(w.audit, &awslambdaeventsources.DynamoEventSourceProps{
+	archiverStream := awslambdaeventsources.NewDynamoEventSource(w.audit, &awslambdaeventsources.DynamoEventSourceProps{
 		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:        jsii.Number(1000),
 		// Batches of up to five seconds' records, so that a record is in
@@ -490,7 +567,8 @@ func (w *warden) permissions() {
 		// from its first record, and the batch is retried from there
 		// (shared/lambdas.Archiver).
 		ReportBatchItemFailures: jsii.Bool(true),
-	}))
+	})
+	archiver.AddEventSource(archiverStream)
 	// The archiver sequences the streamed records into the hash chain,
 	// stores digests and holds the archive lease: all in the audit table.
 	allow("archiver", "AuditTable", itemActions, withIndexes(w.audit)...)
@@ -504,7 +582,7 @@ func (w *warden) permissions() {
 	allow("archiver", "SigningKey", []string{"secretsmanager:GetSecretValue"}, w.signingKey.SecretArn())
 
 	notifier := w.functions["notifier"]
-	notifier.AddEventSource(awslambdaeventsources.NewDynamoEventSource(w.outbox, &awslambdaeventsources.DynamoEventSourceProps{
+	notifierStream := awslambdaeventsources.NewDynamoEventSource(w.outbox, &awslambdaeventsources.DynamoEventSourceProps{
 		StartingPosition: awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:        jsii.Number(10),
 		// No batching window: a notification goes out as soon as it is
@@ -526,7 +604,9 @@ func (w *warden) permissions() {
 		Filters: &[]*map[string]any{
 			awslambda.FilterCriteria_Filter(&map[string]any{"eventName": awslambda.FilterRule_IsEqual(jsii.String("INSERT"))}),
 		},
-	}))
+	})
+	notifier.AddEventSource(notifierStream)
+	w.streams = append(w.streams, archiverStream, notifierStream)
 	// The event source grants the stream reads. The policy's channels name
 	// their secrets (bot tokens, webhook signing secrets): any secret under
 	// the stage's prefix.
@@ -593,6 +673,25 @@ func (w *warden) permissions() {
 	// approvals and notifier functions (their ARNs and their versions'),
 	// granted by the LambdaInvoke tasks; and log delivery, granted by the
 	// logging options.
+
+	// The credential broker (api) assumes the agent runtime role, setting
+	// the Warden session as the source identity and tagging the session
+	// with its project and agent: the three actions the role's trust
+	// policy allows the api function's role.
+	allow("api", "RuntimeRoleAssume", []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}, w.runtimeRoleARN())
+	// A killed or paused session's credentials are revoked: the runtime
+	// role's inline policy awsconfig.RevocationPolicy denies its source
+	// identity, read, rewritten, and deleted when it empties. By an
+	// administrator (api) or the watchdog (llm). The role's boundary caps
+	// whatever such a policy could allow.
+	for _, fn := range []string{"api", "llm"} {
+		allow(fn, "RuntimeRoleRevoke", []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:PutRolePolicy"}, w.runtimeRoleARN())
+	}
+	// The ingest function reads the session a call's source identity
+	// names (a GetItem; no query, no write, no index), and appends the
+	// call to the audit trail; a retried append reads its own record back.
+	allow("ingest", "IdentityTable", []string{"dynamodb:GetItem"}, w.identity.TableArn())
+	allow("ingest", "AuditAppend", []string{"dynamodb:GetItem", "dynamodb:PutItem"}, w.audit.TableArn())
 }
 
 // bedrockARNs are the resources the llm function may invoke: each
@@ -648,6 +747,7 @@ func (w *warden) restAPI() {
 		Retention:     retention(w.cfg.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
+	w.logGroups = append(w.logGroups, accessLogs)
 	w.api = awsapigateway.NewRestApi(w.stack, jsii.String("Api"), &awsapigateway.RestApiProps{
 		RestApiName: jsii.String("warden-" + w.cfg.Stage),
 		Description: jsii.String("Warden: LLM gateway, hooks, sessions and admin API"),
@@ -725,6 +825,159 @@ func (w *warden) resource(path string) awsapigateway.IResource {
 	return r
 }
 
+// ingestRule adds the EventBridge rule (default bus) that delivers each
+// AWS call made with the agent runtime role's credentials, as CloudTrail
+// recorded it, to the ingest function. CloudTrail sends these events only
+// while a trail logs the calls (the operator's: this stack creates none);
+// they arrive in the region where the call was made.
+func (w *warden) ingestRule() {
+	w.ingestEvents = awsevents.NewRule(w.stack, jsii.String("IngestRule"), &awsevents.RuleProps{
+		Description: jsii.String(fmt.Sprintf("Warden %s: the agent runtime role's AWS calls, as CloudTrail records them, to the ingest function", w.cfg.Stage)),
+		EventPattern: &awsevents.EventPattern{
+			// Only AWS services emit events whose source starts with
+			// "aws." (PutEvents refuses such a source): an agent cannot
+			// forge a call into the audit trail.
+			Source:     awsevents.Match_Prefix(jsii.String("aws.")),
+			DetailType: jsii.Strings(awsconfig.CloudTrailDetailType),
+			// Calls made with the runtime role's session credentials,
+			// whichever Warden session (source identity) they were
+			// issued to. The ARN the role's name makes (a reference would
+			// be circular: the role's boundary names this rule).
+			Detail: &map[string]any{"userIdentity": map[string]any{"sessionContext": map[string]any{
+				"sessionIssuer": map[string]any{"arn": []*string{w.runtimeRoleARN()}},
+			}}},
+		},
+		// EventBridge invokes the function asynchronously: these retries
+		// are of the delivery to Lambda; Lambda retries a failed
+		// invocation twice itself. No dead-letter queue: the alarms on
+		// the function's errors and the rule's failed invocations say
+		// that a call is missing from the trail.
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(w.functions["ingest"], &awseventstargets.LambdaFunctionProps{
+			RetryAttempts: jsii.Number(2),
+			MaxEventAge:   awscdk.Duration_Hours(jsii.Number(1)),
+		})},
+	})
+	// The L2 rule knows only ENABLED and DISABLED; ENABLED leaves out
+	// read-only management events (an agent's Describe*, Get*, List*).
+	w.ingestEvents.Node().DefaultChild().(awsevents.CfnRule).SetState(jsii.String(IngestRuleState))
+}
+
+// agentRuntimeRole adds the agent runtime role and its permissions
+// boundary. The api function's broker issues short-lived credentials of
+// the role to agents (sts:AssumeRole with a session policy compiled from
+// the Warden policy, the Warden session as source identity, the session's
+// project and agent as session tags); the api and llm functions revoke a
+// stopped session's credentials with an inline policy on it. What the
+// role may do at most is the managed policies of agentPolicyArns (none by
+// default: nothing), within the boundary: never IAM, Organizations, the
+// account or another role, never Warden's own resources, never a trail's
+// logging.
+func (w *warden) agentRuntimeRole() {
+	// Warden's resources, which no agent may touch: the tables (their
+	// indexes and streams), the buckets and their objects, the secrets,
+	// the approvals state machine and its executions, the functions (their
+	// versions and aliases, their permissions) and the stream event
+	// sources, the log groups, the ingest rule, the alarms and their
+	// topic, and the REST API (its configuration, and invoking it: the
+	// admin API authorizes by IAM). Its roles and policies are IAM's,
+	// denied below. The whole boundary must stay under IAM's 6,144
+	// characters (TestAgentBoundarySize): "<ARN>*" is a resource and
+	// everything under it (a table's indexes and stream, a bucket's
+	// objects, a function's versions and aliases, a topic's
+	// subscriptions) in one entry.
+	under := func(arn *string) *string { return jsii.String(*arn + "*") }
+	var resources []*string
+	for _, t := range []awsdynamodb.Table{w.identity, w.audit, w.budget, w.outbox} {
+		resources = append(resources, under(t.TableArn()))
+	}
+	for _, b := range []awss3.Bucket{w.policy, w.archive} {
+		resources = append(resources, under(b.BucketArn()))
+	}
+	resources = append(resources, w.secretsARN(), w.approvals.StateMachineArn(),
+		w.stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("states"),
+			Resource:     jsii.String("execution"),
+			ResourceName: jsii.String(ApprovalsStateMachineName(w.cfg.Stage) + ":*"),
+			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}))
+	for _, name := range Functions {
+		resources = append(resources, under(w.functions[name].FunctionArn()))
+	}
+	for _, src := range w.streams {
+		resources = append(resources, src.EventSourceMappingArn())
+	}
+	for _, g := range w.logGroups {
+		resources = append(resources, g.LogGroupArn())
+	}
+	resources = append(resources, w.ingestEvents.RuleArn(), under(w.topic.TopicArn()),
+		w.stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("cloudwatch"),
+			Resource:     jsii.String("alarm"),
+			ResourceName: jsii.String(StackName(w.cfg.Stage) + "-*"),
+			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}),
+		w.stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("apigateway"), Account: jsii.String(""),
+			Resource: jsii.String("/restapis"), ResourceName: jsii.String(*w.api.RestApiId() + "*"),
+		}),
+		w.stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("execute-api"), Resource: w.api.RestApiId(), ResourceName: jsii.String("*"),
+		}))
+	w.boundary = awsiam.NewManagedPolicy(w.stack, jsii.String("AgentBoundary"), &awsiam.ManagedPolicyProps{
+		ManagedPolicyName: jsii.String(AgentBoundaryName(w.cfg.Stage)),
+		Description:       jsii.String(fmt.Sprintf("Warden %s: the permissions boundary of the agent runtime role", w.cfg.Stage)),
+		Statements: &[]awsiam.PolicyStatement{
+			// The boundary caps, it grants nothing: the role's own
+			// policies (agentPolicyArns) grant, and each session policy
+			// narrows them.
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("AtMostTheRolesPolicies"), Actions: jsii.Strings("*"), Resources: jsii.Strings("*"),
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("NoIdentityChanges"), Effect: awsiam.Effect_DENY,
+				Actions: jsii.Strings(identityChanges...), Resources: jsii.Strings("*"),
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("NoTrailChanges"), Effect: awsiam.Effect_DENY,
+				Actions: jsii.Strings(trailChanges...), Resources: jsii.Strings("*"),
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("NotWarden"), Effect: awsiam.Effect_DENY,
+				Actions: jsii.Strings("*"), Resources: &resources,
+			}),
+		},
+	})
+
+	var managed []awsiam.IManagedPolicy
+	for i, arn := range w.cfg.AgentPolicyARNs {
+		managed = append(managed, awsiam.ManagedPolicy_FromManagedPolicyArn(w.stack, jsii.String(fmt.Sprintf("AgentPolicy%d", i)), jsii.String(arn)))
+	}
+	// Trusted by the api function's role alone (the broker), not the
+	// account: AssumeRole and SetSourceIdentity only with a source identity
+	// (the Warden session: every call the credentials make names it in
+	// CloudTrail, and revocation denies it), TagSession only with
+	// Warden's two tags.
+	broker := awsiam.NewArnPrincipal(w.functions["api"].Role().RoleArn())
+	withSourceIdentity := &map[string]any{"StringLike": map[string]any{"sts:SourceIdentity": "*"}}
+	w.runtimeRole = awsiam.NewRole(w.stack, jsii.String("AgentRuntimeRole"), &awsiam.RoleProps{
+		RoleName:            jsii.String(RuntimeRoleName(w.cfg.Stage)),
+		Description:         jsii.String(fmt.Sprintf("Warden %s: the agents' AWS credentials, issued by the broker with a session policy per Warden session", w.cfg.Stage)),
+		AssumedBy:           awsiam.NewPrincipalWithConditions(broker, withSourceIdentity),
+		MaxSessionDuration:  awscdk.Duration_Seconds(jsii.Number(RuntimeRoleMaxSession)),
+		PermissionsBoundary: w.boundary,
+		ManagedPolicies:     &managed,
+	})
+	w.runtimeRole.AssumeRolePolicy().AddStatements(
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Principals: &[]awsiam.IPrincipal{broker}, Actions: jsii.Strings("sts:SetSourceIdentity"), Conditions: withSourceIdentity,
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Principals: &[]awsiam.IPrincipal{broker}, Actions: jsii.Strings("sts:TagSession"),
+			Conditions: &map[string]any{"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": RuntimeSessionTags}},
+		}),
+	)
+}
+
 // alarms adds, all to one SNS topic: errors and throttles of each
 // function, the archiver falling behind its stream, budget alerts and
 // notifications the notifier gave up on (the functions' custom metrics,
@@ -740,6 +993,9 @@ func (w *warden) alarms() {
 	action := awscloudwatchactions.NewSnsAction(w.topic)
 	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64) {
 		a := awscloudwatch.NewAlarm(w.stack, jsii.String(id), &awscloudwatch.AlarmProps{
+			// Named under the stack's name, so that the agent boundary
+			// covers them all with one ARN pattern.
+			AlarmName:          jsii.String(StackName(w.cfg.Stage) + "-" + id),
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
 			Threshold:          jsii.Number(threshold),
@@ -779,6 +1035,17 @@ func (w *warden) alarms() {
 	// failed: the approval may stay pending until someone decides it; or
 	// one whose messages the notifier failed to update: they still ask for
 	// a decision already made.
+	// The ingest function's own failures are the Errors alarm above (a
+	// failed event is retried twice by Lambda, then dropped); this one is
+	// EventBridge giving up on delivering an event to it.
+	alarm("IngestRuleFailedInvocations", fmt.Sprintf("Warden %s: EventBridge failed to deliver an AWS call of the agents to the ingest function: it is missing from the audit trail", w.cfg.Stage),
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String("AWS/Events"),
+			MetricName:    jsii.String("FailedInvocations"),
+			DimensionsMap: &map[string]*string{"RuleName": w.ingestEvents.RuleName()},
+			Period:        five,
+			Statistic:     jsii.String("Sum"),
+		}), 1)
 	alarm("ApprovalsExecutionsFailed", fmt.Sprintf("Warden %s: an approval's state machine execution failed (see the approvals and notifier functions' logs and the execution's history)", w.cfg.Stage),
 		w.approvals.MetricFailed(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1)
 }
@@ -805,6 +1072,7 @@ func (w *warden) outputs() {
 	out("SecretsPrefix", "Secrets Manager prefix of the stage's secrets", jsii.String(SecretsPrefix(w.cfg.Stage)))
 	out("AlarmTopicArn", "SNS topic of the alarms", w.topic.TopicArn())
 	out("ApprovalsStateMachineArn", "approvals state machine (one execution per approval, named by its ID)", w.approvals.StateMachineArn())
+	out("RuntimeRoleArn", "agent runtime role: the role of the AWS credentials the broker issues to agents", w.runtimeRole.RoleArn())
 }
 
 // retention maps a validated number of days to CDK's enumeration.

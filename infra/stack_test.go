@@ -303,7 +303,11 @@ func TestFunctions(t *testing.T) {
 	// function decides approvals (identity table) and audits the decisions;
 	// the approvals function stores task tokens with them and expires them
 	// (identity table), and audits the expiries. Every function that uses
-	// the approvals state machine has its ARN.
+	// the approvals state machine has its ARN. The ingest function reads
+	// the session a call's source identity names (identity table) and
+	// appends the call to the audit trail. The broker (api) issues
+	// credentials of the runtime role, and the api and llm functions
+	// revoke them there.
 	env := map[string]map[string]string{
 		"api":       {awsconfig.EnvPolicyBucket: "PolicyBucket", awsconfig.EnvArchiveBucket: "ArchiveBucket"},
 		"llm":       {awsconfig.EnvPolicyBucket: "PolicyBucket"},
@@ -311,22 +315,24 @@ func TestFunctions(t *testing.T) {
 		"notifier":  {awsconfig.EnvIdentityTable: "IdentityTable"},
 		"slack":     {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
 		"approvals": {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
+		"ingest":    {awsconfig.EnvIdentityTable: "IdentityTable", awsconfig.EnvAuditTable: "AuditTable"},
 	}
 	for _, fn := range []string{"api", "llm"} {
 		env[fn][awsconfig.EnvIdentityTable] = "IdentityTable"
 		env[fn][awsconfig.EnvAuditTable] = "AuditTable"
 		env[fn][awsconfig.EnvBudgetTable] = "BudgetTable"
 		env[fn][awsconfig.EnvOutboxTable] = "OutboxTable"
+		env[fn][awsconfig.EnvRuntimeRole] = "RuntimeRole"
 	}
 	for _, fn := range []string{"api", "llm", "slack", "approvals"} {
 		env[fn][awsconfig.EnvApprovalsStateMachine] = "ApprovalsStateMachine"
 	}
 	size := map[string]struct{ memory, timeout int }{
 		"api": {512, 29}, "llm": {1024, 900}, "archiver": {512, 300}, "notifier": {256, 120}, "slack": {256, 10},
-		"approvals": {256, 30},
+		"approvals": {256, 30}, "ingest": {256, 30},
 	}
-	if n := len(st.resources("AWS::Lambda::Function")); n != 6 {
-		t.Errorf("%d functions, want 6", n)
+	if n := len(st.resources("AWS::Lambda::Function")); n != 7 {
+		t.Errorf("%d functions, want 7", n)
 	}
 	for _, fn := range Functions {
 		id := st.functionID(t, fn)
@@ -340,6 +346,10 @@ func TestFunctions(t *testing.T) {
 				vars[name] = assertions.Match_AnyValue()
 			case resource == "ApprovalsStateMachine":
 				vars[name] = map[string]any{"Ref": st.logicalID(t, "AWS::StepFunctions::StateMachine", resource)}
+			case resource == "RuntimeRole":
+				// The ARN the role's name makes (TestRuntimeRoleARN): the
+				// role's boundary names the functions.
+				vars[name] = runtimeRoleARNValue(st.cfg.Stage)
 			case strings.HasSuffix(resource, "Bucket"):
 				vars[name] = map[string]any{"Ref": st.logicalID(t, "AWS::S3::Bucket", resource)}
 			default:
@@ -363,11 +373,11 @@ func TestFunctions(t *testing.T) {
 	// Each function's log group, the API's access log and the approvals
 	// state machine's log keep 90 days.
 	must(t, "log groups", func() {
-		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(8))
-		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(8))
+		st.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 90}), jsii.Number(9))
+		st.template.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(9))
 	})
 	must(t, "configured log retention", func() {
-		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(8))
+		fullStack(t).template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), match(&map[string]any{"RetentionInDays": 365}), jsii.Number(9))
 	})
 }
 
@@ -403,7 +413,9 @@ const stateMachineRole = "${ApprovalsStateMachineRole}"
 // TestLeastPrivilege walks every identity policy in the template: no
 // action with a wildcard, no resource "*" except where AWS requires it,
 // no managed policy on a function's role, and each role holds exactly the
-// grants listed here.
+// grants listed here. The agent runtime role's permissions boundary caps,
+// it grants nothing (TestAgentBoundary checks it whole); the runtime role
+// holds the managed policies of agentPolicyArns and nothing else.
 func TestLeastPrivilege(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -415,7 +427,15 @@ func TestLeastPrivilege(t *testing.T) {
 			if len(byRole) == 0 {
 				t.Fatal("no identity policies found")
 			}
+			// The boundary is attached to no principal: it is not a grant.
+			boundary := "(no role) " + st.logicalID(t, "AWS::IAM::ManagedPolicy", "AgentBoundary")
+			if len(byRole[boundary]) == 0 {
+				t.Errorf("the agent boundary is missing, or attached to a principal")
+			}
 			for role, stmts := range byRole {
+				if role == boundary {
+					continue
+				}
 				for _, s := range stmts {
 					for _, a := range s.actions {
 						if strings.Contains(a, "*") || !strings.Contains(a, ":") {
@@ -434,9 +454,15 @@ func TestLeastPrivilege(t *testing.T) {
 					}
 				}
 			}
+			runtime := st.logicalID(t, "AWS::IAM::Role", "AgentRuntimeRole")
 			for id, r := range st.resources("AWS::IAM::Role") {
 				managed := stringList(r["Properties"].(map[string]any)["ManagedPolicyArns"])
 				switch {
+				// What agents may do at most: the operator's choice.
+				case id == runtime:
+					if !slices.Equal(managed, st.cfg.AgentPolicyARNs) {
+						t.Errorf("runtime role's managed policies %q, want agentPolicyArns %q", managed, st.cfg.AgentPolicyARNs)
+					}
 				case len(managed) == 0:
 				// API Gateway's account-wide role for writing logs: AWS's own
 				// policy, the documented way (it is no function's role).
@@ -473,6 +499,7 @@ func TestLeastPrivilege(t *testing.T) {
 				t.Errorf("approvals state machine grants:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 			checked[stateMachineRole] = true
+			checked[boundary] = true
 			// The log delivery actions on "*" are the state machine's alone.
 			for role, stmts := range byRole {
 				if !checked[role] {
@@ -551,6 +578,12 @@ func expectedGrants(cfg Config, fn string) []string {
 		// The Slack messages posted for an approval, recorded with it and
 		// read back at its outcome: no query, no update, no index.
 		grant([]string{"dynamodb:GetItem", "dynamodb:PutItem"}, "${IdentityTable.Arn}")
+	case "ingest":
+		// The session a call's source identity names, read; the call
+		// appended to the trail, a retried append reading its record
+		// back. No query, no update, no index, no other table.
+		grant([]string{"dynamodb:GetItem"}, "${IdentityTable.Arn}")
+		grant([]string{"dynamodb:GetItem", "dynamodb:PutItem"}, "${AuditTable.Arn}")
 	case "slack", "approvals":
 		// Approvals: read, decided (slack) or expired (approvals) with
 		// conditional writes and transactions, replays caught by a
@@ -582,6 +615,17 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant(answers, "${ApprovalsStateMachine}")
 	case "approvals":
 		grant(answers, approvalsStateMachineARN(cfg.Stage))
+	}
+	// The agent runtime role, named by the ARN its name makes: the broker
+	// (api) assumes it with a source identity and session tags; the api
+	// (an administrator's kill) and llm (the watchdog's) functions write
+	// its revocation policy.
+	switch fn {
+	case "api":
+		grant([]string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}, runtimeRoleARN(cfg.Stage))
+		fallthrough
+	case "llm":
+		grant([]string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:PutRolePolicy"}, runtimeRoleARN(cfg.Stage))
 	}
 	return out
 }
@@ -626,6 +670,7 @@ func TestOutboxPermissions(t *testing.T) {
 		"notifier":  nil,
 		"slack":     nil,
 		"approvals": nil,
+		"ingest":    nil,
 	}
 	for _, a := range streamReads {
 		want["notifier"] = append(want["notifier"], a+" ${OutboxTable.StreamArn}")
@@ -751,10 +796,14 @@ func TestAPIStage(t *testing.T) {
 			"EndpointConfiguration": map[string]any{"Types": []any{"REGIONAL"}},
 		}))
 	})
-	// Each function may be invoked by API Gateway only on its own methods.
+	// Each function may be invoked by API Gateway only on its own methods
+	// (but ingest, by its EventBridge rule only: TestIngestFunctionInvokers).
 	for id, p := range st.resources("AWS::Lambda::Permission") {
 		props := p["Properties"].(map[string]any)
 		src := render(props["SourceArn"])
+		if render(props["FunctionName"]) == "${IngestFunction.Arn}" {
+			continue
+		}
 		if props["Principal"] != "apigateway.amazonaws.com" || !strings.Contains(src, ":execute-api:") || strings.Contains(src, "/test-invoke-stage/") {
 			t.Errorf("permission %s: principal %v, source %s", id, props["Principal"], src)
 		}
@@ -811,6 +860,21 @@ func TestAlarms(t *testing.T) {
 			"AlarmActions":       []any{topic},
 		}))
 	})
+	// EventBridge giving up on delivering a call to the ingest function
+	// (the function's own failures are its Errors alarm).
+	must(t, "ingest rule failed invocations", func() {
+		st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", "IngestRuleFailedInvocations")).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
+			"Namespace":          "AWS/Events",
+			"MetricName":         "FailedInvocations",
+			"Dimensions":         []any{map[string]any{"Name": "RuleName", "Value": map[string]any{"Ref": st.logicalID(t, "AWS::Events::Rule", "IngestRule")}}},
+			"Statistic":          "Sum",
+			"Period":             300,
+			"EvaluationPeriods":  1,
+			"Threshold":          1,
+			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+			"AlarmActions":       []any{topic},
+		}))
+	})
 	must(t, "every alarm notifies", func() {
 		st.template.ResourcePropertiesCountIs(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{"AlarmActions": []any{topic}}),
 			jsii.Number(float64(len(st.resources("AWS::CloudWatch::Alarm")))))
@@ -831,7 +895,7 @@ func TestOutputs(t *testing.T) {
 	}
 	sort.Strings(names)
 	want := []string{"AlarmTopicArn", "ApiEndpoint", "ApprovalsStateMachineArn", "ArchiveBucketName", "AuditTableName", "BudgetTableName",
-		"IdentityTableName", "LlmUrl", "PolicyBucketName", "SecretsPrefix", "SlackInteractivityUrl"}
+		"IdentityTableName", "LlmUrl", "PolicyBucketName", "RuntimeRoleArn", "SecretsPrefix", "SlackInteractivityUrl"}
 	if !slices.Equal(names, want) {
 		t.Errorf("outputs %q, want %q", names, want)
 	}

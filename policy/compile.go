@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/wardenhq/warden/policy/names"
 	"regexp"
 	"slices"
 	"sort"
@@ -33,7 +34,18 @@ type Policy struct {
 	Watchdog      *Watchdog
 	Approvers     map[string]ApproverGroup
 	Notifications map[string]ChannelDecl
+	// CredentialTTL is the longest an AWS credential the broker issues
+	// lives (aws.credential_ttl; DefaultCredentialTTL).
+	CredentialTTL time.Duration
 }
+
+// DefaultCredentialTTL is the life of an issued AWS credential unless the
+// policy says otherwise; AWS allows 15 minutes to 12 hours.
+const (
+	DefaultCredentialTTL = time.Hour
+	MinCredentialTTL     = 15 * time.Minute
+	MaxCredentialTTL     = 12 * time.Hour
+)
 
 // Channels returns the notification channels the policy declares, by name;
 // false for no policy (nil).
@@ -48,7 +60,7 @@ func (p *Policy) Channels() (map[string]ChannelDecl, bool) {
 // or a group: letters, digits, '.', '_' and '-', at most 64, not starting
 // with punctuation. Identities use the same rule, so every name a session
 // carries can be written in a policy.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool { return names.Valid(s) }
 
 // RuleCount is the number of rules in the policy.
 func (p *Policy) RuleCount() int { return len(p.rules) }
@@ -243,6 +255,13 @@ func (c *compiler) compile(f *File) *Policy {
 	p.RateLimits = c.compileRateLimits(f.RateLimits)
 	p.Watchdog = c.compileWatchdog(f.Watchdog)
 	p.Approvers = c.compileApprovers(f.Approvers, p.rules)
+	p.CredentialTTL = DefaultCredentialTTL
+	if f.AWS != nil && f.AWS.CredentialTTL != 0 {
+		p.CredentialTTL = time.Duration(f.AWS.CredentialTTL)
+		if p.CredentialTTL < MinCredentialTTL || p.CredentialTTL > MaxCredentialTTL {
+			c.errorf("aws.credential_ttl", CodeInvalidValue, "AWS issues role credentials for 15m to 12h", "credential_ttl %s is out of range", p.CredentialTTL)
+		}
+	}
 	if len(c.errs.list) == 0 {
 		c.checkSessionPolicies(p)
 	}
@@ -250,7 +269,6 @@ func (c *compiler) compile(f *File) *Policy {
 }
 
 var (
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	slackRE  = regexp.MustCompile(`^[UWS][A-Z0-9]{2,20}$`)
 	chanRE   = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
 	chatRE   = regexp.MustCompile(`^-?[0-9]{1,20}$`)
@@ -261,13 +279,13 @@ var (
 func (c *compiler) checkProjects(projects map[string]ProjectDecl) {
 	for _, name := range sortedKeys(projects) {
 		path := pathOf("projects", name)
-		if !nameRE.MatchString(name) {
+		if !names.Valid(name) {
 			c.errorf(path, CodeInvalidValue, "use letters, digits, '.', '_' and '-', at most 64", "invalid project name %q", name)
 		}
 		c.checkLabels(pathOf(path, "labels"), projects[name].Labels)
 		for _, agent := range sortedKeys(projects[name].Agents) {
 			ap := pathOf(pathOf(path, "agents"), agent)
-			if !nameRE.MatchString(agent) {
+			if !names.Valid(agent) {
 				c.errorf(ap, CodeInvalidValue, "use letters, digits, '.', '_' and '-', at most 64", "invalid agent name %q", agent)
 			}
 			c.checkLabels(pathOf(ap, "labels"), projects[name].Agents[agent].Labels)
@@ -277,7 +295,7 @@ func (c *compiler) checkProjects(projects map[string]ProjectDecl) {
 
 func (c *compiler) checkLabels(path string, labels map[string]string) {
 	for _, k := range sortedKeys(labels) {
-		if !nameRE.MatchString(k) {
+		if !names.Valid(k) {
 			c.errorf(pathOf(path, k), CodeInvalidValue, "use letters, digits, '.', '_' and '-', at most 64", "invalid label name %q", k)
 		}
 	}
@@ -433,7 +451,7 @@ func derivedID(prefix string, parts ...any) string {
 
 // claimID checks an ID's form and uniqueness among its kind of declaration.
 func (c *compiler) claimID(path, kind, id string, given bool, ids map[string]string) string {
-	if given && !nameRE.MatchString(id) {
+	if given && !names.Valid(id) {
 		c.errorf(pathOf(path, "id"), CodeInvalidValue, "use letters, digits, '.', '_' and '-', at most 64", "invalid %s id %q", kind, id)
 	}
 	if prev, ok := ids[id]; ok {

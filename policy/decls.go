@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/wardenhq/warden/policy/names"
 	"strings"
 	"time"
 
@@ -197,7 +198,7 @@ func (c *compiler) compileApprovers(decls map[string]ApproverDecl, rules []*rule
 			TTL: time.Duration(d.TTL), Timeout: time.Duration(d.Timeout), Notify: d.Notify, Pos: c.at(path),
 			rules: compilePatterns(d.Rules, false),
 		}
-		if !nameRE.MatchString(name) {
+		if !names.Valid(name) {
 			c.errorf(path, CodeInvalidValue, "use letters, digits, '.', '_' and '-', at most 64", "invalid approver group name %q", name)
 		}
 		if g.TTL == 0 {

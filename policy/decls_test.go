@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,5 +111,22 @@ func TestWatchdogLevels(t *testing.T) {
 	if w := p.Watchdog; w.TokensPerMinute != (Levels{Alert: 250_000, Pause: 500_000}) || w.MaxSessionDuration != 8*time.Hour ||
 		w.OnTrip != "kill" || !w.RepeatedCalls.IsZero() || !w.UpstreamErrors.IsZero() {
 		t.Errorf("watchdog: %+v", w)
+	}
+}
+
+// TestCredentialTTL: issued AWS credentials live an hour unless aws: says
+// otherwise, within AWS's 15 minutes to 12 hours.
+func TestCredentialTTL(t *testing.T) {
+	t.Parallel()
+	if p := mustLoad(t, "version: 1\n"); p.CredentialTTL != time.Hour {
+		t.Errorf("default %v", p.CredentialTTL)
+	}
+	if p := mustLoad(t, "version: 1\naws: {credential_ttl: 20m}\n"); p.CredentialTTL != 20*time.Minute {
+		t.Errorf("20m: %v", p.CredentialTTL)
+	}
+	for _, bad := range []string{"5m", "13h"} {
+		if msg := loadErrors(t, "version: 1\naws: {credential_ttl: "+bad+"}\n"); !strings.Contains(msg, "credential_ttl") || !strings.Contains(msg, "out of range") {
+			t.Errorf("%s: %s", bad, msg)
+		}
 	}
 }

@@ -24,6 +24,12 @@ type File struct {
 	Watchdog      *WatchdogDecl           `policy:"watchdog" doc:"Thresholds that trip a session's breaker when it loops or runs away."`
 	Approvers     map[string]ApproverDecl `policy:"approvers" doc:"Approver groups: who may decide which approve rules, and for how long an approval holds."`
 	Notifications map[string]ChannelDecl  `policy:"notifications" doc:"Notification channels, referred to by name from budgets, the watchdog and approver groups."`
+	AWS           *AWSDecl                `policy:"aws" doc:"The AWS credentials Warden's broker issues to sessions."`
+}
+
+// AWSDecl configures the AWS credentials the broker issues.
+type AWSDecl struct {
+	CredentialTTL Duration `policy:"credential_ttl" doc:"The longest an issued credential lives (never past its session's end), 15m to 12h. Default 1h."`
 }
 
 // ProjectDecl declares a project and the agents that work in it.

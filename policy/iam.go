@@ -43,8 +43,10 @@ func (d *IAMPolicy) JSON() string {
 //     (which IAM cannot evaluate): those are left out;
 //   - deny rules become Deny statements, with or without a condition (a
 //     conditional deny is enforced unconditionally, which is stricter);
-//   - approve rules are left out: an approved action gets a credential for
-//     that one action, made when it is approved.
+//   - approve rules become Deny statements too: what needs a human is
+//     never in the session's credentials, even where an allow rule also
+//     covers it (in Warden, approve beats allow); an approved action gets
+//     a credential for that one action, made when it is approved.
 //
 // Statements with the same effect and resources are merged. A policy with no
 // AWS allow for the principal yields a document with no Allow statement.
@@ -52,7 +54,7 @@ func (p *Policy) SessionPolicy(pr Principal) *IAMPolicy {
 	doc := &IAMPolicy{Version: "2012-10-17", Statement: []IAMStatement{}}
 	req := Request{Principal: pr}
 	candidates := p.awsCandidates(pr)
-	for _, effect := range []Effect{Deny, Allow} {
+	for _, effect := range []Effect{Deny, Approve, Allow} {
 		for _, r := range candidates {
 			if r.effect != effect || !r.who.matchesPrincipal(&req) {
 				continue
@@ -61,7 +63,7 @@ func (p *Policy) SessionPolicy(pr Principal) *IAMPolicy {
 				continue
 			}
 			st := IAMStatement{Effect: "Allow", Resource: []string{"*"}}
-			if effect == Deny {
+			if effect != Allow {
 				st.Effect = "Deny"
 			}
 			if r.kind == kindAny {

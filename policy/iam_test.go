@@ -1,12 +1,13 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/wardenhq/warden/policy/iameval"
 )
 
 func TestSessionPolicyExample(t *testing.T) {
@@ -45,6 +46,7 @@ approvers:
 `)
 	got := p.SessionPolicy(Principal{Project: "x"}).JSON()
 	want := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["s3:DeleteObject"],"Resource":["arn:aws:s3:::b/*"]},` +
+		`{"Effect":"Deny","Action":["s3:PutBucketPolicy"],"Resource":["arn:aws:s3:::b"]},` +
 		`{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/*"]}]}`
 	if got != want {
 		t.Errorf("session policy:\n%s\nwant:\n%s", got, want)
@@ -78,10 +80,11 @@ func TestSessionPolicyTooLarge(t *testing.T) {
 }
 
 // TestSessionPolicyAgreesWithIAM is the property test of the IAM compiler:
-// for random AWS-only policies and random requests, Warden allows exactly
-// when IAM, evaluating the compiled document by its documented rules,
-// allows. The IAM side is an independent implementation (regular
-// expressions, explicit deny > allow > implicit deny).
+// for random AWS-only policies (allow, deny and approve rules) and random
+// requests, Warden allows exactly when IAM, evaluating the compiled
+// document by its documented rules, allows: what needs approval is never
+// in the credentials. The IAM side is an independent implementation (package iameval:
+// explicit deny > allow > implicit deny).
 func TestSessionPolicyAgreesWithIAM(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -101,8 +104,11 @@ func TestSessionPolicyAgreesWithIAM(t *testing.T) {
 		b.WriteString("version: 1\nrules:\n")
 		for i, n := 0, 1+rng.IntN(6); i < n; i++ {
 			effect := "allow"
-			if rng.IntN(3) == 0 {
+			switch rng.IntN(4) {
+			case 0:
 				effect = "deny"
+			case 1:
+				effect = "approve"
 			}
 			if rng.IntN(15) == 0 {
 				fmt.Fprintf(&b, "  - {effect: %s, action: \"*\"}\n", effect)
@@ -110,6 +116,9 @@ func TestSessionPolicyAgreesWithIAM(t *testing.T) {
 			}
 			fmt.Fprintf(&b, "  - {effect: %s, action: [%q, %q], resource: [%q, %q]}\n", effect,
 				pick(actionPats), pick(actionPats), pick(resourcePats), pick(resourcePats))
+		}
+		if strings.Contains(b.String(), "approve") {
+			b.WriteString("approvers:\n  g: {rules: [\"*\"]}\n")
 		}
 		p := mustLoad(t, b.String())
 		pr := Principal{Project: "p", Agent: "a"}
@@ -127,57 +136,15 @@ func TestSessionPolicyAgreesWithIAM(t *testing.T) {
 	}
 }
 
-// iamAllows evaluates an IAM policy document as IAM documents it: an explicit
-// Deny wins, then an Allow, else the implicit deny. Action names match
-// case-insensitively, resources case-sensitively; * matches any run of
-// characters and ? one character.
+// iamAllows evaluates an IAM policy document as IAM documents it, with
+// package iameval: an explicit Deny wins, then an Allow, else the implicit
+// deny. Action names match case-insensitively, resources case-sensitively;
+// * matches any run of characters and ? one character.
 func iamAllows(t *testing.T, doc, action, resource string) bool {
-	var d struct {
-		Statement []struct {
-			Effect   string
-			Action   []string
-			Resource []string
-		}
-	}
-	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+	t.Helper()
+	d, err := iameval.Parse([]byte(doc))
+	if err != nil {
 		t.Fatalf("document %s: %v", doc, err)
 	}
-	wild := func(pat string, fold bool) *regexp.Regexp {
-		var re strings.Builder
-		if fold {
-			re.WriteString("(?i)")
-		}
-		re.WriteString("^")
-		for _, r := range pat {
-			switch r {
-			case '*':
-				re.WriteString(".*")
-			case '?':
-				re.WriteString(".")
-			default:
-				re.WriteString(regexp.QuoteMeta(string(r)))
-			}
-		}
-		re.WriteString("$")
-		return regexp.MustCompile(re.String())
-	}
-	any := func(pats []string, s string, fold bool) bool {
-		for _, p := range pats {
-			if wild(p, fold).MatchString(s) {
-				return true
-			}
-		}
-		return false
-	}
-	allowed := false
-	for _, st := range d.Statement {
-		if !any(st.Action, action, true) || !any(st.Resource, resource, false) {
-			continue
-		}
-		if st.Effect == "Deny" {
-			return false
-		}
-		allowed = true
-	}
-	return allowed
+	return d.Decide(action, resource, nil) == iameval.Allow
 }

@@ -35,7 +35,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(policyCommand(), serveCommand(), projectsCommand(), agentsCommand(), sessionsCommand(), approvalsCommand(), budgetsCommand(),
-		agentCommand(), hookCommand(), auditCommand())
+		agentCommand(), hookCommand(), awsCommand(), auditCommand())
 	err := root.Execute()
 	var ee exitError
 	switch {

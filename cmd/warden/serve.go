@@ -31,6 +31,10 @@ import (
 	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/approvalpost"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/awsiam"
+	"github.com/wardenhq/warden/shared/awssts"
+	"github.com/wardenhq/warden/shared/broker"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/llm"
 	"github.com/wardenhq/warden/shared/notify"
@@ -59,6 +63,13 @@ type serveConfig struct {
 	retention       retentionValue
 	llmConfig       string
 	prices          string
+	// awsRoleARN is the agent runtime role the credential broker issues
+	// credentials of (none: the broker is off); awsSTSEndpoint replaces
+	// STS's regional endpoint.
+	awsRoleARN, awsSTSEndpoint, awsIAMEndpoint string
+	// aws, if set, replaces the process's AWS configuration for the
+	// broker (tests).
+	aws *aws.Config
 	// getenv reads the environment for the provider keys; os.Getenv if nil.
 	getenv func(string) string
 	// notify overrides the notifier's Slack and Telegram API URLs and
@@ -92,6 +103,9 @@ func serveCommand() *cobra.Command {
 	f.Var(&cfg.retention, "retention", "delete archived audit records from the database once older than this, e.g. 90d or 2160h (0: keep everything)")
 	f.StringVar(&cfg.llmConfig, "llm-config", "", "LLM gateway upstreams and model routes (default: claude-* to Anthropic with $ANTHROPIC_API_KEY, the rest to OpenAI with $OPENAI_API_KEY)")
 	f.StringVar(&cfg.prices, "prices", "", "a price table that extends and overrides the built-in one")
+	f.StringVar(&cfg.awsRoleARN, "aws-role-arn", "", "the agent runtime role the AWS credential broker issues session credentials of, with the server's own AWS credentials (the standard chain); none: the broker is off")
+	f.StringVar(&cfg.awsSTSEndpoint, "aws-sts-endpoint", "", "STS endpoint for the broker (default: the region's, https://sts.REGION.amazonaws.com)")
+	f.StringVar(&cfg.awsIAMEndpoint, "aws-iam-endpoint", "", "IAM endpoint for the broker's revocations (default https://iam.amazonaws.com)")
 	f.StringVar(&cfg.firstProject, "first-project", "project-a", "project created on first start, so that an agent can attach at once (empty: none)")
 	return cmd
 }
@@ -191,7 +205,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	if cfg.archiveInterval > 0 {
 		archive = audit.DirStore{Root: cmp.Or(cfg.archiveDir, filepath.Join(cfg.dataDir, "archive"))}
 	}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway,
+	awsBroker, err := newBroker(ctx, cfg, pipe, ids, log)
+	if err != nil {
+		return err
+	}
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway, Broker: awsBroker,
 		Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		// Slack's clicks on approvals, signed with the app's signing secret
 		// (WARDEN_SECRET_SLACK_SIGNING_SECRET).
@@ -323,6 +341,49 @@ func newGateway(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (*ll
 		prices = prices.Merge(own)
 	}
 	return &llm.Gateway{Pipeline: pipe, Config: conf, Prices: prices, Log: log, LoadAWS: processAWS()}, nil
+}
+
+// newBroker is the AWS credential broker, with the server's own AWS
+// credentials and region (the standard chain); nil without a runtime role.
+// Each stopped session, agent or project has the AWS credentials issued
+// before the stop denied on the runtime role.
+func newBroker(ctx context.Context, cfg serveConfig, pipe *pipeline.Pipeline, ids *identity.Service, log *slog.Logger) (*broker.Broker, error) {
+	if cfg.awsRoleARN == "" {
+		log.Info("the AWS credential broker is off: no --aws-role-arn")
+		return nil, nil
+	}
+	role := broker.RoleName(cfg.awsRoleARN)
+	if role == "" {
+		return nil, fmt.Errorf("--aws-role-arn %q is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", cfg.awsRoleARN)
+	}
+	var (
+		awsCfg aws.Config
+		err    error
+	)
+	if cfg.aws != nil {
+		awsCfg = *cfg.aws
+	} else if awsCfg, err = processAWS()(ctx); err != nil {
+		return nil, fmt.Errorf("the AWS credential broker needs the server's AWS credentials: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, errors.New("the AWS credential broker needs a region: set AWS_REGION")
+	}
+	creds, err := awsCfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the AWS credential broker needs the server's AWS credentials: %w", err)
+	}
+	var maxTTL time.Duration
+	if strings.HasPrefix(creds.AccessKeyID, "ASIA") {
+		// Temporary credentials (a role's): AssumeRole with them is role
+		// chaining, which AWS caps at an hour.
+		maxTTL = broker.ChainedTTL
+	}
+	sts := &awssts.Client{Region: awsCfg.Region, Credentials: awsCfg.Credentials, Endpoint: cfg.awsSTSEndpoint}
+	revoker := &broker.Revoker{IAM: &awsiam.Client{Credentials: awsCfg.Credentials, Endpoint: cfg.awsIAMEndpoint}, Role: role,
+		Policy: awsconfig.RevocationPolicy}
+	ids.Stopped = revoker.Stopped
+	log.Info("the AWS credential broker is on", "role", cfg.awsRoleARN, "region", awsCfg.Region)
+	return &broker.Broker{Pipeline: pipe, STS: sts, RoleARN: cfg.awsRoleARN, MaxTTL: maxTTL, Log: log}, nil
 }
 
 // processAWS loads the process's AWS configuration (the standard chain:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wardenhq/warden/policy/shell"
 	"github.com/wardenhq/warden/shared/hooks"
+	"github.com/wardenhq/warden/shared/server"
 )
 
 // Where the clients read settings that users cannot override.
@@ -41,6 +42,9 @@ type setupOptions struct {
 	// what Claude Code's hook answers when it is still pending then.
 	approvalWait time.Duration
 	onPending    string
+	// awsProfile is the AWS profile written when the broker is on;
+	// awsConfig the file it goes in.
+	awsProfile, awsConfig string
 }
 
 func setupCommand() *cobra.Command {
@@ -77,6 +81,8 @@ func setupCommand() *cobra.Command {
 	f.BoolVar(&o.gateway, "llm-gateway", true, "send the agent's model calls through Warden's LLM gateway too")
 	f.DurationVar(&o.approvalWait, "approval-wait", defaultApprovalWait, "how long a hook waits for a human to decide a request that needs approval (0: not at all)")
 	f.StringVar(&o.onPending, "on-pending", "deny", "claude: a request still waiting for approval after --approval-wait is deny (the agent is told, and may ask again) or defer (a -p run ends with the call deferred; `claude -p --resume SESSION` asks again)")
+	f.StringVar(&o.awsProfile, "aws-profile", "warden", "the AWS profile whose credential_process asks Warden for the session's AWS credentials, written when Warden's credential broker is on (empty: none)")
+	f.StringVar(&o.awsConfig, "aws-config", "", "the AWS config file of --aws-profile (default $AWS_CONFIG_FILE, or ~/.aws/config)")
 	f.StringVar(&o.codexConf, "codex-config", "", "codex: the config.toml that gets the warden model provider (default $CODEX_HOME/config.toml, or ~/.codex/config.toml)")
 	newClient := clientFlags(cmd, "", "", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -110,19 +116,29 @@ func setupCommand() *cobra.Command {
 		}
 		var content []byte
 		path := o.path
+		bin := o.wardenPath
+		if bin == "" {
+			if bin, err = os.Executable(); err != nil {
+				return fmt.Errorf("find the warden binary: %w (pass --warden)", err)
+			}
+		}
+		profile := ""
+		if o.awsProfile != "" {
+			var st server.AWSStatus
+			if err := c.call(cmd.Context(), "GET", "/v1/aws", nil, &st); err != nil {
+				return fmt.Errorf("ask whether Warden issues AWS credentials: %w", err)
+			}
+			if st.Broker {
+				profile = o.awsProfile
+			}
+		}
 		switch o.client {
 		case "claude":
-			content, err = claudeSettings(c.endpoint, o.token, o.gateway, o.approvalWait, o.onPending == "defer")
+			content, err = claudeSettings(c.endpoint, o.token, o.gateway, o.approvalWait, o.onPending == "defer", profile)
 			if path == "" {
 				path = claudeManagedSettings
 			}
 		case "codex":
-			bin := o.wardenPath
-			if bin == "" {
-				if bin, err = os.Executable(); err != nil {
-					return fmt.Errorf("find the warden binary: %w (pass --warden)", err)
-				}
-			}
 			content = codexRequirementsFile(c.endpoint, o.token, bin, o.approvalWait)
 			if path == "" {
 				path = codexRequirements
@@ -151,6 +167,24 @@ func setupCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s's %s now go through Warden at %s\n", f.path, o.client, f.what, c.endpoint)
 		}
+		if profile == "" {
+			return nil
+		}
+		conf := o.awsConfig
+		if conf == "" {
+			if conf, err = awsConfigPath(); err != nil {
+				return err
+			}
+		}
+		section := awsProfileSection(profile, bin, c.endpoint, o.token)
+		if o.dryRun {
+			fmt.Fprintf(cmd.OutOrStdout(), "# %s (the profile only)\n%s", conf, section)
+			return nil
+		}
+		if err := writeAWSProfile(conf, profile, section); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote profile %s in %s: AWS credentials come from Warden's broker (AWS_PROFILE=%s)\n", profile, conf, profile)
 		return nil
 	}
 	return cmd
@@ -175,7 +209,7 @@ func preToolUsePath(approvalWait time.Duration, deferPending bool) string {
 
 // claudeSettings is Claude Code's managed settings: every tool call is
 // decided by Warden through http hooks that block when Warden fails.
-func claudeSettings(endpoint, token string, gateway bool, approvalWait time.Duration, deferPending bool) ([]byte, error) {
+func claudeSettings(endpoint, token string, gateway bool, approvalWait time.Duration, deferPending bool, awsProfile string) ([]byte, error) {
 	hook := func(path string) []any {
 		return []any{map[string]any{
 			"matcher": "*",
@@ -202,6 +236,9 @@ func claudeSettings(endpoint, token string, gateway bool, approvalWait time.Dura
 			sessionTokenEnv:   token,
 			"WARDEN_ENDPOINT": endpoint,
 		},
+	}
+	if awsProfile != "" {
+		settings["env"].(map[string]string)["AWS_PROFILE"] = awsProfile
 	}
 	if gateway {
 		env := settings["env"].(map[string]string)
@@ -303,4 +340,66 @@ func writeConfig(path string, content []byte, force bool) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// awsConfigPath is the AWS CLI's and SDKs' shared config file.
+func awsConfigPath() (string, error) {
+	if p := os.Getenv("AWS_CONFIG_FILE"); p != "" {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the AWS config file: %w (pass --aws-config)", err)
+	}
+	return filepath.Join(home, ".aws", "config"), nil
+}
+
+// awsProfileSection is the AWS profile whose credentials come from the
+// broker through `warden aws credential-process`.
+func awsProfileSection(profile, bin, endpoint, token string) string {
+	return fmt.Sprintf("[profile %s]\n# Written by `warden agent setup`: short-lived credentials from Warden's broker.\ncredential_process = %s aws credential-process --endpoint %s --token %s\n",
+		profile, shell.Quote(bin), shell.Quote(endpoint), shell.Quote(token))
+}
+
+// writeAWSProfile puts section in the AWS config file at path, in place of
+// the profile's section if there is one, keeping the other profiles as
+// they are. The file holds a session token: it is readable by its owner
+// only.
+func writeAWSProfile(path, profile, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	var out []string
+	lines := strings.SplitAfter(string(old), "\n")
+	header := "[profile " + profile + "]"
+	for i := 0; i < len(lines); i++ {
+		if strings.TrimSpace(lines[i]) != header {
+			if lines[i] != "" {
+				out = append(out, lines[i])
+			}
+			continue
+		}
+		for i+1 < len(lines) && !strings.HasPrefix(strings.TrimSpace(lines[i+1]), "[") {
+			i++
+		}
+	}
+	text := strings.Join(out, "")
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	if text != "" && !strings.HasSuffix(text, "\n\n") {
+		text += "\n"
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path+".warden-tmp", []byte(text+section), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(path+".warden-tmp", path); err != nil {
+		os.Remove(path + ".warden-tmp")
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

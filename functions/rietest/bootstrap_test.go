@@ -37,6 +37,8 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/approvalstore"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
+	"github.com/wardenhq/warden/shared/dynamo/identitystore"
+	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/notify"
 	"github.com/wardenhq/warden/shared/s3store"
 	"github.com/wardenhq/warden/shared/s3store/s3test"
@@ -117,6 +119,7 @@ var sizes = map[string]struct{ memoryMB, timeout string }{
 	"notifier":  {"256", "120"},
 	"slack":     {"256", "10"},
 	"approvals": {"256", "30"},
+	"ingest":    {"256", "30"},
 }
 
 // deployment is what a function's stack gives it, on emulators: the
@@ -198,7 +201,7 @@ func newDeployment(t testing.TB, function string) *deployment {
 		awsconfig.EnvStage:                "test",
 		awsconfig.EnvSecretsPrefix:        secretsPrefix,
 	}
-	if function != "archiver" && function != "notifier" {
+	if function != "archiver" && function != "notifier" && function != "ingest" {
 		d.sfn = stepfntest.NewFor(t, creds.AccessKeyID, creds.SecretAccessKey, s3test.Region)
 		d.env["AWS_ENDPOINT_URL_SFN"] = d.sfn.URL
 		d.env[awsconfig.EnvApprovalsStateMachine] = approvalsMachine
@@ -209,7 +212,7 @@ func newDeployment(t testing.TB, function string) *deployment {
 		// whose Slack messages it keeps and updates, are in the identity
 		// table.
 		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
-	case "approvals":
+	case "approvals", "ingest":
 		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
 		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
 	case "slack":
@@ -240,6 +243,9 @@ func newDeployment(t testing.TB, function string) *deployment {
 		d.env[awsconfig.EnvBudgetTable] = d.tables.Budget
 		d.env[awsconfig.EnvOutboxTable] = d.tables.Outbox
 		d.env[awsconfig.EnvPolicyBucket] = d.bucket
+		// The broker's and the revocations' role; STS and IAM are called
+		// only when a session asks or is stopped.
+		d.env[awsconfig.EnvRuntimeRole] = "arn:aws:iam::123456789012:role/Warden-test-AgentRuntime"
 		if function == "api" {
 			// The admin API serves the audit archive: one published key.
 			archive := srv.Bucket(t, true)
@@ -450,6 +456,28 @@ func TestBootstraps(t *testing.T) {
 				t.Errorf("after the expire task: %+v, %v", got, err)
 			}
 		},
+		// The ingest function appends a CloudTrail call of the runtime
+		// role's credentials to the audit trail, under the session that
+		// made it.
+		"ingest": func(t *testing.T, d *deployment, f *Function) {
+			ctx := t.Context()
+			db := dynamo.New(d.dynamo, d.tables)
+			const session = "0f1e2d3c4b5a69788796a5b4" // the sample's source identity
+			if err := identitystore.New(db).CreateSession(ctx, identity.Session{ID: session, Project: "data", Agent: "loader",
+				CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if raw := invoke(t, f, event(t, "ingest/s3-getobject.json")); string(raw) != "null" {
+				t.Errorf("answer %s", raw)
+			}
+			var got []string
+			for _, r := range dynamotest.Appended(t, db) {
+				got = append(got, fmt.Sprintf("%s %s/%s %s %s %s", r.Code, r.Project, r.Agent, r.Session, r.Action, r.Status))
+			}
+			if want := []string{"aws.call data/loader " + session + " s3:GetObject ok"}; !slices.Equal(got, want) {
+				t.Errorf("audit %q, want %q", got, want)
+			}
+		},
 		// The slack function takes a signed click on an approval's
 		// Approve button and approves it, as the clicking release manager.
 		"slack": func(t *testing.T, d *deployment, f *Function) {
@@ -553,8 +581,8 @@ func TestBootstraps(t *testing.T) {
 			if want == secretsPrefix {
 				want += awsconfig.SigningKeySecret
 			}
-			// The approvals function reads no secret.
-			if got := d.secrets.Asked(); name != "approvals" && !slices.Contains(got, want) {
+			// The approvals and ingest functions read no secret.
+			if got := d.secrets.Asked(); name != "approvals" && name != "ingest" && !slices.Contains(got, want) {
 				t.Errorf("secrets asked for: %q; want %s among them", got, want)
 			}
 		})
@@ -631,6 +659,9 @@ func TestMisconfigured(t *testing.T) {
 		{"slack without the identity table", "slack", func(t *testing.T, d *deployment) {
 			delete(d.env, awsconfig.EnvIdentityTable)
 		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvIdentityTable},
+		{"ingest without the audit table", "ingest", func(t *testing.T, d *deployment) {
+			delete(d.env, awsconfig.EnvAuditTable)
+		}, "missing configuration (set by the CDK stack): " + awsconfig.EnvAuditTable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -649,6 +680,8 @@ func TestMisconfigured(t *testing.T) {
 				ev = event(t, "slack/click-approve.json")
 			case "approvals":
 				ev = event(t, "approvals/wait.json")
+			case "ingest":
+				ev = event(t, "ingest/s3-getobject.json")
 			default:
 				ev = event(t, "archiver/stream-batch.json")
 			}
@@ -681,7 +714,7 @@ func BenchmarkColdStart(b *testing.B) {
 		archs = append(archs, runtime.GOARCH)
 	}
 	for _, arch := range archs {
-		for _, name := range []string{"api", "llm", "archiver", "notifier", "slack", "approvals"} {
+		for _, name := range []string{"api", "llm", "archiver", "notifier", "slack", "approvals", "ingest"} {
 			b.Run(arch+"/"+name, func(b *testing.B) {
 				bootstrap := bootstraps(b, arch)[name]
 				fi, err := os.Stat(bootstrap)
@@ -695,7 +728,8 @@ func BenchmarkColdStart(b *testing.B) {
 				}
 				ev := event(b, map[string]string{"api": "api/admin-list-projects.json",
 					"llm": "llm/messages-foreign-key.json", "archiver": "archiver/stream-batch.json",
-					"notifier": "notifier/stream-batch.json", "slack": "slack/click-approve.json", "approvals": "approvals/wait.json"}[name])
+					"notifier": "notifier/stream-batch.json", "slack": "slack/click-approve.json", "approvals": "approvals/wait.json",
+					"ingest": "ingest/s3-getobject.json"}[name])
 				var inits []time.Duration
 				b.ResetTimer()
 				for range b.N {

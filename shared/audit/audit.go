@@ -33,6 +33,15 @@ const (
 	// ends and linked to its decision by Ref; Args holds its Usage.
 	LLMUsage Code = "llm.usage"
 
+	// AWSCredentials is the outcome of an allowed request for AWS
+	// credentials (the broker), linked to its decision by Ref: Status
+	// issued, refused or error; Args the session policy's SHA-256, the
+	// duration, the source identity and the access key ID (never the
+	// secret). AWSCall is a call the runtime role's credentials made, as
+	// CloudTrail recorded it.
+	AWSCredentials Code = "aws.credentials"
+	AWSCall        Code = "aws.call"
+
 	// Approvals: Ref is the approval's ID, Actor who decided.
 	ApprovalRequested Code = "approval.requested"
 	ApprovalApproved  Code = "approval.approved"

@@ -41,7 +41,23 @@ const (
 	// which the api and llm functions start an execution of per approval,
 	// and whose waiting task the api and slack functions answer.
 	EnvApprovalsStateMachine = "WARDEN_APPROVALS_STATE_MACHINE"
+	// EnvRuntimeRole is the ARN of the agent runtime role: the api
+	// function's credential broker issues short-lived credentials of it
+	// (sts:AssumeRole with a session policy, a source identity and session
+	// tags), and the api and llm functions revoke a stopped session's
+	// credentials on it (the inline policy RevocationPolicy).
+	EnvRuntimeRole = "WARDEN_RUNTIME_ROLE"
 )
+
+// RevocationPolicy is the runtime role's inline policy that denies the
+// credentials of stopped sessions (by aws:SourceIdentity), written by the
+// broker.
+const RevocationPolicy = "warden-revoked-sessions"
+
+// CloudTrailDetailType is the detail type of the EventBridge events the
+// ingest function takes: the runtime role's AWS calls, as CloudTrail
+// recorded them.
+const CloudTrailDetailType = "AWS API Call via CloudTrail"
 
 // PolicyMaxAge is how stale the functions' policy may be when a request
 // starts: a new version in the bucket takes effect within it.
@@ -126,6 +142,8 @@ type Config struct {
 	SecretsPrefix string
 	// ApprovalsStateMachine is the approvals state machine's ARN.
 	ApprovalsStateMachine string
+	// RuntimeRole is the agent runtime role's ARN.
+	RuntimeRole string
 }
 
 // FromEnv reads the configuration; lookup is os.LookupEnv when nil.
@@ -144,6 +162,7 @@ func FromEnv(lookup func(string) (string, bool)) Config {
 		ArchiveBucket:         get(EnvArchiveBucket),
 		SecretsPrefix:         get(EnvSecretsPrefix),
 		ApprovalsStateMachine: get(EnvApprovalsStateMachine),
+		RuntimeRole:           get(EnvRuntimeRole),
 	}
 }
 
@@ -160,6 +179,7 @@ func (c Config) Require(names ...string) error {
 		EnvArchiveBucket:         c.ArchiveBucket,
 		EnvSecretsPrefix:         c.SecretsPrefix,
 		EnvApprovalsStateMachine: c.ApprovalsStateMachine,
+		EnvRuntimeRole:           c.RuntimeRole,
 	}
 	var missing []string
 	for _, n := range names {

@@ -22,6 +22,7 @@ import (
 	"github.com/wardenhq/warden/shared/approvaltask"
 	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/broker"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/approvalstore"
@@ -66,6 +67,14 @@ type Options struct {
 	// AWS is the function's AWS configuration (its role's credentials),
 	// which Bedrock upstreams are signed with.
 	AWS *aws.Config
+	// RuntimeRole is the agent runtime role. With STS, the credential
+	// broker issues sessions credentials of it (the api function); with
+	// IAM, each stopped session, agent or project has the credentials
+	// issued before the stop denied on it (api and llm: the watchdog
+	// stops sessions too).
+	RuntimeRole string
+	STS         broker.STS
+	IAM         broker.IAM
 	// Metrics, if not nil, publishes the budget alerts as a metric.
 	Metrics *lambdas.Metrics
 	Log     *slog.Logger
@@ -132,6 +141,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}}
 	if o.Admin {
 		srv.AdminPrincipal = lambdas.IAMCaller
+	}
+	if o.STS != nil && o.RuntimeRole != "" {
+		// The function's credentials are its role's: AssumeRole with them
+		// is role chaining.
+		srv.Broker = &broker.Broker{Pipeline: pipe, STS: o.STS, RoleARN: o.RuntimeRole, MaxTTL: broker.ChainedTTL, Log: log}
+	}
+	if o.IAM != nil && o.RuntimeRole != "" {
+		ids.Stopped = (&broker.Revoker{IAM: o.IAM, Role: broker.RoleName(o.RuntimeRole), Policy: awsconfig.RevocationPolicy}).Stopped
 	}
 	a := &App{Server: srv, Policies: policies, Outbox: box, Log: log}
 	a.handler = srv.Handler()

@@ -17,10 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/approvaltask"
@@ -76,29 +73,6 @@ func testApp(t *testing.T, admin bool, db *dynamo.DB, upstream string) *App {
 }
 
 func newDB(t *testing.T) *dynamo.DB { return dynamotest.DB(t, dynamotest.Client(t)) }
-
-// appendedRecords reads the records appended to the audit table.
-func appendedRecords(t *testing.T, db *dynamo.DB) []audit.Record {
-	t.Helper()
-	out, err := db.Client().Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(db.Names().Audit)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []audit.Record
-	for _, it := range out.Items {
-		pk, _ := it["pk"].(*types.AttributeValueMemberS)
-		data, _ := it["record"].(*types.AttributeValueMemberS)
-		if pk == nil || data == nil {
-			continue
-		}
-		r, ok, err := dynamo.AppendedRecord(pk.Value, data.Value)
-		if err != nil || !ok {
-			t.Fatalf("item %s: %v", pk.Value, err)
-		}
-		recs = append(recs, r)
-	}
-	return recs
-}
 
 // sample reads an event of events/, with its placeholders filled in.
 func sample(t *testing.T, name string, vars map[string]string) *events.APIGatewayProxyRequest {
@@ -205,9 +179,9 @@ func TestFunctionEvents(t *testing.T) {
 		rel, _ := filepath.Rel(filepath.Join("..", "..", "events"), f)
 		// The other functions' samples run in their handlers' packages
 		// (shared/lambdas, shared/lambdas/notifier, shared/slackapp,
-		// shared/approvaltask).
+		// shared/approvaltask, shared/lambdas/ingest).
 		stream := strings.HasPrefix(rel, "archiver") || strings.HasPrefix(rel, "notifier") || strings.HasPrefix(rel, "slack") ||
-			strings.HasPrefix(rel, "approvals")
+			strings.HasPrefix(rel, "approvals") || strings.HasPrefix(rel, "ingest")
 		if _, ok := want[filepath.ToSlash(rel)]; !ok && !stream {
 			t.Errorf("sample %s is not run by any test", rel)
 		}
@@ -217,7 +191,7 @@ func TestFunctionEvents(t *testing.T) {
 	// decisions, and the usage of both model calls. The archiver sequences
 	// them from the table's stream, which the emulator has not: read the
 	// items as appended.
-	recs := appendedRecords(t, db)
+	recs := dynamotest.Appended(t, db)
 	var usage, actor int
 	for _, r := range recs {
 		if r.Code == audit.LLMUsage {

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/awsiam"
+	"github.com/wardenhq/warden/shared/awssts"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/s3policy"
@@ -38,7 +40,10 @@ func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error)
 		if o.Archive, err = s3store.NewArchiveReader(get, e.Config.ArchiveBucket); err != nil {
 			return Options{}, err
 		}
+		o.STS = &awssts.Client{Region: e.AWS.Region, Credentials: e.AWS.Credentials, Endpoint: e.Endpoint("STS")}
 	}
+	o.RuntimeRole = e.Config.RuntimeRole
+	o.IAM = &awsiam.Client{Credentials: e.AWS.Credentials, Endpoint: e.Endpoint("IAM")}
 	// Both at once: each is a round trip of the cold start.
 	var llmErr, pricesErr error
 	var wg sync.WaitGroup
@@ -69,6 +74,7 @@ func FromEnv(ctx context.Context, admin bool) (*App, error) {
 	if admin {
 		required = append(required, awsconfig.EnvArchiveBucket)
 	}
+	required = append(required, awsconfig.EnvRuntimeRole)
 	env, err := lambdas.LoadEnv(ctx, required...)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wardenhq/warden/policy"
+	"github.com/wardenhq/warden/policy/names"
 )
 
 // Errors returned by the service. Front ends map them to HTTP statuses:
@@ -26,6 +26,9 @@ var (
 	ErrUnauthenticated = errors.New("unknown or expired credential")
 	ErrRevoked         = errors.New("revoked")
 	ErrInvalid         = errors.New("invalid")
+	// ErrStopIncomplete: the stop is stored (the session cannot act
+	// through Warden), but what Stopped does with it failed.
+	ErrStopIncomplete = errors.New("stopped")
 )
 
 // revokedError says why a credential was revoked, and is ErrRevoked.
@@ -119,13 +122,40 @@ const (
 
 // ValidName reports whether s can name a project or an agent: the policy
 // language's rule, so that every principal can be named in a policy.
-func ValidName(s string) bool { return policy.ValidName(s) }
+func ValidName(s string) bool { return names.Valid(s) }
 
 // Service is the identity core: enrollment, login, authentication and the
 // kill switch.
 type Service struct {
 	store Store
 	now   func() time.Time
+	// Stopped, if not nil, is told each stop once it is stored: a session
+	// killed or paused, an agent killed, a project frozen (the credential
+	// broker denies the AWS credentials issued before it). Its error is
+	// the stop's: the stop holds, and the caller reports that its AWS
+	// credentials may not have been revoked.
+	Stopped func(ctx context.Context, s Stop) error
+}
+
+// Stop is a session, an agent (Project and Agent) or a project stopped at
+// At.
+type Stop struct {
+	Session, Project, Agent string
+	At                      time.Time
+}
+
+// stopped tells Stopped of s.
+func (s *Service) stopped(ctx context.Context, st Stop) error {
+	if s.Stopped == nil {
+		return nil
+	}
+	// The end of the current second: AWS keeps a token's issue time to
+	// the second, and one issued in the second of the stop is denied too.
+	st.At = s.now().UTC().Truncate(time.Second).Add(time.Second)
+	if err := s.Stopped(ctx, st); err != nil {
+		return fmt.Errorf("%w; its AWS credentials may not be revoked: %w", ErrStopIncomplete, err)
+	}
+	return nil
 }
 
 // NewService returns a service over store. now is the clock (time.Now when nil).
@@ -142,6 +172,20 @@ func newSecret() (string, error) {
 		return "", fmt.Errorf("read random: %w", err)
 	}
 	return hex.EncodeToString(b), nil // hex: never contains the "_" that ends the ID
+}
+
+// ValidID reports whether s could be a session's ID: 24 lower-case hex
+// digits (the credential broker's source identity).
+func ValidID(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func newID() (string, error) {
@@ -357,7 +401,7 @@ func (s *Service) KillSession(ctx context.Context, id, by, reason string) error 
 	if err != nil {
 		return fmt.Errorf("kill session %s: %w", id, err)
 	}
-	return nil
+	return s.stopped(ctx, Stop{Session: id})
 }
 
 // PauseSession stops a session until ResumeSession. Pausing a paused
@@ -372,7 +416,7 @@ func (s *Service) PauseSession(ctx context.Context, id, by, reason string) error
 	if err != nil {
 		return fmt.Errorf("pause session %s: %w", id, err)
 	}
-	return nil
+	return s.stopped(ctx, Stop{Session: id})
 }
 
 // ResumeSession lets a paused session go on. A killed session stays killed.
@@ -396,7 +440,7 @@ func (s *Service) KillAgent(ctx context.Context, project, agent, by, reason stri
 	if err != nil {
 		return fmt.Errorf("kill agent %s/%s: %w", project, agent, err)
 	}
-	return nil
+	return s.stopped(ctx, Stop{Project: project, Agent: agent})
 }
 
 // FreezeProject stops every session of a project until it is unfrozen.
@@ -416,6 +460,9 @@ func (s *Service) setFrozen(ctx context.Context, name string, frozen bool, by, r
 	})
 	if err != nil {
 		return fmt.Errorf("freeze project %s: %w", name, err)
+	}
+	if frozen {
+		return s.stopped(ctx, Stop{Project: name})
 	}
 	return nil
 }

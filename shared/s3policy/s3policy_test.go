@@ -194,7 +194,7 @@ func testPolicyFromS3(t *testing.T, reader func(*s3test.Server, http.RoundTrippe
 	}
 	rec.take()
 	wantRecords(fmt.Sprintf("policy.rejected %s?versionId=%s %s:2:1: unknown field \"rulez\" (did you mean \"rules\"?) [unknown-field]\n"+
-		"\thint: allowed here: version, projects, rules, budgets, rate_limits, watchdog, approvers, notifications", name, id3, name))
+		"\thint: allowed here: version, projects, rules, budgets, rate_limits, watchdog, approvers, notifications, aws", name, id3, name))
 
 	// The refused version is not fetched, nor audited, again.
 	if err := src.Refresh(ctx); err != nil || src.Current() != second {

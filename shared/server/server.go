@@ -20,6 +20,7 @@ import (
 	"github.com/wardenhq/warden/policy"
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/broker"
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/hooks"
 	"github.com/wardenhq/warden/shared/identity"
@@ -49,6 +50,8 @@ type Server struct {
 	Slack http.Handler
 	// LLM is the model gateway; nil to serve no model APIs.
 	LLM *llm.Gateway
+	// Broker issues AWS credentials to sessions; nil when it is off.
+	Broker *broker.Broker
 	// Budgets reads the budgets' counters, by the policy of Policy.
 	Budgets *budget.Service
 	Policy  pipeline.PolicySource
@@ -80,6 +83,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/hooks/post-tool-use", h.PostToolUse)
 	mux.HandleFunc("POST /v1/agent/login", s.login)
 	mux.HandleFunc("GET /v1/audit/public-key", s.publicKey)
+	mux.HandleFunc("GET /v1/aws", s.awsStatus)
+	mux.HandleFunc("POST "+AWSCredentialsPath, s.awsCredentials)
 	if s.LLM != nil {
 		s.LLM.Register(mux)
 	}
@@ -145,6 +150,29 @@ func (s *Server) failErr(w http.ResponseWriter, op string, err error) {
 		s.Log.Error(op, "err", err)
 		fail(w, http.StatusInternalServerError, "internal", "%s failed; see the server log", op)
 	}
+}
+
+// stopFailed answers the error of a stop (a kill, a pause, a freeze) that
+// did not happen, and reports whether it did. A stop that holds, but whose
+// AWS credentials may not be revoked (identity.ErrStopIncomplete), is the
+// caller's to record first, and then revocationFailed's to answer.
+func (s *Server) stopFailed(w http.ResponseWriter, op string, err error) bool {
+	if err == nil || errors.Is(err, identity.ErrStopIncomplete) {
+		return false
+	}
+	s.failErr(w, op, err)
+	return true
+}
+
+// revocationFailed answers a stop that holds but whose AWS credentials may
+// not be revoked: 502, saying so.
+func (s *Server) revocationFailed(w http.ResponseWriter, err error) bool {
+	if err == nil {
+		return false
+	}
+	s.Log.Error("revoke AWS credentials", "err", err)
+	fail(w, http.StatusBadGateway, "revocation_failed", "%v: try again", err)
+	return true
 }
 
 // decode reads a JSON body into v, strictly and within the size limit.
@@ -375,11 +403,13 @@ func (s *Server) freezeProject(freeze bool) http.HandlerFunc {
 		} else {
 			err = s.Identity.UnfreezeProject(r.Context(), name, actor(r))
 		}
-		if err != nil {
-			s.failErr(w, "freeze project "+strconv.Quote(name), err)
+		if s.stopFailed(w, "freeze project "+strconv.Quote(name), err) {
 			return
 		}
 		s.record(r.Context(), audit.Record{Code: code, Project: name, Actor: actor(r), Reason: reason})
+		if s.revocationFailed(w, err) {
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"name": name, "state": map[bool]string{true: "frozen", false: "active"}[freeze]})
 	}
 }
@@ -390,11 +420,14 @@ func (s *Server) killAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	project, agent := r.PathValue("project"), r.PathValue("agent")
-	if err := s.Identity.KillAgent(r.Context(), project, agent, actor(r), reason); err != nil {
-		s.failErr(w, "kill agent "+project+"/"+agent, err)
+	err := s.Identity.KillAgent(r.Context(), project, agent, actor(r), reason)
+	if s.stopFailed(w, "kill agent "+project+"/"+agent, err) {
 		return
 	}
 	s.record(r.Context(), audit.Record{Code: audit.AgentKilled, Project: project, Agent: agent, Actor: actor(r), Reason: reason})
+	if s.revocationFailed(w, err) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"project": project, "agent": agent, "state": "killed"})
 }
 
@@ -455,11 +488,13 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.Identity.KillSession(r.Context(), id, actor(r), reason)
 	}
-	if err != nil {
-		s.failErr(w, "kill session "+id, err)
+	if s.stopFailed(w, "kill session "+id, err) {
 		return
 	}
 	s.record(r.Context(), audit.Record{Code: audit.SessionKilled, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: reason})
+	if s.revocationFailed(w, err) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": "killed"})
 }
 
@@ -535,11 +570,13 @@ func (s *Server) pauseSession(pause bool) http.HandlerFunc {
 				err = s.Identity.ResumeSession(r.Context(), id)
 			}
 		}
-		if err != nil {
-			s.failErr(w, state+" session "+id, err)
+		if s.stopFailed(w, state+" session "+id, err) {
 			return
 		}
 		s.record(r.Context(), audit.Record{Code: code, Project: sess.Project, Agent: sess.Agent, Session: id, Actor: actor(r), Reason: reason})
+		if s.revocationFailed(w, err) {
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": state})
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	miniserver "github.com/truora/minidyn/server"
 
+	"github.com/wardenhq/warden/shared/audit"
 	"github.com/wardenhq/warden/shared/dynamo"
 )
 
@@ -185,4 +186,28 @@ func (c lostClient) Do(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amz-Crc32": {strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10)}},
 		Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+}
+
+// Appended reads the records appended to db's audit table, sequenced or
+// not.
+func Appended(t testing.TB, db *dynamo.DB) []audit.Record {
+	t.Helper()
+	out, err := db.Client().Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(db.Names().Audit)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	for _, it := range out.Items {
+		pk, _ := it["pk"].(*types.AttributeValueMemberS)
+		data, _ := it["record"].(*types.AttributeValueMemberS)
+		if pk == nil || data == nil {
+			continue
+		}
+		r, ok, err := dynamo.AppendedRecord(pk.Value, data.Value)
+		if err != nil || !ok {
+			t.Fatalf("item %s: %v", pk.Value, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
 }

@@ -1,0 +1,106 @@
+// Package awsiam makes the AWS IAM calls of Warden's credential broker:
+// reading and writing the agent runtime role's inline policies, where a
+// killed session's credentials are denied. Each call is one SigV4-signed
+// POST of IAM's query protocol (by package awsquery), without the SDK's
+// client, which would add to a function that must stay within 20 MB; the
+// tests check that the SDK's client and this one send the same requests
+// and read the same answers.
+package awsiam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/wardenhq/warden/shared/awsquery"
+)
+
+// Region is the region IAM, a global service, is signed for.
+const Region = "us-east-1"
+
+// Client calls IAM with Credentials.
+type Client struct {
+	Credentials aws.CredentialsProvider
+	// Endpoint, if set, replaces https://iam.amazonaws.com.
+	Endpoint string
+	HTTP     *http.Client
+}
+
+// ErrNoSuchEntity: the role, or its policy of that name, does not exist.
+// The error is also the *awsquery.Error IAM answered with.
+var ErrNoSuchEntity = errors.New("iam: no such entity")
+
+// ErrInvalidInput: a role or policy name breaks IAM's rules; nothing was
+// sent.
+var ErrInvalidInput = errors.New("iam: invalid input")
+
+var (
+	roleNameRE   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	policyNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+)
+
+// PutRolePolicy sets the inline policy policyName of roleName to
+// document, a JSON policy document.
+func (c *Client) PutRolePolicy(ctx context.Context, roleName, policyName, document string) error {
+	if document == "" {
+		return fmt.Errorf("%w: put policy %s of role %s: an empty document", ErrInvalidInput, policyName, roleName)
+	}
+	return c.call(ctx, "PutRolePolicy", roleName, policyName, url.Values{"PolicyDocument": {document}}, nil)
+}
+
+// GetRolePolicy returns the inline policy policyName of roleName, decoded
+// (IAM answers it URL-encoded).
+func (c *Client) GetRolePolicy(ctx context.Context, roleName, policyName string) (string, error) {
+	var out struct {
+		PolicyDocument string
+	}
+	if err := c.call(ctx, "GetRolePolicy", roleName, policyName, nil, &out); err != nil {
+		return "", err
+	}
+	doc, err := url.PathUnescape(out.PolicyDocument)
+	if err != nil {
+		return "", fmt.Errorf("get policy %s of role %s: the document is not URL-encoded: %w", policyName, roleName, err)
+	}
+	return doc, nil
+}
+
+// DeleteRolePolicy deletes the inline policy policyName of roleName.
+func (c *Client) DeleteRolePolicy(ctx context.Context, roleName, policyName string) error {
+	return c.call(ctx, "DeleteRolePolicy", roleName, policyName, nil, nil)
+}
+
+func (c *Client) call(ctx context.Context, action, roleName, policyName string, params url.Values, out any) error {
+	switch {
+	case !roleNameRE.MatchString(roleName):
+		return fmt.Errorf("%w: role name %q: want 1 to 64 letters, digits or _+=,.@-", ErrInvalidInput, roleName)
+	case !policyNameRE.MatchString(policyName):
+		return fmt.Errorf("%w: policy name %q: want 1 to 128 letters, digits or _+=,.@-", ErrInvalidInput, policyName)
+	}
+	if params == nil {
+		params = url.Values{}
+	}
+	params.Set("RoleName", roleName)
+	params.Set("PolicyName", policyName)
+	q := &awsquery.Client{Region: Region, Credentials: c.Credentials, Service: "iam", Endpoint: c.Endpoint, Version: "2010-05-08", HTTP: c.HTTP}
+	err := q.Call(ctx, action, params, out)
+	var e *awsquery.Error
+	if errors.As(err, &e) && e.Code == "NoSuchEntity" {
+		err = &noSuchEntity{e}
+	}
+	if err != nil {
+		return fmt.Errorf("policy %s of role %s: %w", policyName, roleName, err)
+	}
+	return nil
+}
+
+// noSuchEntity is IAM's NoSuchEntity: it reads as IAM's error and matches
+// both ErrNoSuchEntity and it.
+type noSuchEntity struct{ answer *awsquery.Error }
+
+func (e *noSuchEntity) Error() string   { return e.answer.Error() }
+func (e *noSuchEntity) Unwrap() []error { return []error{ErrNoSuchEntity, e.answer} }
