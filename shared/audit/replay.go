@@ -13,8 +13,8 @@ type Event struct {
 	Seq    int64         `json:"seq"`
 	Time   time.Time     `json:"time"`
 	Offset time.Duration `json:"offset_ns"` // since the session's first record
-	// Kind is login, tool, llm, refused, kill, pause, resume, approval,
-	// budget or watchdog.
+	// Kind is login, tool, llm, aws, refused, kill, pause, resume,
+	// approval, budget or watchdog.
 	Kind     string `json:"kind"`
 	Action   string `json:"action,omitempty"`
 	Resource string `json:"resource,omitempty"`
@@ -45,7 +45,7 @@ func Replay(records []Record) []Event {
 		if start.IsZero() {
 			start = r.Time
 		}
-		if r.Code == ToolOutcome || r.Code == LLMUsage {
+		if r.Code == ToolOutcome || r.Code == LLMUsage || r.Code == AWSCredentials {
 			if i, ok := byRef[r.Ref]; ok && r.Ref != "" {
 				out[i].Status, out[i].DurationMS = r.Status, r.DurationMS
 				out[i].Usage = usageOf(r)
@@ -67,6 +67,8 @@ func Replay(records []Record) []Event {
 			e.Kind = "resume"
 		case r.Code == RequestRefused:
 			e.Kind, e.Decision = "refused", "deny"
+		case domain == "decision" && r.Kind == "aws":
+			e.Kind, e.Decision = "aws", r.Effect
 		case domain == "decision":
 			e.Kind, e.Decision = kindOfAction(r.Action), r.Effect
 		case r.Code == ToolOutcome:
@@ -78,7 +80,7 @@ func Replay(records []Record) []Event {
 		default:
 			e.Kind = domain
 		}
-		if r.Ref != "" && r.Code != ToolOutcome && r.Code != LLMUsage && e.Kind != "approval" {
+		if r.Ref != "" && r.Code != ToolOutcome && r.Code != LLMUsage && r.Code != AWSCredentials && r.Code != AWSCall && e.Kind != "approval" {
 			byRef[r.Ref] = len(out)
 		}
 		out = append(out, e)
@@ -138,7 +140,14 @@ func (e Event) String() string {
 	}
 	switch e.Decision {
 	case "allow":
-		fmt.Fprintf(&b, "  allowed (%s)", e.Rule)
+		switch {
+		case e.Rule != "":
+			fmt.Fprintf(&b, "  allowed (%s)", e.Rule)
+		case e.Reason != "":
+			fmt.Fprintf(&b, "  allowed: %s", e.Reason)
+		default:
+			b.WriteString("  allowed")
+		}
 	case "approve":
 		fmt.Fprintf(&b, "  needs approval (%s)", e.Rule)
 	case "deny":
@@ -160,8 +169,10 @@ func (e Event) String() string {
 		if e.DurationMS > 0 {
 			fmt.Fprintf(&b, " in %dms", e.DurationMS)
 		}
-	} else if e.Status != "" {
+	} else if e.Status != "" && e.DurationMS > 0 {
 		fmt.Fprintf(&b, "  → %s in %dms", e.Status, e.DurationMS)
+	} else if e.Status != "" {
+		fmt.Fprintf(&b, "  → %s", e.Status)
 	}
 	switch e.Kind {
 	case "kill", "pause":

@@ -112,3 +112,36 @@ func TestReplayCostAndApprovals(t *testing.T) {
 		t.Errorf("usage of the first call: %+v", u)
 	}
 }
+
+// TestReplayAWS: a session's AWS credentials (the decision and the
+// issuance, one step) and the calls CloudTrail recorded of them, beside
+// its tool calls.
+func TestReplayAWS(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var recs []Record
+	add := func(ms int, r Record) {
+		r.Seq, r.Time, r.Session = int64(len(recs)+1), t0.Add(time.Duration(ms)*time.Millisecond), "s1"
+		recs = append(recs, r)
+	}
+	add(0, Record{Code: DecisionAllow, Kind: "aws", Action: "sts:AssumeRole", Resource: "arn:aws:iam::123456789012:role/Warden-dev-AgentRuntime",
+		Effect: "allow", Reason: "session policy sha256:0123abcd (3 statements)", Ref: "aws-1"})
+	add(120, Record{Code: AWSCredentials, Kind: "aws", Ref: "aws-1", Status: "issued"})
+	add(2000, Record{Code: DecisionAllow, Kind: "tool", Action: "tool:Bash", Resource: "aws s3 cp s3://data-lake/raw/orders.csv .", Effect: "allow", Rule: "tools", Ref: "toolu_1"})
+	add(3000, Record{Code: AWSCall, Kind: "aws", Action: "s3:GetObject", Resource: "arn:aws:s3:::data-lake/raw/orders.csv", Status: "ok", Ref: "ev-1"})
+	add(4000, Record{Code: AWSCall, Kind: "aws", Action: "s3:DeleteObject", Resource: "arn:aws:s3:::data-lake/raw/orders.csv", Status: "AccessDenied", Ref: "ev-2"})
+	var lines []string
+	for _, e := range Replay(recs) {
+		lines = append(lines, e.String())
+	}
+	got := strings.Join(lines, "\n")
+	want := strings.Join([]string{
+		`   +0.000s  aws      sts:AssumeRole "arn:aws:iam::123456789012:role/Warden-dev-AgentRuntime"  allowed: session policy sha256:0123abcd (3 statements)  → issued`,
+		`   +2.000s  tool     Bash "aws s3 cp s3://data-lake/raw/orders.csv ."  allowed (tools)`,
+		`   +3.000s  aws      s3:GetObject "arn:aws:s3:::data-lake/raw/orders.csv"  → ok`,
+		`   +4.000s  aws      s3:DeleteObject "arn:aws:s3:::data-lake/raw/orders.csv"  → AccessDenied`,
+	}, "\n")
+	if got != want {
+		t.Errorf("replay:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -114,7 +114,8 @@ func (b *Broker) Issue(ctx context.Context, token string, r Request) (Credential
 		doc *policy.IAMPolicy
 		ttl time.Duration
 	)
-	call := pipeline.Call{Token: token}
+	// The decision and the issuance's outcome share a reference.
+	call := pipeline.Call{Token: token, Ref: "aws-" + audit.NewID()[:16]}
 	switch {
 	case r.Action == "" && r.Resource == "":
 		call.Request = policy.Request{Action: ActionAssumeRole, Resource: b.RoleARN}
@@ -144,7 +145,7 @@ func (b *Broker) Issue(ctx context.Context, token string, r Request) (Credential
 	if b.MaxTTL > 0 {
 		ttl = min(ttl, b.MaxTTL)
 	}
-	outcome := audit.Record{Code: audit.AWSCredentials, Ref: v.Record.ID, Kind: policy.KindAWS.String(), Action: call.Request.Action,
+	outcome := audit.Record{Code: audit.AWSCredentials, Ref: call.Ref, Kind: policy.KindAWS.String(), Action: call.Request.Action,
 		Resource: call.Request.Resource}
 	if ttl < MinTTL {
 		ref := &pipeline.Refusal{Status: http.StatusForbidden, Message: fmt.Sprintf(
