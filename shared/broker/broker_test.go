@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -514,5 +515,35 @@ func TestIssuedPolicyAgreesWithWarden(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSessionPolicyTooLarge: a principal whose AWS rules compile to more
+// than AWS's 2,048 characters (here through its session's labels, which
+// the policy's validation cannot foresee) is refused with its name and the
+// size, before anything is asked of AWS.
+func TestSessionPolicyTooLarge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("version: 1\nrules:\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "  - {effect: allow, who: {labels: {tier: gold}}, action: \"s3:GetObject\", resource: \"arn:aws:s3:::bucket-%02d-with-a-long-name/raw/*\"}\n", i)
+	}
+	f := newFixture(t, b.String())
+	key, err := f.ids.RotateEnrollKey(ctx, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gold, err := f.ids.Login(ctx, key, "loader", map[string]string{"tier": "gold"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ref := f.broker.Issue(ctx, gold, broker.Request{})
+	if ref == nil || ref.Status != http.StatusForbidden || !regexp.MustCompile(`session policy of data/loader is \d{4} characters, over AWS's limit of 2048`).MatchString(ref.Message) {
+		t.Errorf("too large: %+v", ref)
+	}
+	if n := len(f.assumes()); n != 0 {
+		t.Errorf("%d AssumeRole calls", n)
 	}
 }
