@@ -22,6 +22,10 @@ import (
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/approvaltask"
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/awsconfig"
+	"github.com/wardenhq/warden/shared/awsiam"
+	"github.com/wardenhq/warden/shared/awsquery/awstest"
+	"github.com/wardenhq/warden/shared/awssts"
 	"github.com/wardenhq/warden/shared/dynamo"
 	"github.com/wardenhq/warden/shared/dynamo/dynamotest"
 	"github.com/wardenhq/warden/shared/dynamo/identitystore"
@@ -181,7 +185,8 @@ func TestFunctionEvents(t *testing.T) {
 		// (shared/lambdas, shared/lambdas/notifier, shared/slackapp,
 		// shared/approvaltask, shared/lambdas/ingest).
 		stream := strings.HasPrefix(rel, "archiver") || strings.HasPrefix(rel, "notifier") || strings.HasPrefix(rel, "slack") ||
-			strings.HasPrefix(rel, "approvals") || strings.HasPrefix(rel, "ingest")
+			strings.HasPrefix(rel, "approvals") || strings.HasPrefix(rel, "ingest") ||
+			rel == filepath.Join("api", "aws-credentials.json") // TestBrokerOnAWS
 		if _, ok := want[filepath.ToSlash(rel)]; !ok && !stream {
 			t.Errorf("sample %s is not run by any test", rel)
 		}
@@ -447,5 +452,62 @@ func TestApprovalsOnStepFunctions(t *testing.T) {
 	}
 	if got, _ := hookCalls(t, []http.Handler{app.Handler()}, token, 1); got[0] != "allow" {
 		t.Errorf("the call once approved: %v", got)
+	}
+}
+
+// TestBrokerOnAWS: the api function issues a session's AWS credentials
+// (events/api/aws-credentials.json) of the runtime role, capped at an hour
+// (its own credentials are a role's: role chaining), and a session the
+// llm function's watchdog could stop, or an administrator kills, has them
+// denied on the runtime role.
+func TestBrokerOnAWS(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const region, key, secretKey, role = "eu-central-1", "ASIAAPIFUNCTIONROLE1", "api-function-role-secret-0123456789abcd", "Warden-test-AgentRuntime"
+	stand := awstest.New(t, key, secretKey, region)
+	roleARN := stand.CreateRole(role, 12*time.Hour)
+	creds := credentials.NewStaticCredentialsProvider(key, secretKey, "")
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	pol := strings.Replace(testPolicy, "rules:\n", "rules:\n  - {id: lake, effect: allow, who: {project: web}, action: s3:GetObject, resource: \"arn:aws:s3:::lake/*\"}\n", 1) +
+		"aws: {credential_ttl: 2h}\n"
+	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := newDB(t)
+	app, err := New(ctx, Options{DB: db, Policy: policyload.File(policyFile), Admin: true, RuntimeRole: roleARN,
+		STS: &awssts.Client{Region: region, Credentials: creds, Endpoint: stand.URL}, IAM: &awsiam.Client{Credentials: creds, Endpoint: stand.URL},
+		Secrets: secret.Map{"audit-signing-key": strings.Repeat("k", 40)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enroll, err := app.Server.Identity.CreateProject(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, token, err := app.Server.Identity.Login(ctx, enroll, "claude", nil, 8*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := lambdas.Buffered(app.Handler())(ctx, sample(t, "api/aws-credentials.json", map[string]string{"session_token": token}))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/aws/credentials: %+v, %v", resp, err)
+	}
+	var c struct {
+		Version                                   int
+		AccessKeyID                               string `json:"AccessKeyId"`
+		SecretAccessKey, SessionToken, Expiration string
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &c); err != nil || c.Version != 1 || c.AccessKeyID == "" {
+		t.Fatalf("answer %s: %v", resp.Body, err)
+	}
+	issued, ok := stand.Session(c.AccessKeyID)
+	if !ok || issued.SourceIdentity != sess.ID || issued.Tags["warden:project"] != "web" || issued.Expiration.Sub(issued.Issued) != time.Hour {
+		t.Errorf("issued %+v, want the session's, for an hour (role chaining)", issued)
+	}
+	if err := app.Server.Identity.KillSession(ctx, sess.ID, "alice", "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	if doc, ok := stand.RolePolicy(role, awsconfig.RevocationPolicy); !ok || !strings.Contains(doc, sess.ID) {
+		t.Errorf("revocation %s", doc)
 	}
 }
