@@ -679,13 +679,15 @@ func (w *warden) permissions() {
 	// with its project and agent: the three actions the role's trust
 	// policy allows the api function's role.
 	allow("api", "RuntimeRoleAssume", []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}, w.runtimeRoleARN())
-	// A killed or paused session's credentials are revoked: the runtime
-	// role's inline policy awsconfig.RevocationPolicy denies its source
-	// identity, read, rewritten, and deleted when it empties. By an
+	// A stopped session's, agent's or project's credentials are revoked:
+	// an inline policy of the runtime role per stop (named
+	// awsconfig.RevocationPrefix…) denies them; at IAM's size limit the
+	// expired ones are listed and deleted, and one policy denying every
+	// credential issued before the newest stop is read and raised. By an
 	// administrator (api) or the watchdog (llm). The role's boundary caps
 	// whatever such a policy could allow.
 	for _, fn := range []string{"api", "llm"} {
-		allow(fn, "RuntimeRoleRevoke", []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:PutRolePolicy"}, w.runtimeRoleARN())
+		allow(fn, "RuntimeRoleRevoke", []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:PutRolePolicy"}, w.runtimeRoleARN())
 	}
 	// The ingest function reads the session a call's source identity
 	// names (a GetItem; no query, no write, no index), and appends the

@@ -625,7 +625,7 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant([]string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}, runtimeRoleARN(cfg.Stage))
 		fallthrough
 	case "llm":
-		grant([]string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:PutRolePolicy"}, runtimeRoleARN(cfg.Stage))
+		grant([]string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:PutRolePolicy"}, runtimeRoleARN(cfg.Stage))
 	}
 	return out
 }

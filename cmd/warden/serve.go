@@ -31,7 +31,6 @@ import (
 	"github.com/wardenhq/warden/policy/examples"
 	"github.com/wardenhq/warden/shared/approvalpost"
 	"github.com/wardenhq/warden/shared/audit"
-	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/awsiam"
 	"github.com/wardenhq/warden/shared/awssts"
 	"github.com/wardenhq/warden/shared/broker"
@@ -379,8 +378,7 @@ func newBroker(ctx context.Context, cfg serveConfig, pipe *pipeline.Pipeline, id
 		maxTTL = broker.ChainedTTL
 	}
 	sts := &awssts.Client{Region: awsCfg.Region, Credentials: awsCfg.Credentials, Endpoint: cfg.awsSTSEndpoint}
-	revoker := &broker.Revoker{IAM: &awsiam.Client{Credentials: awsCfg.Credentials, Endpoint: cfg.awsIAMEndpoint}, Role: role,
-		Policy: awsconfig.RevocationPolicy}
+	revoker := &broker.Revoker{IAM: &awsiam.Client{Credentials: awsCfg.Credentials, Endpoint: cfg.awsIAMEndpoint}, Role: role}
 	ids.Stopped = revoker.Stopped
 	log.Info("the AWS credential broker is on", "role", cfg.awsRoleARN, "region", awsCfg.Region)
 	return &broker.Broker{Pipeline: pipe, STS: sts, RoleARN: cfg.awsRoleARN, MaxTTL: maxTTL, Log: log}, nil

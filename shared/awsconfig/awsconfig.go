@@ -45,14 +45,15 @@ const (
 	// function's credential broker issues short-lived credentials of it
 	// (sts:AssumeRole with a session policy, a source identity and session
 	// tags), and the api and llm functions revoke a stopped session's
-	// credentials on it (the inline policy RevocationPolicy).
+	// credentials on it (inline policies named RevocationPrefix…).
 	EnvRuntimeRole = "WARDEN_RUNTIME_ROLE"
 )
 
-// RevocationPolicy is the runtime role's inline policy that denies the
-// credentials of stopped sessions (by aws:SourceIdentity), written by the
-// broker.
-const RevocationPolicy = "warden-revoked-sessions"
+// RevocationPrefix begins the names of the runtime role's inline policies
+// that deny the credentials of stopped sessions, agents and projects (by
+// aws:SourceIdentity or session tags, and aws:TokenIssueTime), one per
+// stop, written by the broker.
+const RevocationPrefix = "warden-revoked-"
 
 // CloudTrailDetailType is the detail type of the EventBridge events the
 // ingest function takes: the runtime role's AWS calls, as CloudTrail

@@ -35,6 +35,10 @@ type Client struct {
 // The error is also the *awsquery.Error IAM answered with.
 var ErrNoSuchEntity = errors.New("iam: no such entity")
 
+// ErrLimitExceeded: the role's inline policies together would exceed
+// IAM's size limit. The error is also the *awsquery.Error.
+var ErrLimitExceeded = errors.New("iam: limit exceeded")
+
 // ErrInvalidInput: a role or policy name breaks IAM's rules; nothing was
 // sent.
 var ErrInvalidInput = errors.New("iam: invalid input")
@@ -69,6 +73,43 @@ func (c *Client) GetRolePolicy(ctx context.Context, roleName, policyName string)
 	return doc, nil
 }
 
+// ListRolePolicies returns the names of roleName's inline policies, every
+// page of them.
+func (c *Client) ListRolePolicies(ctx context.Context, roleName string) ([]string, error) {
+	if !roleNameRE.MatchString(roleName) {
+		return nil, fmt.Errorf("%w: role name %q: want 1 to 64 letters, digits or _+=,.@-", ErrInvalidInput, roleName)
+	}
+	var names []string
+	marker := ""
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			return nil, fmt.Errorf("list the policies of role %s: more than %d pages", roleName, maxListPages)
+		}
+		params := url.Values{"RoleName": {roleName}}
+		if marker != "" {
+			params.Set("Marker", marker)
+		}
+		var out struct {
+			PolicyNames struct {
+				Member []string `xml:"member"`
+			}
+			IsTruncated bool
+			Marker      string
+		}
+		if err := c.query().Call(ctx, "ListRolePolicies", params, &out); err != nil {
+			return nil, fmt.Errorf("list the policies of role %s: %w", roleName, classify(err))
+		}
+		names = append(names, out.PolicyNames.Member...)
+		if !out.IsTruncated || out.Marker == "" {
+			return names, nil
+		}
+		marker = out.Marker
+	}
+}
+
+// maxListPages bounds the pages ListRolePolicies reads (100 names each).
+const maxListPages = 100
+
 // DeleteRolePolicy deletes the inline policy policyName of roleName.
 func (c *Client) DeleteRolePolicy(ctx context.Context, roleName, policyName string) error {
 	return c.call(ctx, "DeleteRolePolicy", roleName, policyName, nil, nil)
@@ -86,21 +127,34 @@ func (c *Client) call(ctx context.Context, action, roleName, policyName string, 
 	}
 	params.Set("RoleName", roleName)
 	params.Set("PolicyName", policyName)
-	q := &awsquery.Client{Region: Region, Credentials: c.Credentials, Service: "iam", Endpoint: c.Endpoint, Version: "2010-05-08", HTTP: c.HTTP}
-	err := q.Call(ctx, action, params, out)
-	var e *awsquery.Error
-	if errors.As(err, &e) && e.Code == "NoSuchEntity" {
-		err = &noSuchEntity{e}
-	}
-	if err != nil {
-		return fmt.Errorf("policy %s of role %s: %w", policyName, roleName, err)
+	if err := c.query().Call(ctx, action, params, out); err != nil {
+		return fmt.Errorf("policy %s of role %s: %w", policyName, roleName, classify(err))
 	}
 	return nil
 }
 
-// noSuchEntity is IAM's NoSuchEntity: it reads as IAM's error and matches
-// both ErrNoSuchEntity and it.
-type noSuchEntity struct{ answer *awsquery.Error }
+func (c *Client) query() *awsquery.Client {
+	return &awsquery.Client{Region: Region, Credentials: c.Credentials, Service: "iam", Endpoint: c.Endpoint, Version: "2010-05-08", HTTP: c.HTTP}
+}
 
-func (e *noSuchEntity) Error() string   { return e.answer.Error() }
-func (e *noSuchEntity) Unwrap() []error { return []error{ErrNoSuchEntity, e.answer} }
+// classify gives IAM's errors a caller acts on their sentinels.
+func classify(err error) error {
+	var e *awsquery.Error
+	switch {
+	case errors.As(err, &e) && e.Code == "NoSuchEntity":
+		return &coded{ErrNoSuchEntity, e}
+	case errors.As(err, &e) && e.Code == "LimitExceeded":
+		return &coded{ErrLimitExceeded, e}
+	}
+	return err
+}
+
+// coded is an IAM error with a sentinel: it reads as IAM's error and
+// matches both the sentinel and it.
+type coded struct {
+	sentinel error
+	answer   *awsquery.Error
+}
+
+func (e *coded) Error() string   { return e.answer.Error() }
+func (e *coded) Unwrap() []error { return []error{e.sentinel, e.answer} }

@@ -3,8 +3,10 @@ package awsiam_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,5 +188,48 @@ func TestValidate(t *testing.T) {
 	}
 	if calls := srv.Calls(); len(calls) != 0 {
 		t.Errorf("sent %+v", calls)
+	}
+}
+
+// TestListRolePolicies: every name, across pages, as the SDK's client's
+// paginator reads them; and the size limit is ErrLimitExceeded.
+func TestListRolePolicies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	creds := credentials.NewStaticCredentialsProvider(brokerKey, brokerSecret, "")
+	stand := awstest.New(t, brokerKey, brokerSecret, "eu-central-1")
+	stand.CreateRole(role, 0)
+	ours := &awsiam.Client{Credentials: creds, Endpoint: stand.URL}
+	var want []string
+	for i := range 110 { // two pages of 100, within the size limit
+		name := fmt.Sprintf("warden-revoked-S%03d", i)
+		if err := ours.PutRolePolicy(ctx, role, name, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+	}
+	got, err := ours.ListRolePolicies(ctx, role)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ours: %d names, %v", len(got), err)
+	}
+	sdk := iam.New(iam.Options{Region: "us-east-1", Credentials: creds, BaseEndpoint: aws.String(stand.URL), RetryMaxAttempts: 1})
+	var viaSDK []string
+	for p := iam.NewListRolePoliciesPaginator(sdk, &iam.ListRolePoliciesInput{RoleName: aws.String(role)}); p.HasMorePages(); {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaSDK = append(viaSDK, out.PolicyNames...)
+	}
+	if !slices.Equal(viaSDK, want) {
+		t.Errorf("the SDK's paginator read %d names", len(viaSDK))
+	}
+	if _, err := ours.ListRolePolicies(ctx, "not-a-role"); !errors.Is(err, awsiam.ErrNoSuchEntity) {
+		t.Errorf("a missing role: %v", err)
+	}
+	big := `{"Statement": {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"aws:SourceIdentity": ["` +
+		strings.Repeat("0123456789abcdef01234567", 430) + `"]}}}}`
+	if err := ours.PutRolePolicy(ctx, role, "big", big); !errors.Is(err, awsiam.ErrLimitExceeded) {
+		t.Errorf("over the limit: %v", err)
 	}
 }

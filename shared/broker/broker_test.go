@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,7 +92,7 @@ func newFixture(t *testing.T, pol string) *fixture {
 	creds := credentials.NewStaticCredentialsProvider(brokerKey, brokerPass, "")
 	f.broker = &broker.Broker{Pipeline: f.core.Pipeline, RoleARN: f.role, Log: log,
 		STS: &awssts.Client{Region: region, Credentials: creds, Endpoint: f.aws.URL}}
-	f.revoker = &broker.Revoker{IAM: &awsiam.Client{Credentials: creds, Endpoint: f.aws.URL}, Role: roleName, Policy: awsconfig.RevocationPolicy}
+	f.revoker = &broker.Revoker{IAM: &awsiam.Client{Credentials: creds, Endpoint: f.aws.URL}, Role: roleName}
 	f.ids.Stopped = f.revoker.Stopped
 	// The most agents may do: the operator's policy on the runtime role.
 	if err := f.revoker.IAM.PutRolePolicy(ctx, roleName, "agent-max",
@@ -426,41 +428,60 @@ func TestKillRevokes(t *testing.T) {
 	}
 	refused("a frozen project's credentials", web)
 
-	doc, ok := f.aws.RolePolicy(roleName, awsconfig.RevocationPolicy)
-	if !ok || !strings.Contains(doc, `"aws:SourceIdentity":"`+f.session.ID+`"`) || !strings.Contains(doc, `"aws:PrincipalTag/warden:project":"web"`) {
-		t.Errorf("revocation policy %s", doc)
+	docs := fmt.Sprint(f.aws.RolePolicies(roleName))
+	if !strings.Contains(docs, `"aws:SourceIdentity":"`+f.session.ID+`"`) || !strings.Contains(docs, `"aws:PrincipalTag/warden:project":"web"`) {
+		t.Errorf("revocation policies %s", docs)
 	}
 }
 
-// TestRevocationsExpire: a revocation is dropped once the credentials it
-// denies have all expired; too many at once give way to one Deny of every
-// credential issued before the newest stop.
+// TestRevocationsExpire: at IAM's size limit, the stops whose credentials
+// have all expired make room; with no more room, the stops give way to
+// one policy that denies every credential issued before the newest stop,
+// which still refuses a stopped session's credentials.
 func TestRevocationsExpire(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, testPolicy)
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	f.revoker.Now = func() time.Time { return now }
-	if err := f.revoker.Revoke(ctx, broker.Stop{Session: "aaaaaaaaaaaaaaaaaaaaaaaa", At: now}); err != nil {
-		t.Fatal(err)
-	}
-	now = now.Add(broker.MaxCredentialLife + time.Minute)
-	if err := f.revoker.Revoke(ctx, broker.Stop{Session: "bbbbbbbbbbbbbbbbbbbbbbbb", At: now}); err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := f.aws.RolePolicy(roleName, awsconfig.RevocationPolicy)
-	if strings.Contains(doc, "aaaaaaaa") || !strings.Contains(doc, "bbbbbbbb") {
-		t.Errorf("after 12h: %s", doc)
-	}
-	for i := range 80 {
-		id := strings.Repeat(string(rune('a'+i%6)), 12) + strings.Repeat("0", 10) + string(rune('a'+i/16)) + string(rune('a'+i%16))
-		if err := f.revoker.Revoke(ctx, broker.Stop{Session: id, At: now.Add(time.Duration(i) * time.Second)}); err != nil {
+	f.aws.PutObject("data-lake", "raw/orders.csv", []byte("x"))
+	f.revoker.Now = f.aws.Now
+	stop := func(i int, at time.Time) broker.Stop { return broker.Stop{Session: fmt.Sprintf("%024x", i), At: at} }
+	names := func() []string { return slices.Sorted(maps.Keys(f.aws.RolePolicies(roleName))) }
+	// Stops of 13 hours ago: their credentials have all expired.
+	for i := range 20 {
+		if err := f.revoker.Revoke(ctx, stop(i, f.aws.Now().Add(-13*time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	doc, _ = f.aws.RolePolicy(roleName, awsconfig.RevocationPolicy)
-	if len(doc) > 10_240 || !strings.Contains(doc, `"AllT`) || !strings.Contains(doc, now.Add(79*time.Second).Format(time.RFC3339)) {
-		t.Errorf("after 80 stops (%d characters): %.300s", len(doc), doc)
+	old := names() // agent-max, then the 20 stops
+	c, ref := f.broker.Issue(ctx, f.token, broker.Request{})
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	for i := 100; i < 200; i++ {
+		if err := f.revoker.Revoke(ctx, stop(i, f.aws.Now().Add(time.Second))); err != nil {
+			t.Fatalf("stop %d: %v", i, err)
+		}
+		if i != 129 {
+			continue
+		}
+		// 50 stops would not fit: the expired ones made room.
+		now := names()
+		if slices.Contains(now, old[len(old)-1]) || len(now) != 31 || slices.Contains(now, awsconfig.RevocationPrefix+"all") {
+			t.Fatalf("after 30 new stops: %d policies %v", len(now), now)
+		}
+	}
+	now := names()
+	for _, n := range old {
+		if n != "agent-max" && slices.Contains(now, n) {
+			t.Errorf("%s outlived its credentials", n)
+		}
+	}
+	all, ok := f.aws.RolePolicy(roleName, awsconfig.RevocationPrefix+"all")
+	if !ok || !strings.Contains(all, `"DateLessThan":{"aws:TokenIssueTime":"`) || len(now) > 25 {
+		t.Errorf("after 100 stops at once: %d policies, the one for all: %s", len(now), all)
+	}
+	if err := f.get(t, c, "raw/orders.csv"); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Errorf("credentials issued before the newest stop: %v, want AccessDenied", err)
 	}
 }
 
@@ -545,5 +566,36 @@ func TestSessionPolicyTooLarge(t *testing.T) {
 	}
 	if n := len(f.assumes()); n != 0 {
 		t.Errorf("%d AssumeRole calls", n)
+	}
+}
+
+// TestConcurrentRevocations: stops written at once by several instances
+// (IAM has no conditional write) each hold: each is a policy of its own.
+func TestConcurrentRevocations(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testPolicy)
+	now := f.aws.Now()
+	ids := make([]string, 8)
+	errs := make(chan error, len(ids))
+	var wg sync.WaitGroup
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%024x", i+1)
+		wg.Go(func() {
+			r := &broker.Revoker{IAM: f.revoker.IAM, Role: roleName}
+			errs <- r.Revoke(context.Background(), broker.Stop{Session: ids[i], At: now})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	docs := fmt.Sprint(f.aws.RolePolicies(roleName))
+	for _, id := range ids {
+		if !strings.Contains(docs, `"aws:SourceIdentity":"`+id+`"`) {
+			t.Errorf("session %s lost: %s", id, docs)
+		}
 	}
 }

@@ -148,7 +148,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		srv.Broker = &broker.Broker{Pipeline: pipe, STS: o.STS, RoleARN: o.RuntimeRole, MaxTTL: broker.ChainedTTL, Log: log}
 	}
 	if o.IAM != nil && o.RuntimeRole != "" {
-		ids.Stopped = (&broker.Revoker{IAM: o.IAM, Role: broker.RoleName(o.RuntimeRole), Policy: awsconfig.RevocationPolicy}).Stopped
+		ids.Stopped = (&broker.Revoker{IAM: o.IAM, Role: broker.RoleName(o.RuntimeRole)}).Stopped
 	}
 	a := &App{Server: srv, Policies: policies, Outbox: box, Log: log}
 	a.handler = srv.Handler()

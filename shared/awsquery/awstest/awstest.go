@@ -35,6 +35,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -151,6 +152,18 @@ func (s *Server) RolePolicy(name, policyName string) (string, bool) {
 	}
 	doc, ok := r.policies[policyName]
 	return doc, ok
+}
+
+// RolePolicies are the inline policies of role name, by policy name, as
+// put.
+func (s *Server) RolePolicies(name string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.roles[name]
+	if !ok {
+		return nil
+	}
+	return maps.Clone(r.policies)
 }
 
 // keyRE is what S3 keys may be made of here (see the package comment).
@@ -332,7 +345,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, body []byte)
 	service, version, region := "sts", "2011-06-15", s.region
 	switch action {
 	case "AssumeRole", "GetCallerIdentity":
-	case "PutRolePolicy", "GetRolePolicy", "DeleteRolePolicy":
+	case "PutRolePolicy", "GetRolePolicy", "DeleteRolePolicy", "ListRolePolicies":
 		service, version, region = "iam", "2010-05-08", IAMRegion
 	default:
 		s.t.Errorf("awstest: action %q is not modelled", action)
@@ -369,6 +382,8 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, body []byte)
 		s.getRolePolicy(w, form)
 	case "DeleteRolePolicy":
 		s.deleteRolePolicy(w, form)
+	case "ListRolePolicies":
+		s.listRolePolicies(w, form)
 	}
 }
 
@@ -381,6 +396,7 @@ var params = map[string][]string{
 	"PutRolePolicy":     {"RoleName", "PolicyName", "PolicyDocument"},
 	"GetRolePolicy":     {"RoleName", "PolicyName"},
 	"DeleteRolePolicy":  {"RoleName", "PolicyName"},
+	"ListRolePolicies":  {"RoleName", "Marker", "MaxItems"},
 }
 
 var memberRE = regexp.MustCompile(`\.member\.[1-9][0-9]*(\.|$)`)

@@ -3,9 +3,12 @@ package awstest
 import (
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -109,6 +112,44 @@ func (s *Server) deleteRolePolicy(w http.ResponseWriter, form url.Values) {
 	delete(r.policies, policyName)
 	delete(r.parsed, policyName)
 	s.answer(w, "iam", "DeleteRolePolicy", nil)
+}
+
+// listRolePolicies serves ListRolePolicies: the names in order, MaxItems
+// (default 100) a page, the next page's Marker when truncated. s.mu is
+// held.
+func (s *Server) listRolePolicies(w http.ResponseWriter, form url.Values) {
+	name := form.Get("RoleName")
+	r := s.roles[name]
+	if r == nil {
+		s.queryError(w, "iam", http.StatusNotFound, "NoSuchEntity", fmt.Sprintf("The role with name %s cannot be found.", name))
+		return
+	}
+	names := slices.Sorted(maps.Keys(r.policies))
+	limit := 100
+	if v, err := strconv.Atoi(form.Get("MaxItems")); err == nil && v > 0 && v <= 1000 {
+		limit = v
+	}
+	start := 0
+	if m := form.Get("Marker"); m != "" {
+		start = slices.IndexFunc(names, func(n string) bool { return n > m })
+		if start < 0 {
+			start = len(names)
+		}
+	}
+	page := names[start:min(start+limit, len(names))]
+	result := struct {
+		XMLName     xml.Name `xml:"ListRolePoliciesResult"`
+		PolicyNames struct {
+			Member []string `xml:"member"`
+		}
+		IsTruncated bool
+		Marker      string `xml:",omitempty"`
+	}{IsTruncated: start+len(page) < len(names)}
+	result.PolicyNames.Member = page
+	if result.IsTruncated {
+		result.Marker = page[len(page)-1]
+	}
+	s.answer(w, "iam", "ListRolePolicies", result)
 }
 
 // uriEncode percent-encodes every byte but RFC 3986's unreserved

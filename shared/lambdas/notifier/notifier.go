@@ -6,6 +6,7 @@
 package notifier
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,8 +62,11 @@ func (n *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	if err := json.Unmarshal(payload, &probe); err != nil {
 		return nil, fmt.Errorf("notifier: the event is not JSON: %w", err)
 	}
-	if probe.Records == nil {
+	switch {
+	case probe.Step != "":
 		return nil, n.Outcome(ctx, probe.Outcome)
+	case !bytes.HasPrefix(bytes.TrimSpace(probe.Records), []byte("[")):
+		return nil, errors.New("notifier: the event is neither an approval's outcome step nor a stream batch")
 	}
 	var ev events.DynamoDBEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
