@@ -220,25 +220,20 @@ func TestApprovalsDefinition(t *testing.T) {
 			"Decided": {"Type": "Succeed"}
 		}
 	}`
-	for _, tc := range []struct {
-		name string
-		st   func(*testing.T) *stackTemplate
-	}{{"default", defaultStack}, {"configured", fullStack}} {
-		t.Run(tc.name, func(t *testing.T) {
-			var got, wantDef map[string]any
-			if err := json.Unmarshal(tc.st(t).definition(t), &got); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal([]byte(want), &wantDef); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, wantDef) {
-				g, _ := json.MarshalIndent(got, "", "  ")
-				w, _ := json.MarshalIndent(wantDef, "", "  ")
-				t.Errorf("definition:\n%s\nwant:\n%s", g, w)
-			}
-		})
-	}
+	eachStack(t, func(t *testing.T, st *stackTemplate) {
+		var got, wantDef map[string]any
+		if err := json.Unmarshal(st.definition(t), &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(want), &wantDef); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, wantDef) {
+			g, _ := json.MarshalIndent(got, "", "  ")
+			w, _ := json.MarshalIndent(wantDef, "", "  ")
+			t.Errorf("definition:\n%s\nwant:\n%s", g, w)
+		}
+	})
 	// The names the approvals function and the tests rely on.
 	if StateWait != "Wait for a decision" || StateExpire != "Expire" || StateOutcome != "Update the messages" ||
 		StateDecided != "Decided" {
@@ -392,42 +387,36 @@ func TestApprovalsDefinitionValid(t *testing.T) {
 // machine invokes it), in its environment and its role; that ARN is the
 // state machine's, in the documented format.
 func TestApprovalsStateMachineARN(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		st   func(*testing.T) *stackTemplate
-	}{{"default", defaultStack}, {"configured", fullStack}} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := tc.st(t)
-			_, props := st.approvalsStateMachine(t)
-			want := approvalsStateMachineARN(st.cfg.Stage)
-			if !strings.HasSuffix(want, ":stateMachine:"+props["StateMachineName"].(string)) {
-				t.Errorf("state machine named %v, its ARN taken as %s", props["StateMachineName"], want)
+	eachStack(t, func(t *testing.T, st *stackTemplate) {
+		_, props := st.approvalsStateMachine(t)
+		want := approvalsStateMachineARN(st.cfg.Stage)
+		if !strings.HasSuffix(want, ":stateMachine:"+props["StateMachineName"].(string)) {
+			t.Errorf("state machine named %v, its ARN taken as %s", props["StateMachineName"], want)
+		}
+		fn := st.resource(t, st.functionID(t, "approvals"))["Properties"].(map[string]any)
+		env := fn["Environment"].(map[string]any)["Variables"].(map[string]any)[awsconfig.EnvApprovalsStateMachine]
+		if got := render(env); got != want {
+			t.Errorf("approvals function's %s: %s, want %s", awsconfig.EnvApprovalsStateMachine, got, want)
+		}
+		deployed, err := resolve(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// arn:partition:states:region:account:stateMachine:name, the
+		// name 1 to 80 letters, digits, - and _.
+		if !regexp.MustCompile(`^arn:aws:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]{1,80}$`).MatchString(deployed) {
+			t.Errorf("%s is not a state machine's ARN", deployed)
+		}
+		var answers []string
+		for _, g := range grants(st.identityStatements()[roleRef("approvals")]) {
+			if strings.HasPrefix(g, "states:") {
+				answers = append(answers, g)
 			}
-			fn := st.resource(t, st.functionID(t, "approvals"))["Properties"].(map[string]any)
-			env := fn["Environment"].(map[string]any)["Variables"].(map[string]any)[awsconfig.EnvApprovalsStateMachine]
-			if got := render(env); got != want {
-				t.Errorf("approvals function's %s: %s, want %s", awsconfig.EnvApprovalsStateMachine, got, want)
-			}
-			deployed, err := resolve(env)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// arn:partition:states:region:account:stateMachine:name, the
-			// name 1 to 80 letters, digits, - and _.
-			if !regexp.MustCompile(`^arn:aws:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]{1,80}$`).MatchString(deployed) {
-				t.Errorf("%s is not a state machine's ARN", deployed)
-			}
-			var answers []string
-			for _, g := range grants(st.identityStatements()[roleRef("approvals")]) {
-				if strings.HasPrefix(g, "states:") {
-					answers = append(answers, g)
-				}
-			}
-			if w := []string{"states:SendTaskFailure " + want, "states:SendTaskSuccess " + want}; !slices.Equal(answers, w) {
-				t.Errorf("approvals function's Step Functions grants %q, want %q", answers, w)
-			}
-		})
-	}
+		}
+		if w := []string{"states:SendTaskFailure " + want, "states:SendTaskSuccess " + want}; !slices.Equal(answers, w) {
+			t.Errorf("approvals function's Step Functions grants %q, want %q", answers, w)
+		}
+	})
 }
 
 // TestApprovalsFunctionInvokers: the approvals state machine is the only
@@ -477,16 +466,11 @@ func TestApprovalsFunctionInvokers(t *testing.T) {
 // function and its state machine are the risk: the state machine invokes
 // the function, whose role answers the state machine's task.
 func TestNoDependencyCycle(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		st   func(*testing.T) *stackTemplate
-	}{{"default", defaultStack}, {"configured", fullStack}} {
-		t.Run(tc.name, func(t *testing.T) {
-			if cycle := dependencyCycle(tc.st(t).json["Resources"].(map[string]any)); cycle != nil {
-				t.Errorf("circular dependency: %s", strings.Join(cycle, " -> "))
-			}
-		})
-	}
+	eachStack(t, func(t *testing.T, st *stackTemplate) {
+		if cycle := dependencyCycle(st.json["Resources"].(map[string]any)); cycle != nil {
+			t.Errorf("circular dependency: %s", strings.Join(cycle, " -> "))
+		}
+	})
 }
 
 var subRef = regexp.MustCompile(`\$\{([A-Za-z0-9]+)[.}]`)

@@ -396,3 +396,14 @@ func packageConsts(t *testing.T, dir string) map[string]string {
 	}
 	return consts
 }
+
+// eachStack runs f on the default stack and on the fully configured one,
+// as subtests.
+func eachStack(t *testing.T, f func(t *testing.T, st *stackTemplate)) {
+	for _, tc := range []struct {
+		name string
+		st   func(*testing.T) *stackTemplate
+	}{{"default", defaultStack}, {"configured", fullStack}} {
+		t.Run(tc.name, func(t *testing.T) { f(t, tc.st(t)) })
+	}
+}

@@ -89,46 +89,40 @@ func TestRuntimeRole(t *testing.T) {
 // ingest rule's pattern; that ARN is the role's, in IAM's format. The
 // RuntimeRoleArn output is the role's own.
 func TestRuntimeRoleARN(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		st   func(*testing.T) *stackTemplate
-	}{{"default", defaultStack}, {"configured", fullStack}} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := tc.st(t)
-			id := st.logicalID(t, "AWS::IAM::Role", "AgentRuntimeRole")
-			props := st.resource(t, id)["Properties"].(map[string]any)
-			want := runtimeRoleARN(st.cfg.Stage)
-			// No path: the role's ARN is arn:…:role/<name>.
-			if props["Path"] != nil || !strings.HasSuffix(want, ":role/"+props["RoleName"].(string)) {
-				t.Errorf("role named %v (path %v), its ARN taken as %s", props["RoleName"], props["Path"], want)
+	eachStack(t, func(t *testing.T, st *stackTemplate) {
+		id := st.logicalID(t, "AWS::IAM::Role", "AgentRuntimeRole")
+		props := st.resource(t, id)["Properties"].(map[string]any)
+		want := runtimeRoleARN(st.cfg.Stage)
+		// No path: the role's ARN is arn:…:role/<name>.
+		if props["Path"] != nil || !strings.HasSuffix(want, ":role/"+props["RoleName"].(string)) {
+			t.Errorf("role named %v (path %v), its ARN taken as %s", props["RoleName"], props["Path"], want)
+		}
+		for _, fn := range []string{"api", "llm"} {
+			vars := st.resource(t, st.functionID(t, fn))["Properties"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any)
+			env := vars[awsconfig.EnvRuntimeRole]
+			if got := render(env); got != want {
+				t.Errorf("%s function's %s: %s, want %s", fn, awsconfig.EnvRuntimeRole, got, want)
 			}
-			for _, fn := range []string{"api", "llm"} {
-				vars := st.resource(t, st.functionID(t, fn))["Properties"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any)
-				env := vars[awsconfig.EnvRuntimeRole]
-				if got := render(env); got != want {
-					t.Errorf("%s function's %s: %s, want %s", fn, awsconfig.EnvRuntimeRole, got, want)
-				}
-				deployed, err := resolve(env)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// arn:partition:iam::account:role/name, the name 1 to 64 of
-				// IAM's characters.
-				if !regexp.MustCompile(`^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]{1,64}$`).MatchString(deployed) {
-					t.Errorf("%s is not a role's ARN", deployed)
-				}
+			deployed, err := resolve(env)
+			if err != nil {
+				t.Fatal(err)
 			}
-			pattern := st.ingestPattern(t)
-			issuer := pattern["detail"].(map[string]any)["userIdentity"].(map[string]any)["sessionContext"].(map[string]any)["sessionIssuer"].(map[string]any)["arn"]
-			if got := stringList(issuer); !slices.Equal(got, []string{want}) {
-				t.Errorf("the ingest rule takes the calls of sessions issued by %q, want %q", got, want)
+			// arn:partition:iam::account:role/name, the name 1 to 64 of
+			// IAM's characters.
+			if !regexp.MustCompile(`^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]{1,64}$`).MatchString(deployed) {
+				t.Errorf("%s is not a role's ARN", deployed)
 			}
-			out := st.json["Outputs"].(map[string]any)["RuntimeRoleArn"].(map[string]any)["Value"]
-			if got := render(out); got != "${AgentRuntimeRole.Arn}" {
-				t.Errorf("output RuntimeRoleArn %s, want the role's ARN", got)
-			}
-		})
-	}
+		}
+		pattern := st.ingestPattern(t)
+		issuer := pattern["detail"].(map[string]any)["userIdentity"].(map[string]any)["sessionContext"].(map[string]any)["sessionIssuer"].(map[string]any)["arn"]
+		if got := stringList(issuer); !slices.Equal(got, []string{want}) {
+			t.Errorf("the ingest rule takes the calls of sessions issued by %q, want %q", got, want)
+		}
+		out := st.json["Outputs"].(map[string]any)["RuntimeRoleArn"].(map[string]any)["Value"]
+		if got := render(out); got != "${AgentRuntimeRole.Arn}" {
+			t.Errorf("output RuntimeRoleArn %s, want the role's ARN", got)
+		}
+	})
 }
 
 // ingestPattern returns the ingest rule's event pattern as the template
@@ -219,64 +213,58 @@ func wardenARNs(resources map[string]any, stage string) (arns []string, unknown 
 // Warden's resources (every resource of the template, classified by
 // wardenARNs).
 func TestAgentBoundary(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		st   func(*testing.T) *stackTemplate
-	}{{"default", defaultStack}, {"configured", fullStack}} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := tc.st(t)
-			if n := len(st.resources("AWS::IAM::ManagedPolicy")); n != 1 {
-				t.Errorf("%d managed policies, want 1 (the agent boundary)", n)
-			}
-			id := st.logicalID(t, "AWS::IAM::ManagedPolicy", "AgentBoundary")
-			runtime := st.logicalID(t, "AWS::IAM::Role", "AgentRuntimeRole")
-			must(t, "boundary", func() {
-				st.only(t, id).HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), match(&map[string]any{
-					"ManagedPolicyName": "Warden-" + st.cfg.Stage + "-AgentBoundary",
-					"Path":              "/",
-					"Roles":             absent(),
-					"Users":             absent(),
-					"Groups":            absent(),
-				}))
-			})
-			for rid, r := range st.resources("AWS::IAM::Role") {
-				pb := r["Properties"].(map[string]any)["PermissionsBoundary"]
-				if (rid == runtime) != (render(pb) == "${AgentBoundary}") || (rid != runtime && pb != nil) {
-					t.Errorf("role %s: permissions boundary %v", rid, pb)
-				}
-			}
-			doc := st.resource(t, id)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
-			stmts, _ := doc["Statement"].([]any)
-			if len(stmts) != 4 {
-				t.Fatalf("%d statements, want 4: %v", len(stmts), stmts)
-			}
-			must(t, "statements", func() {
-				st.only(t, id).HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), match(&map[string]any{
-					"PolicyDocument": match(&map[string]any{
-						"Version": "2012-10-17",
-						"Statement": []any{
-							exactly(&map[string]any{"Sid": "AtMostTheRolesPolicies", "Effect": "Allow", "Action": "*", "Resource": "*"}),
-							exactly(&map[string]any{"Sid": "NoIdentityChanges", "Effect": "Deny", "Resource": "*",
-								"Action": []any{"iam:*", "organizations:*", "account:*", "sts:AssumeRole*", "sts:AssumeRoot"}}),
-							exactly(&map[string]any{"Sid": "NoTrailChanges", "Effect": "Deny", "Resource": "*",
-								"Action": []any{"cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail"}}),
-							exactly(&map[string]any{"Sid": "NotWarden", "Effect": "Deny", "Action": "*", "Resource": assertions.Match_AnyValue()}),
-						},
-					}),
-				}))
-			})
-			got := stringList(stmts[3].(map[string]any)["Resource"])
-			sort.Strings(got)
-			want, unknown := wardenARNs(st.json["Resources"].(map[string]any), st.cfg.Stage)
-			for _, u := range unknown {
-				t.Errorf("resource %s: does the agent boundary deny it to agents? Classify it in wardenARNs", u)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("the boundary denies agents:\n%s\nwant every Warden resource:\n%s\nextra: %q\nmissing: %q",
-					strings.Join(got, "\n"), strings.Join(want, "\n"), minus(got, want), minus(want, got))
-			}
+	eachStack(t, func(t *testing.T, st *stackTemplate) {
+		if n := len(st.resources("AWS::IAM::ManagedPolicy")); n != 1 {
+			t.Errorf("%d managed policies, want 1 (the agent boundary)", n)
+		}
+		id := st.logicalID(t, "AWS::IAM::ManagedPolicy", "AgentBoundary")
+		runtime := st.logicalID(t, "AWS::IAM::Role", "AgentRuntimeRole")
+		must(t, "boundary", func() {
+			st.only(t, id).HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), match(&map[string]any{
+				"ManagedPolicyName": "Warden-" + st.cfg.Stage + "-AgentBoundary",
+				"Path":              "/",
+				"Roles":             absent(),
+				"Users":             absent(),
+				"Groups":            absent(),
+			}))
 		})
-	}
+		for rid, r := range st.resources("AWS::IAM::Role") {
+			pb := r["Properties"].(map[string]any)["PermissionsBoundary"]
+			if (rid == runtime) != (render(pb) == "${AgentBoundary}") || (rid != runtime && pb != nil) {
+				t.Errorf("role %s: permissions boundary %v", rid, pb)
+			}
+		}
+		doc := st.resource(t, id)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
+		stmts, _ := doc["Statement"].([]any)
+		if len(stmts) != 4 {
+			t.Fatalf("%d statements, want 4: %v", len(stmts), stmts)
+		}
+		must(t, "statements", func() {
+			st.only(t, id).HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), match(&map[string]any{
+				"PolicyDocument": match(&map[string]any{
+					"Version": "2012-10-17",
+					"Statement": []any{
+						exactly(&map[string]any{"Sid": "AtMostTheRolesPolicies", "Effect": "Allow", "Action": "*", "Resource": "*"}),
+						exactly(&map[string]any{"Sid": "NoIdentityChanges", "Effect": "Deny", "Resource": "*",
+							"Action": []any{"iam:*", "organizations:*", "account:*", "sts:AssumeRole*", "sts:AssumeRoot"}}),
+						exactly(&map[string]any{"Sid": "NoTrailChanges", "Effect": "Deny", "Resource": "*",
+							"Action": []any{"cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail"}}),
+						exactly(&map[string]any{"Sid": "NotWarden", "Effect": "Deny", "Action": "*", "Resource": assertions.Match_AnyValue()}),
+					},
+				}),
+			}))
+		})
+		got := stringList(stmts[3].(map[string]any)["Resource"])
+		sort.Strings(got)
+		want, unknown := wardenARNs(st.json["Resources"].(map[string]any), st.cfg.Stage)
+		for _, u := range unknown {
+			t.Errorf("resource %s: does the agent boundary deny it to agents? Classify it in wardenARNs", u)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("the boundary denies agents:\n%s\nwant every Warden resource:\n%s\nextra: %q\nmissing: %q",
+				strings.Join(got, "\n"), strings.Join(want, "\n"), minus(got, want), minus(want, got))
+		}
+	})
 	// The classification refuses a resource it does not know, a secret
 	// outside the stage's prefix and an alarm outside the stack's name:
 	// each would be left to the agents.
@@ -423,38 +411,32 @@ func TestAgentBoundarySize(t *testing.T) {
 // to the ingest function; delivery retried twice, within an hour; no
 // dead-letter queue, no transformation of the event.
 func TestIngestRule(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		st   func(*testing.T) *stackTemplate
-	}{{"default", defaultStack}, {"configured", fullStack}} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := tc.st(t)
-			if n := len(st.resources("AWS::Events::Rule")); n != 1 {
-				t.Fatalf("%d rules, want 1", n)
-			}
-			id := st.logicalID(t, "AWS::Events::Rule", "IngestRule")
-			must(t, "rule", func() {
-				st.only(t, id).HasResourceProperties(jsii.String("AWS::Events::Rule"), match(&map[string]any{
-					"EventBusName":       absent(), // the default bus, where AWS services' events arrive
-					"State":              "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
-					"ScheduleExpression": absent(),
-					"RoleArn":            absent(),
-					"EventPattern": exactly(&map[string]any{
-						"source":      []any{exactly(&map[string]any{"prefix": "aws."})},
-						"detail-type": []any{awsconfig.CloudTrailDetailType},
-						"detail": exactly(&map[string]any{"userIdentity": exactly(&map[string]any{"sessionContext": exactly(&map[string]any{
-							"sessionIssuer": exactly(&map[string]any{"arn": []any{runtimeRoleARNValue(st.cfg.Stage)}}),
-						})})}),
-					}),
-					"Targets": []any{exactly(&map[string]any{
-						"Arn":         map[string]any{"Fn::GetAtt": []any{st.functionID(t, "ingest"), "Arn"}},
-						"Id":          assertions.Match_AnyValue(),
-						"RetryPolicy": exactly(&map[string]any{"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 2}),
-					})},
-				}))
-			})
+	eachStack(t, func(t *testing.T, st *stackTemplate) {
+		if n := len(st.resources("AWS::Events::Rule")); n != 1 {
+			t.Fatalf("%d rules, want 1", n)
+		}
+		id := st.logicalID(t, "AWS::Events::Rule", "IngestRule")
+		must(t, "rule", func() {
+			st.only(t, id).HasResourceProperties(jsii.String("AWS::Events::Rule"), match(&map[string]any{
+				"EventBusName":       absent(), // the default bus, where AWS services' events arrive
+				"State":              "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+				"ScheduleExpression": absent(),
+				"RoleArn":            absent(),
+				"EventPattern": exactly(&map[string]any{
+					"source":      []any{exactly(&map[string]any{"prefix": "aws."})},
+					"detail-type": []any{awsconfig.CloudTrailDetailType},
+					"detail": exactly(&map[string]any{"userIdentity": exactly(&map[string]any{"sessionContext": exactly(&map[string]any{
+						"sessionIssuer": exactly(&map[string]any{"arn": []any{runtimeRoleARNValue(st.cfg.Stage)}}),
+					})})}),
+				}),
+				"Targets": []any{exactly(&map[string]any{
+					"Arn":         map[string]any{"Fn::GetAtt": []any{st.functionID(t, "ingest"), "Arn"}},
+					"Id":          assertions.Match_AnyValue(),
+					"RetryPolicy": exactly(&map[string]any{"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 2}),
+				})},
+			}))
 		})
-	}
+	})
 }
 
 // matchesPattern reports whether an event matches an EventBridge event

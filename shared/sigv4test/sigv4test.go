@@ -91,7 +91,7 @@ func canonicalPath(u *url.URL) string {
 	}
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		segs[i] = encode(s)
+		segs[i] = Encode(s)
 	}
 	return strings.Join(segs, "/")
 }
@@ -101,16 +101,17 @@ func canonicalQuery(u *url.URL) string {
 	var pairs []string
 	for k, vs := range u.Query() {
 		for _, v := range vs {
-			pairs = append(pairs, encode(k)+"="+encode(v))
+			pairs = append(pairs, Encode(k)+"="+Encode(v))
 		}
 	}
 	slices.Sort(pairs)
 	return strings.Join(pairs, "&")
 }
 
-// encode percent-encodes every byte but the unreserved characters of RFC
-// 3986.
-func encode(s string) string {
+// Encode percent-encodes every byte but the unreserved characters of RFC
+// 3986, as SigV4 encodes, and as IAM encodes the policy documents it
+// returns.
+func Encode(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -9,10 +9,10 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode"
 
 	"github.com/wardenhq/warden/policy/iameval"
+	"github.com/wardenhq/warden/shared/sigv4test"
 )
 
 // MaxRolePolicyChars is IAM's limit on the inline policies of a role
@@ -96,7 +96,7 @@ func (s *Server) getRolePolicy(w http.ResponseWriter, form url.Values) {
 		RoleName       string
 		PolicyName     string
 		PolicyDocument string
-	}{RoleName: r.name, PolicyName: policyName, PolicyDocument: uriEncode(text)})
+	}{RoleName: r.name, PolicyName: policyName, PolicyDocument: sigv4test.Encode(text)})
 }
 
 // deleteRolePolicy serves DeleteRolePolicy. s.mu is held.
@@ -150,19 +150,4 @@ func (s *Server) listRolePolicies(w http.ResponseWriter, form url.Values) {
 		result.Marker = page[len(page)-1]
 	}
 	s.answer(w, "iam", "ListRolePolicies", result)
-}
-
-// uriEncode percent-encodes every byte but RFC 3986's unreserved
-// characters, as IAM encodes the policy documents it returns.
-func uriEncode(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-_.~", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }
