@@ -35,7 +35,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(policyCommand(), serveCommand(), projectsCommand(), agentsCommand(), sessionsCommand(), approvalsCommand(), budgetsCommand(),
-		agentCommand(), hookCommand(), awsCommand(), auditCommand())
+		agentCommand(), hookCommand(), awsCommand(), gitCredentialCommand(), auditCommand())
 	err := root.Execute()
 	var ee exitError
 	switch {

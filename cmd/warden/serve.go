@@ -34,6 +34,7 @@ import (
 	"github.com/wardenhq/warden/shared/awsiam"
 	"github.com/wardenhq/warden/shared/awssts"
 	"github.com/wardenhq/warden/shared/broker"
+	"github.com/wardenhq/warden/shared/gitproxy"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/llm"
 	"github.com/wardenhq/warden/shared/notify"
@@ -69,6 +70,8 @@ type serveConfig struct {
 	// aws, if set, replaces the process's AWS configuration for the
 	// broker (tests).
 	aws *aws.Config
+	// gitConfig is the git remote's upstreams file (none: no git remote).
+	gitConfig string
 	// getenv reads the environment for the provider keys; os.Getenv if nil.
 	getenv func(string) string
 	// notify overrides the notifier's Slack and Telegram API URLs and
@@ -105,6 +108,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&cfg.awsRoleARN, "aws-role-arn", "", "the agent runtime role the AWS credential broker issues session credentials of, with the server's own AWS credentials (the standard chain); none: the broker is off")
 	f.StringVar(&cfg.awsSTSEndpoint, "aws-sts-endpoint", "", "STS endpoint for the broker (default: the region's, https://sts.REGION.amazonaws.com)")
 	f.StringVar(&cfg.awsIAMEndpoint, "aws-iam-endpoint", "", "IAM endpoint for the broker's revocations (default https://iam.amazonaws.com)")
+	f.StringVar(&cfg.gitConfig, "git-config", "", "the git remote's upstreams: which hosts <endpoint>/git/<host>/<org>/<repo>.git proxies, with Warden's credential for each (none: no git remote)")
 	f.StringVar(&cfg.firstProject, "first-project", "project-a", "project created on first start, so that an agent can attach at once (empty: none)")
 	return cmd
 }
@@ -208,7 +212,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	if err != nil {
 		return err
 	}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway, Broker: awsBroker,
+	gitRemote, err := newGitProxy(cfg, pipe, log)
+	if err != nil {
+		return err
+	}
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway, Broker: awsBroker, Git: gitRemote,
 		Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		// Slack's clicks on approvals, signed with the app's signing secret
 		// (WARDEN_SECRET_SLACK_SIGNING_SECRET).
@@ -382,6 +390,27 @@ func newBroker(ctx context.Context, cfg serveConfig, pipe *pipeline.Pipeline, id
 	ids.Stopped = revoker.Stopped
 	log.Info("the AWS credential broker is on", "role", cfg.awsRoleARN, "region", awsCfg.Region)
 	return &broker.Broker{Pipeline: pipe, STS: sts, RoleARN: cfg.awsRoleARN, MaxTTL: maxTTL, Log: log}, nil
+}
+
+// newGitProxy is the git remote over the upstreams of --git-config, whose
+// credentials come from the environment; nil without one.
+func newGitProxy(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (http.Handler, error) {
+	if cfg.gitConfig == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(cfg.gitConfig)
+	if err != nil {
+		return nil, fmt.Errorf("--git-config: %w", err)
+	}
+	getenv := cfg.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	ups, err := gitproxy.LoadConfig(cfg.gitConfig, data, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("--git-config: %w", err)
+	}
+	return &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Log: log}, nil
 }
 
 // processAWS loads the process's AWS configuration (the standard chain:

@@ -42,6 +42,11 @@ const (
 	AWSCredentials Code = "aws.credentials"
 	AWSCall        Code = "aws.call"
 
+	// GitPush is the outcome of a push the git proxy decided (each ref
+	// has its decision, linked by Ref): Status refused, forwarded or
+	// error; Args the upstream's HTTP status and the bytes sent.
+	GitPush Code = "git.push"
+
 	// Approvals: Ref is the approval's ID, Actor who decided.
 	ApprovalRequested Code = "approval.requested"
 	ApprovalApproved  Code = "approval.approved"

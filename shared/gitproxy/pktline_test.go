@@ -9,9 +9,6 @@ import (
 	"testing"
 )
 
-// pkt is s as a pkt-line.
-func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
-
 const (
 	a = "1111111111111111111111111111111111111111"
 	b = "2222222222222222222222222222222222222222"

@@ -52,6 +52,9 @@ type Server struct {
 	LLM *llm.Gateway
 	// Broker issues AWS credentials to sessions; nil when it is off.
 	Broker *broker.Broker
+	// Git is the git remote (gitproxy.Proxy) at /git/; nil when no
+	// upstream is configured.
+	Git http.Handler
 	// Budgets reads the budgets' counters, by the policy of Policy.
 	Budgets *budget.Service
 	Policy  pipeline.PolicySource
@@ -84,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/agent/login", s.login)
 	mux.HandleFunc("GET /v1/audit/public-key", s.publicKey)
 	mux.HandleFunc("GET /v1/aws", s.awsStatus)
+	mux.Handle("/git/", s.git())
 	mux.HandleFunc("POST "+AWSCredentialsPath, s.awsCredentials)
 	if s.LLM != nil {
 		s.LLM.Register(mux)
