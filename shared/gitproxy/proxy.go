@@ -398,7 +398,9 @@ func (p *Proxy) outcome(ctx context.Context, sess identity.Session, ref string, 
 // pkt is s as a pkt-line.
 func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
 
-func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s) }
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s)
+}
 
 // drain reads what is left of a refused push (bounded), so that git, still
 // sending, reads the answer instead of a broken pipe.
