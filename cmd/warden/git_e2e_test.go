@@ -12,8 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/wardenhq/warden/shared/audit"
 )
 
 const gitPolicy = `version: 1
@@ -22,6 +20,9 @@ rules:
   - {id: feature-branches, effect: allow, action: git:push, resource: "github.com/acme/web:refs/heads/feature/*"}
   - {id: no-main-push, effect: deny, action: git:push, resource: "*:refs/heads/main"}
   - {id: never-delete-main, effect: deny, action: git:delete-ref, resource: "*:refs/heads/main"}
+  - {id: release-needs-approval, effect: approve, action: git:push, resource: "github.com/acme/web:refs/heads/release/*"}
+approvers:
+  release-managers: {slack: [U012AB3CD], rules: [release-needs-approval], timeout: 1h}
 `
 
 // upstreamToken is the credential Warden holds for the upstream; the agent
@@ -151,6 +152,25 @@ func TestGitPushThroughWarden(t *testing.T) {
 		t.Errorf("main changed upstream: %s", got)
 	}
 
+	// A push an approve rule covers waits for a human: git prints the
+	// approval's ID; approved, the same push (the same old and new IDs)
+	// goes through.
+	out, err = gitRun(t, work, home, "push", "origin", "HEAD:refs/heads/release/1")
+	id := regexp.MustCompile(`remote: warden: push to refs/heads/release/1 waits for approval (APR-[A-Z2-7]{16})`).FindStringSubmatch(out)
+	if err == nil || id == nil {
+		t.Fatalf("push to release/1: %v\n%s", err, out)
+	}
+	if _, err := gitRun(t, bare, home, "rev-parse", "--verify", "refs/heads/release/1"); err == nil {
+		t.Fatal("release/1 exists upstream before the approval")
+	}
+	if code, _, errOut := l.cli(t, "", l.asAdmin("approvals", "approve", id[1])...); code != 0 {
+		t.Fatalf("approvals approve: %s", errOut)
+	}
+	mustGit(work, "push", "origin", "HEAD:refs/heads/release/1")
+	if got := strings.TrimSpace(mustGit(bare, "rev-parse", "refs/heads/release/1")); got != strings.TrimSpace(mustGit(work, "rev-parse", "HEAD")) {
+		t.Errorf("release/1 upstream is %s", got)
+	}
+
 	var got []string
 	fetches := 0
 	for _, r := range auditRecords(t, l) {
@@ -173,9 +193,14 @@ func TestGitPushThroughWarden(t *testing.T) {
 		"git.push git:push  refused",
 		"decision.deny git:delete-ref :refs/heads/main never-delete-main",
 		"git.push git:push  refused",
+		"approval.requested git:push :refs/heads/release/1 release-needs-approval",
+		"decision.approval_required git:push :refs/heads/release/1 release-needs-approval",
+		"git.push git:push  refused",
+		"approval.approved git:push :refs/heads/release/1 release-needs-approval",
+		"decision.allow git:push :refs/heads/release/1 release-needs-approval",
+		"git.push git:push  forwarded",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	_ = audit.GitPush
 }
