@@ -81,9 +81,9 @@ func gitRun(t *testing.T, dir, home string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// TestGitPushThroughWarden: real git clones and pushes through Warden's
-// git remote, which proxies to git http-backend with Warden's own
-// credential: a feature branch lands upstream; a push to main is refused
+// TestGitPushThroughWarden: real git, set up by warden agent setup,
+// clones https://github.com/acme/web.git and pushes through Warden's git
+// remote, which proxies to git http-backend with Warden's own credential: a feature branch lands upstream; a push to main is refused
 // with the rule git prints, and main is unchanged upstream; deleting main
 // is refused; the trail holds each ref's decision and each push's outcome.
 func TestGitPushThroughWarden(t *testing.T) {
@@ -118,16 +118,15 @@ func TestGitPushThroughWarden(t *testing.T) {
 		c.policyFile, c.gitConfig = policyFile, gitConfig
 		c.getenv = func(name string) string { return map[string]string{"GITHUB_TOKEN": upstreamToken}[name] }
 	})
-	code, out, errOut := l.cli(t, "", "agent", "login", "--enroll-key", enroll(t, l, "web"), "--agent", "claude-code")
-	token := regexp.MustCompile(`WARDEN_TOKEN=(\S+)`).FindStringSubmatch(out)
-	if code != 0 || token == nil {
-		t.Fatalf("agent login: %s %s", out, errOut)
+	// agent setup points git at Warden: https://github.com/ is rewritten
+	// to Warden's git remote, and Warden's credential helper answers.
+	code, out, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", enroll(t, l, "web"), "--agent", "claude-code",
+		"--path", filepath.Join(home, "settings.json"), "--llm-gateway=false", "--gitconfig", filepath.Join(home, ".gitconfig"), "--warden", selfBinary(t))
+	if code != 0 || !strings.Contains(out, "git's remotes on github.com go through Warden") {
+		t.Fatalf("agent setup: %d %s %s", code, out, errOut)
 	}
-	helper := "!'" + selfBinary(t) + "' git-credential --endpoint " + l.endpoint + " --token " + token[1]
-	os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[credential \""+l.endpoint+"\"]\n\thelper = "+strings.ReplaceAll(helper, `"`, `\"`)+"\n"), 0o600)
-
 	work := filepath.Join(t.TempDir(), "web")
-	mustGit(t.TempDir(), "clone", l.endpoint+"/git/github.com/acme/web.git", work)
+	mustGit(t.TempDir(), "clone", "https://github.com/acme/web.git", work)
 	os.WriteFile(filepath.Join(work, "feature.txt"), []byte("new\n"), 0o644)
 	mustGit(work, "add", ".")
 	mustGit(work, "commit", "-m", "feature")

@@ -212,11 +212,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	if err != nil {
 		return err
 	}
-	gitRemote, err := newGitProxy(cfg, pipe, log)
+	gitRemote, gitHosts, err := newGitProxy(cfg, pipe, log)
 	if err != nil {
 		return err
 	}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway, Broker: awsBroker, Git: gitRemote,
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway, Broker: awsBroker, Git: gitRemote, GitHosts: gitHosts,
 		Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		// Slack's clicks on approvals, signed with the app's signing secret
 		// (WARDEN_SECRET_SLACK_SIGNING_SECRET).
@@ -394,13 +394,13 @@ func newBroker(ctx context.Context, cfg serveConfig, pipe *pipeline.Pipeline, id
 
 // newGitProxy is the git remote over the upstreams of --git-config, whose
 // credentials come from the environment; nil without one.
-func newGitProxy(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (http.Handler, error) {
+func newGitProxy(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (http.Handler, []string, error) {
 	if cfg.gitConfig == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	data, err := os.ReadFile(cfg.gitConfig)
 	if err != nil {
-		return nil, fmt.Errorf("--git-config: %w", err)
+		return nil, nil, fmt.Errorf("--git-config: %w", err)
 	}
 	getenv := cfg.getenv
 	if getenv == nil {
@@ -408,9 +408,10 @@ func newGitProxy(cfg serveConfig, pipe *pipeline.Pipeline, log *slog.Logger) (ht
 	}
 	ups, err := gitproxy.LoadConfig(cfg.gitConfig, data, getenv)
 	if err != nil {
-		return nil, fmt.Errorf("--git-config: %w", err)
+		return nil, nil, fmt.Errorf("--git-config: %w", err)
 	}
-	return &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Log: log}, nil
+	log.Info("the git remote is on", "hosts", ups.Hosts())
+	return &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Log: log}, ups.Hosts(), nil
 }
 
 // processAWS loads the process's AWS configuration (the standard chain:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -45,6 +46,10 @@ type setupOptions struct {
 	// awsProfile is the AWS profile written when the broker is on;
 	// awsConfig the file it goes in.
 	awsProfile, awsConfig string
+	// gitconfig is the git configuration file that gets the credential
+	// helper and the remotes' rewriting, when Warden proxies git hosts.
+	gitconfig string
+	noGit     bool
 }
 
 func setupCommand() *cobra.Command {
@@ -83,6 +88,8 @@ func setupCommand() *cobra.Command {
 	f.StringVar(&o.onPending, "on-pending", "deny", "claude: a request still waiting for approval after --approval-wait is deny (the agent is told, and may ask again) or defer (a -p run ends with the call deferred; `claude -p --resume SESSION` asks again)")
 	f.StringVar(&o.awsProfile, "aws-profile", "warden", "the AWS profile whose credential_process asks Warden for the session's AWS credentials, written when Warden's credential broker is on (empty: none)")
 	f.StringVar(&o.awsConfig, "aws-config", "", "the AWS config file of --aws-profile (default $AWS_CONFIG_FILE, or ~/.aws/config)")
+	f.StringVar(&o.gitconfig, "gitconfig", "", "the git configuration that gets Warden's credential helper and, for each git host Warden proxies, the rewriting of https://HOST/ to Warden's git remote (default $GIT_CONFIG_GLOBAL, or ~/.gitconfig)")
+	f.BoolVar(&o.noGit, "no-git", false, "leave git's configuration alone")
 	f.StringVar(&o.codexConf, "codex-config", "", "codex: the config.toml that gets the warden model provider (default $CODEX_HOME/config.toml, or ~/.codex/config.toml)")
 	newClient := clientFlags(cmd, "", "", false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -166,6 +173,11 @@ func setupCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s's %s now go through Warden at %s\n", f.path, o.client, f.what, c.endpoint)
+		}
+		if !o.noGit {
+			if err := setupGit(cmd, c, o, bin); err != nil {
+				return err
+			}
 		}
 		if profile == "" {
 			return nil
@@ -401,5 +413,58 @@ func writeAWSProfile(path, profile, section string) error {
 		os.Remove(path + ".warden-tmp")
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	return nil
+}
+
+// setupGit points the agent's git at Warden for the hosts Warden proxies:
+// https://HOST/ is rewritten to <endpoint>/git/HOST/, and Warden's
+// credential helper answers for the endpoint with the session token. It
+// writes with git itself; nothing when Warden proxies no host.
+func setupGit(cmd *cobra.Command, c *apiClient, o setupOptions, bin string) error {
+	var st server.GitStatus
+	if err := c.call(cmd.Context(), "GET", "/v1/git", nil, &st); err != nil {
+		return fmt.Errorf("ask which git hosts Warden proxies: %w", err)
+	}
+	if len(st.Hosts) == 0 {
+		return nil
+	}
+	path := o.gitconfig
+	if path == "" {
+		path = os.Getenv("GIT_CONFIG_GLOBAL")
+	}
+	if path == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("find git's configuration: %w (pass --gitconfig)", err)
+		}
+		path = filepath.Join(home, ".gitconfig")
+	}
+	settings := [][2]string{{"credential." + c.endpoint + ".helper",
+		shell.Quote(bin) + " git-credential --endpoint " + shell.Quote(c.endpoint) + " --token " + shell.Quote(o.token)}}
+	for _, host := range st.Hosts {
+		settings = append(settings, [2]string{"url." + c.endpoint + "/git/" + host + "/.insteadOf", "https://" + host + "/"})
+	}
+	if o.dryRun {
+		fmt.Fprintf(cmd.OutOrStdout(), "# %s\n", path)
+		for _, kv := range settings {
+			fmt.Fprintf(cmd.OutOrStdout(), "git config --file %s %s %s\n", path, kv[0], shell.Quote(kv[1]))
+		}
+		return nil
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "git is not installed: its configuration is left alone\n")
+		return nil
+	}
+	for _, kv := range settings {
+		out, err := exec.CommandContext(cmd.Context(), git, "config", "--file", path, "--replace-all", kv[0], kv[1]).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("git config --file %s %s: %v: %s", path, kv[0], err, strings.TrimSpace(string(out)))
+		}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: git's remotes on %s go through Warden at %s\n", path, strings.Join(st.Hosts, ", "), c.endpoint)
 	return nil
 }

@@ -84,6 +84,19 @@ func LoadConfig(name string, data []byte, getenv func(string) string) (*Config, 
 	return c, nil
 }
 
+// Hosts are the hosts of the configured upstreams, sorted.
+func (c *Config) Hosts() []string {
+	var hosts []string
+	for key := range c.entries {
+		host, _, _ := strings.Cut(key, "/")
+		if !slices.Contains(hosts, host) {
+			hosts = append(hosts, host)
+		}
+	}
+	slices.Sort(hosts)
+	return hosts
+}
+
 // Lookup implements Upstreams: the longest key that is the repository's
 // host, or its host and a leading part of its path.
 func (c *Config) Lookup(_ context.Context, host, repo string) (Upstream, error) {

@@ -2,6 +2,16 @@ package server
 
 import "net/http"
 
+// GitStatus is the answer of GET /v1/git: the hosts the git remote
+// proxies (agent setup points the agent's remotes for them at Warden).
+type GitStatus struct {
+	Hosts []string `json:"hosts"`
+}
+
+func (s *Server) gitStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, GitStatus{Hosts: append([]string{}, s.GitHosts...)})
+}
+
 // git is the git remote, or, when none is configured, a handler that says
 // so in git's terms.
 func (s *Server) git() http.Handler {

@@ -52,9 +52,10 @@ type Server struct {
 	LLM *llm.Gateway
 	// Broker issues AWS credentials to sessions; nil when it is off.
 	Broker *broker.Broker
-	// Git is the git remote (gitproxy.Proxy) at /git/; nil when no
-	// upstream is configured.
-	Git http.Handler
+	// Git is the git remote (gitproxy.Proxy) at /git/, for the hosts
+	// GitHosts; nil when no upstream is configured.
+	Git      http.Handler
+	GitHosts []string
 	// Budgets reads the budgets' counters, by the policy of Policy.
 	Budgets *budget.Service
 	Policy  pipeline.PolicySource
@@ -88,6 +89,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/audit/public-key", s.publicKey)
 	mux.HandleFunc("GET /v1/aws", s.awsStatus)
 	mux.Handle("/git/", s.git())
+	mux.HandleFunc("GET /v1/git", s.gitStatus)
 	mux.HandleFunc("POST "+AWSCredentialsPath, s.awsCredentials)
 	if s.LLM != nil {
 		s.LLM.Register(mux)
