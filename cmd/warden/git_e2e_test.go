@@ -1,8 +1,9 @@
 package main
 
 import (
-	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -10,8 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wardenhq/warden/shared/audit"
 )
 
 const gitPolicy = `version: 1
@@ -41,7 +46,8 @@ func gitUpstream(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	backend := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"), Root: "/",
-		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}, Stderr: io.Discard}
+	spool := t.TempDir()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if user, pass, ok := r.BasicAuth(); !ok || user != "x-access-token" || pass != upstreamToken {
 			w.Header().Set("WWW-Authenticate", `Basic realm="upstream"`)
@@ -50,14 +56,23 @@ func gitUpstream(t *testing.T) (string, string) {
 		}
 		r.Header.Del("Authorization")
 		if r.ContentLength < 0 {
-			// CGI needs a length: buffered here, as a web server in front
-			// of http-backend would.
-			body, err := io.ReadAll(r.Body)
+			// CGI needs a length: spooled to a file here, as a web server
+			// in front of http-backend would.
+			f, err := os.CreateTemp(spool, "body-")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			defer f.Close()
+			n, err := io.Copy(f, r.Body)
+			if err == nil {
+				_, err = f.Seek(0, io.SeekStart)
+			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			r.Body, r.ContentLength = f, n
 			r.TransferEncoding = nil
 		}
 		// http-backend serves receive-pack only to an authenticated user.
@@ -81,50 +96,69 @@ func gitRun(t *testing.T, dir, home string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// TestGitPushThroughWarden: real git, set up by warden agent setup,
-// clones https://github.com/acme/web.git and pushes through Warden's git
-// remote, which proxies to git http-backend with Warden's own credential: a feature branch lands upstream; a push to main is refused
-// with the rule git prints, and main is unchanged upstream; deleting main
-// is refused; the trail holds each ref's decision and each push's outcome.
-func TestGitPushThroughWarden(t *testing.T) {
-	t.Parallel()
-	upstreamURL, root := gitUpstream(t)
-	bare := filepath.Join(root, "acme", "web.git")
-	home := t.TempDir()
-	mustGit := func(dir string, args ...string) string {
-		t.Helper()
-		out, err := gitRun(t, dir, home, args...)
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
+// gitFixture is an upstream (git http-backend) with acme/web, one commit
+// on main; warden serve proxying github.com to it; and an agent's git
+// home set up by warden agent setup.
+type gitFixture struct {
+	l          *local
+	bare, home string
+	mainBefore string
+}
+
+// git runs git as the agent, failing the test on an error.
+func (f *gitFixture) git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := gitRun(t, dir, f.home, args...)
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	// The upstream repository, with one commit on main.
+	return out
+}
+
+func newGitFixture(t *testing.T) *gitFixture {
+	t.Helper()
+	upstreamURL, root := gitUpstream(t)
+	f := &gitFixture{bare: filepath.Join(root, "acme", "web.git"), home: t.TempDir()}
 	seed := t.TempDir()
-	mustGit(root, "init", "--bare", "-b", "main", bare)
-	mustGit(seed, "init", "-b", "main")
+	f.git(t, root, "init", "--bare", "-b", "main", f.bare)
+	f.git(t, seed, "init", "-b", "main")
 	os.WriteFile(filepath.Join(seed, "README.md"), []byte("web\n"), 0o644)
-	mustGit(seed, "add", ".")
-	mustGit(seed, "commit", "-m", "first")
-	mustGit(seed, "push", bare, "main")
-	mainBefore := strings.TrimSpace(mustGit(bare, "rev-parse", "refs/heads/main"))
+	f.git(t, seed, "add", ".")
+	f.git(t, seed, "commit", "-m", "first")
+	f.git(t, seed, "push", f.bare, "main")
+	f.mainBefore = strings.TrimSpace(f.git(t, f.bare, "rev-parse", "refs/heads/main"))
 
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.yaml")
 	gitConfig := filepath.Join(dir, "git.yaml")
 	os.WriteFile(policyFile, []byte(gitPolicy), 0o600)
 	os.WriteFile(gitConfig, []byte("upstreams:\n  github.com: {url: "+upstreamURL+", username: x-access-token, password_env: GITHUB_TOKEN}\n"), 0o600)
-	l := startServe(t, func(c *serveConfig) {
+	f.l = startServe(t, func(c *serveConfig) {
 		c.policyFile, c.gitConfig = policyFile, gitConfig
 		c.getenv = func(name string) string { return map[string]string{"GITHUB_TOKEN": upstreamToken}[name] }
 	})
 	// agent setup points git at Warden: https://github.com/ is rewritten
 	// to Warden's git remote, and Warden's credential helper answers.
-	code, out, errOut := l.cli(t, "", "agent", "setup", "claude", "--enroll-key", enroll(t, l, "web"), "--agent", "claude-code",
-		"--path", filepath.Join(home, "settings.json"), "--llm-gateway=false", "--gitconfig", filepath.Join(home, ".gitconfig"), "--warden", selfBinary(t))
+	code, out, errOut := f.l.cli(t, "", "agent", "setup", "claude", "--enroll-key", enroll(t, f.l, "web"), "--agent", "claude-code",
+		"--path", filepath.Join(f.home, "settings.json"), "--llm-gateway=false", "--gitconfig", filepath.Join(f.home, ".gitconfig"), "--warden", selfBinary(t))
 	if code != 0 || !strings.Contains(out, "git's remotes on github.com go through Warden") {
 		t.Fatalf("agent setup: %d %s %s", code, out, errOut)
 	}
+	return f
+}
+
+// TestGitPushThroughWarden: real git, set up by warden agent setup,
+// clones https://github.com/acme/web.git and pushes through Warden's git
+// remote, which proxies to git http-backend with Warden's own credential:
+// a feature branch lands upstream; a push to main is refused with the rule
+// git prints, and main is unchanged upstream; deleting main is refused; a
+// push an approve rule covers waits, and passes once approved; the trail
+// holds each ref's decision and each push's outcome.
+func TestGitPushThroughWarden(t *testing.T) {
+	t.Parallel()
+	f := newGitFixture(t)
+	l, bare, home, mainBefore := f.l, f.bare, f.home, f.mainBefore
+	mustGit := func(dir string, args ...string) string { t.Helper(); return f.git(t, dir, args...) }
 	work := filepath.Join(t.TempDir(), "web")
 	mustGit(t.TempDir(), "clone", "https://github.com/acme/web.git", work)
 	os.WriteFile(filepath.Join(work, "feature.txt"), []byte("new\n"), 0o644)
@@ -201,5 +235,143 @@ func TestGitPushThroughWarden(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestGitRemoteRefusesBadInput: malformed pkt-lines are refused (400) and
+// recorded; a truncated pack of an allowed push reaches the upstream,
+// whose receive-pack refuses it, and no ref moves; no token asks git for
+// credentials; a path or a protocol that is not smart HTTP is refused.
+func TestGitRemoteRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	f := newGitFixture(t)
+	key := regexp.MustCompile(`"WARDEN_TOKEN": "([^"]+)"`).FindStringSubmatch(readFile(t, filepath.Join(f.home, "settings.json")))
+	if key == nil {
+		t.Fatal("no token in the settings")
+	}
+	post := func(path, body string, token string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", f.l.endpoint+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-git-receive-pack-request")
+		if token != "" {
+			req.SetBasicAuth("warden", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(data)
+	}
+	const receive = "/git/github.com/acme/web.git/git-receive-pack"
+	for name, body := range map[string]string{
+		"garbage":          "this is not a pkt-line",
+		"truncated header": "00",
+		"bad command":      "0032not an old id and a new id and a ref\n0000",
+		"no flush":         fmt.Sprintf("%04x%s %s refs/heads/feature/y\x00report-status\n", 4+40+1+40+1+20+15, strings.Repeat("1", 40), strings.Repeat("2", 40)),
+	} {
+		if code, _, msg := post(receive, body, key[1]); code != http.StatusBadRequest || !strings.Contains(msg, "malformed") {
+			t.Errorf("%s: %d %s", name, code, msg)
+		}
+	}
+	// An allowed push whose pack is cut short: the upstream refuses it.
+	cmd := fmt.Sprintf("%s %s refs/heads/feature/y\x00report-status\n", gitZero, strings.Repeat("3", 40))
+	code, _, msg := post(receive, fmt.Sprintf("%04x%s0000PACK\x00\x00\x00\x02\x00\x00\x00\x05trunc", len(cmd)+4, cmd), key[1])
+	if code != http.StatusOK || !strings.Contains(msg, "unpack") || strings.Contains(msg, "unpack ok") {
+		t.Errorf("truncated pack: %d %q, want the upstream's unpack error", code, msg)
+	}
+	if out, err := gitRun(t, f.bare, f.home, "rev-parse", "--verify", "refs/heads/feature/y"); err == nil {
+		t.Errorf("feature/y exists upstream after a truncated pack: %s", out)
+	}
+	if code, h, _ := post(receive, "0000", ""); code != http.StatusUnauthorized || h.Get("WWW-Authenticate") == "" {
+		t.Errorf("no token: %d %v", code, h)
+	}
+	if code, _, _ := post(receive, "0000", "wdn_s_nope_00"); code != http.StatusUnauthorized {
+		t.Errorf("a bad token: %d", code)
+	}
+	for _, path := range []string{"/git/github.com/acme/we%20b.git/git-receive-pack", "/git/github.com/acme/web.git/objects/info/packs",
+		"/git/gitlab.com/acme/web.git/git-receive-pack"} {
+		if code, _, msg := post(path, "0000", key[1]); code != http.StatusNotFound {
+			t.Errorf("%s: %d %s", path, code, msg)
+		}
+	}
+	resp, err := http.Get(f.l.endpoint + "/git/github.com/acme/web.git/info/refs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the dumb protocol: %d", resp.StatusCode)
+	}
+	refused := 0
+	for _, r := range auditRecords(t, f.l) {
+		if r.Code == audit.RequestRefused && r.Action == "git:push" && strings.Contains(r.Reason, "malformed") {
+			refused++
+		}
+	}
+	if refused != 4 {
+		t.Errorf("%d malformed pushes recorded, want 4", refused)
+	}
+}
+
+// gitZero is git's "no object" ID.
+const gitZero = "0000000000000000000000000000000000000000"
+
+// TestGitLargePush: a push of 50 MB (one incompressible file) goes through
+// Warden's git remote to the upstream, streamed: the proxy's heap grows by
+// far less than the pack.
+func TestGitLargePush(t *testing.T) {
+	t.Parallel()
+	f := newGitFixture(t)
+	work := filepath.Join(t.TempDir(), "web")
+	f.git(t, t.TempDir(), "clone", "https://github.com/acme/web.git", work)
+	data := make([]byte, 50<<20)
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	if err := os.WriteFile(filepath.Join(work, "big.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.git(t, work, "add", "big.bin")
+	f.git(t, work, "commit", "-m", "big")
+	peak, stop := heapPeak()
+	f.git(t, work, "push", "origin", "HEAD:refs/heads/feature/big")
+	grew := stop()
+	if got := strings.TrimSpace(f.git(t, f.bare, "rev-parse", "refs/heads/feature/big")); got != strings.TrimSpace(f.git(t, work, "rev-parse", "HEAD")) {
+		t.Fatalf("feature/big upstream is %s", got)
+	}
+	t.Logf("50 MB push: the process's heap grew by at most %d KiB (peak %d KiB)", grew>>10, peak()>>10)
+	if grew > 16<<20 {
+		t.Errorf("the heap grew by %d MiB during a 50 MB push: the pack is held, not streamed", grew>>20)
+	}
+}
+
+// heapPeak samples the heap in use every 5 ms until stop, which returns how
+// far it rose above where it started.
+func heapPeak() (peak func() uint64, stop func() uint64) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base, top := ms.HeapInuse, ms.HeapInuse
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				top = max(top, m.HeapInuse)
+			}
+		}
+	}()
+	return func() uint64 { return top }, func() uint64 {
+		close(done)
+		<-finished
+		return top - base
 	}
 }

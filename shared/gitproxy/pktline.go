@@ -117,7 +117,9 @@ func (p *Push) HasCapability(c string) bool {
 // (gitprotocol-pack: shallow lines, then commands, the first carrying the
 // capabilities after a NUL, a flush, then push options and a flush if the
 // client asked for them), leaving r at the pack. Everything read is kept
-// in Push.Raw. The section is at most MaxCommandBytes and MaxCommands.
+// in Push.Raw. The section is at most MaxCommandBytes and MaxCommands. A
+// lone flush is a push of no command: git's probe of the remote before a
+// large push.
 func ReadPush(r io.Reader) (*Push, error) {
 	var raw bytes.Buffer
 	tee := io.TeeReader(io.LimitReader(r, MaxCommandBytes+1), &raw)
@@ -166,9 +168,6 @@ func ReadPush(r io.Reader) (*Push, error) {
 			return nil, fmt.Errorf("%w: more than %d ref updates in one push", ErrMalformed, MaxCommands)
 		}
 		p.Commands = append(p.Commands, c)
-	}
-	if len(p.Commands) == 0 {
-		return nil, malformed("a push without commands")
 	}
 	if p.HasCapability("push-options") {
 		for {

@@ -60,7 +60,6 @@ func TestReadPushRefuses(t *testing.T) {
 		"truncated packet":    "0040" + a,
 		"bad length":          "zzzz",
 		"length 3":            "0003",
-		"no commands":         "0000",
 		"two ids only":        pkt(a+" "+b+"\n") + "0000",
 		"short id":            pkt("1234 "+b+" refs/heads/x\n") + "0000",
 		"upper-case id":       pkt(strings.ToUpper("abcdef0123456789abcdef0123456789abcdef01")+" "+b+" refs/heads/x\n") + "0000",
@@ -95,7 +94,7 @@ func FuzzReadPush(f *testing.F) {
 			}
 			return
 		}
-		if len(p.Commands) == 0 || len(p.Commands) > MaxCommands || !bytes.HasPrefix(data, p.Raw) || len(p.Raw) > MaxCommandBytes {
+		if len(p.Commands) > MaxCommands || !bytes.HasPrefix(data, p.Raw) || len(p.Raw) > MaxCommandBytes {
 			t.Fatalf("push %+v from %q", p, data)
 		}
 		for _, c := range p.Commands {
@@ -104,4 +103,14 @@ func FuzzReadPush(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadPushProbe: git's probe before a large push is a lone flush: a
+// push of no command.
+func TestReadPushProbe(t *testing.T) {
+	t.Parallel()
+	p, err := ReadPush(strings.NewReader("0000"))
+	if err != nil || len(p.Commands) != 0 || string(p.Raw) != "0000" {
+		t.Errorf("probe: %+v, %v", p, err)
+	}
 }

@@ -279,6 +279,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt route, up Ups
 // never reaches the upstream.
 func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up Upstream, tok string) {
 	start := time.Now()
+	if _, err := p.Pipeline.Auth.Authenticate(r.Context(), tok); err != nil {
+		p.Pipeline.Refuse(r.Context(), pipeline.Call{Token: tok, Request: policy.Request{Action: "git:push", Resource: rt.resource()}},
+			&pipeline.Refusal{Status: http.StatusUnauthorized, Message: "the push's token is refused: " + err.Error()})
+		p.refuseAuth(w, err)
+		return
+	}
 	if r.Header.Get("Content-Encoding") != "" {
 		http.Error(w, "warden: a compressed push is not supported", http.StatusUnsupportedMediaType)
 		return
@@ -288,6 +294,12 @@ func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up
 		ref := &pipeline.Refusal{Status: http.StatusBadRequest, Message: "the push is malformed: " + err.Error()}
 		p.Pipeline.Refuse(r.Context(), pipeline.Call{Token: tok, Request: policy.Request{Action: "git:push", Resource: rt.resource()}}, ref)
 		http.Error(w, "warden: "+ref.Message, http.StatusBadRequest)
+		return
+	}
+	if len(push.Commands) == 0 {
+		// git's probe before a large push: nothing to decide, nothing
+		// updated; the upstream answers it.
+		p.forward(w, r, rt, up, io.MultiReader(bytes.NewReader(push.Raw), r.Body))
 		return
 	}
 	pushID := "push-" + audit.NewID()[:16]
