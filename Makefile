@@ -110,6 +110,7 @@ bench:
 	cd bench && $(GO) run ./cmd/gatewaybench
 	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./functions/rietest
 	$(GO) test -run '^$$' -bench Approval -benchtime 20x ./cmd/warden
+	$(GO) test -run '^$$' -bench GitThroughWarden -benchtime 3x ./cmd/warden
 
 # No inlining in the code that runs once per AWS call or at a policy's
 # compilation (the AWS SDK, CEL's parser and checker, protobuf, YAML): it

@@ -79,7 +79,7 @@ var gatewayClients = map[string]gatewayClient{
 	}},
 }
 
-func selfBinary(t *testing.T) string {
+func selfBinary(t testing.TB) string {
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ const upstreamToken = "ghp_upstreamTokenOnlyWardenHolds0123456"
 // itself) over a directory of bare repositories, behind Basic
 // authentication with upstreamToken. It returns its URL and the
 // directory.
-func gitUpstream(t *testing.T) (string, string) {
+func gitUpstream(t testing.TB) (string, string) {
 	t.Helper()
 	root := t.TempDir()
 	out, err := exec.Command("git", "--exec-path").Output()
@@ -85,7 +85,7 @@ func gitUpstream(t *testing.T) (string, string) {
 
 // gitRun runs git in dir with a fresh configuration that knows only
 // Warden's credential helper, and returns its combined output.
-func gitRun(t *testing.T, dir, home string, args ...string) (string, error) {
+func gitRun(t testing.TB, dir, home string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -103,10 +103,12 @@ type gitFixture struct {
 	l          *local
 	bare, home string
 	mainBefore string
+	// upstream is the upstream's URL, for going direct.
+	upstream string
 }
 
 // git runs git as the agent, failing the test on an error.
-func (f *gitFixture) git(t *testing.T, dir string, args ...string) string {
+func (f *gitFixture) git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	out, err := gitRun(t, dir, f.home, args...)
 	if err != nil {
@@ -115,10 +117,10 @@ func (f *gitFixture) git(t *testing.T, dir string, args ...string) string {
 	return out
 }
 
-func newGitFixture(t *testing.T) *gitFixture {
+func newGitFixture(t testing.TB) *gitFixture {
 	t.Helper()
 	upstreamURL, root := gitUpstream(t)
-	f := &gitFixture{bare: filepath.Join(root, "acme", "web.git"), home: t.TempDir()}
+	f := &gitFixture{bare: filepath.Join(root, "acme", "web.git"), home: t.TempDir(), upstream: upstreamURL}
 	seed := t.TempDir()
 	f.git(t, root, "init", "--bare", "-b", "main", f.bare)
 	f.git(t, seed, "init", "-b", "main")
