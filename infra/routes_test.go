@@ -324,6 +324,18 @@ func TestRoutes(t *testing.T) {
 			}
 		}
 	}
+	// The git remote streams from the llm function, every method, at the
+	// path shared/gitproxy mounts it.
+	if gitproxyPrefix := packageConsts(t, filepath.Join("..", "shared", "gitproxy"))["PathPrefix"]; gitproxyPrefix != GitPathPrefix {
+		t.Errorf("shared/gitproxy.PathPrefix is %q, the stack routes %q", gitproxyPrefix, GitPathPrefix)
+	}
+	for _, verb := range []string{"GET", "POST"} {
+		for _, path := range []string{"/git/github.com/acme/web.git/info/refs", "/git/github.com/acme/web.git/git-receive-pack"} {
+			if m, ok := g.route(verb, path); !ok || m.target != "LlmFunction" || m.auth != "NONE" || !m.streamed {
+				t.Errorf("%s %s: routed %v to %s (auth %s, streamed %v), want the llm function, streamed", verb, path, ok, m.target, m.auth, m.streamed)
+			}
+		}
+	}
 	// /v1/admin itself is not handed to the unauthenticated proxy.
 	if m, ok := g.route("GET", "/v1/admin"); ok {
 		t.Errorf("GET /v1/admin is routed to %s (%s), want no route", m.resourcePath, m.auth)

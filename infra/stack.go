@@ -527,7 +527,7 @@ func (w *warden) permissions() {
 		"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 	secrets := w.secretsARN()
 	var policyObjects []*string
-	for _, key := range []string{awsconfig.PolicyKey, awsconfig.LLMConfigKey, awsconfig.PricesKey} {
+	for _, key := range []string{awsconfig.PolicyKey, awsconfig.LLMConfigKey, awsconfig.PricesKey, awsconfig.GitConfigKey} {
 		policyObjects = append(policyObjects, w.policy.ArnForObjects(jsii.String(key)))
 	}
 	for _, fn := range []string{"api", "llm"} {
@@ -724,6 +724,10 @@ func (w *warden) bedrockARNs() []*string {
 	return arns
 }
 
+// GitPathPrefix is where the git remote is served (shared/gitproxy
+// mounts it at the same path).
+const GitPathPrefix = "/git/"
+
 // LLM routes: each path and method the LLM gateway registers
 // (shared/llm: Gateway.Register and registerBedrock).
 var llmRoutes = []struct{ method, path string }{
@@ -803,6 +807,10 @@ func (w *warden) restAPI() {
 	for _, r := range llmRoutes {
 		w.resource(r.path).AddMethod(jsii.String(r.method), llm, open)
 	}
+	// The git remote (shared/gitproxy, at GitPathPrefix) on the streaming
+	// function: a clone or fetch streams back (Lambda streams up to 200 MB);
+	// a push's request is bounded by Lambda's 6 MB request payload.
+	w.resource(GitPathPrefix + "{proxy+}").AddMethod(jsii.String("ANY"), llm, open)
 	w.resource("/v1/admin/{proxy+}").AddMethod(jsii.String("ANY"), api,
 		&awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_IAM})
 	// Slack signs its requests and the function checks the signature: no
@@ -1066,7 +1074,7 @@ func (w *warden) outputs() {
 		}))
 	out("SlackInteractivityUrl", "Slack's Request URL (the Slack app's Interactivity & Shortcuts settings)",
 		w.api.UrlForPath(jsii.String(SlackInteractivityPath)))
-	out("PolicyBucketName", "policy bucket ("+awsconfig.PolicyKey+", "+awsconfig.LLMConfigKey+", "+awsconfig.PricesKey+")", w.policy.BucketName())
+	out("PolicyBucketName", "policy bucket ("+awsconfig.PolicyKey+", "+awsconfig.LLMConfigKey+", "+awsconfig.PricesKey+", "+awsconfig.GitConfigKey+")", w.policy.BucketName())
 	out("ArchiveBucketName", "audit archive bucket (Object Lock, COMPLIANCE)", w.archive.BucketName())
 	out("IdentityTableName", "identity table", w.identity.TableName())
 	out("AuditTableName", "audit table", w.audit.TableName())

@@ -541,7 +541,7 @@ func expectedGrants(cfg Config, fn string) []string {
 		grant(items, tables...)
 		grant([]string{"dynamodb:PutItem"}, "${OutboxTable.Arn}")
 		grant([]string{"s3:GetObject", "s3:GetObjectVersion"}, "${PolicyBucket.Arn}/"+awsconfig.PolicyKey,
-			"${PolicyBucket.Arn}/"+awsconfig.LLMConfigKey, "${PolicyBucket.Arn}/"+awsconfig.PricesKey)
+			"${PolicyBucket.Arn}/"+awsconfig.LLMConfigKey, "${PolicyBucket.Arn}/"+awsconfig.PricesKey, "${PolicyBucket.Arn}/"+awsconfig.GitConfigKey)
 		grant([]string{"s3:ListBucket"}, "${PolicyBucket.Arn}")
 		grant([]string{"secretsmanager:GetSecretValue"},
 			"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"+SecretsPrefix(cfg.Stage)+"*")

@@ -70,6 +70,9 @@ const (
 	PolicyKey    = "policy.yaml"
 	LLMConfigKey = "llm.yaml"
 	PricesKey    = "prices.yaml"
+	// GitConfigKey is the git remote's upstreams (optional: without it,
+	// no git host is proxied).
+	GitConfigKey = "git.yaml"
 )
 
 // Secret names under the secrets prefix that the stack creates.

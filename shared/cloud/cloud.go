@@ -29,6 +29,7 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo/identitystore"
 	"github.com/wardenhq/warden/shared/dynamo/ledger"
 	"github.com/wardenhq/warden/shared/dynamo/outbox"
+	"github.com/wardenhq/warden/shared/gitproxy"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/llm"
@@ -49,9 +50,9 @@ type Options struct {
 	// Secrets resolves secrets by name: Secrets Manager under the
 	// deployment's prefix in a function.
 	Secrets notify.Secrets
-	// LLMConfig and Prices are the optional objects of the policy bucket
-	// (nil: the defaults).
-	LLMConfig, Prices []byte
+	// LLMConfig, Prices and GitConfig are the optional objects of the
+	// policy bucket (nil: the defaults; no git remote).
+	LLMConfig, Prices, GitConfig []byte
 	// Admin makes the admin API available, authenticated by API Gateway
 	// with IAM: the api function's.
 	Admin bool
@@ -147,6 +148,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 		// is role chaining.
 		srv.Broker = &broker.Broker{Pipeline: pipe, STS: o.STS, RoleARN: o.RuntimeRole, MaxTTL: broker.ChainedTTL, Log: log}
 	}
+	if o.GitConfig != nil {
+		ups, err := gitproxy.LoadConfig(awsconfig.GitConfigKey, o.GitConfig, secretEnv(ctx, o, log))
+		if err != nil {
+			return nil, err
+		}
+		srv.Git, srv.GitHosts = &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Log: log}, ups.Hosts()
+	}
 	if o.IAM != nil && o.RuntimeRole != "" {
 		ids.Stopped = (&broker.Revoker{IAM: o.IAM, Role: broker.RoleName(o.RuntimeRole)}).Stopped
 	}
@@ -213,11 +221,27 @@ func prefetchSecrets(ctx context.Context, o Options) {
 	if o.LLMConfig != nil {
 		_, _ = llm.LoadConfig(awsconfig.LLMConfigKey, o.LLMConfig, record)
 	}
+	if o.GitConfig != nil {
+		_, _ = gitproxy.LoadConfig(awsconfig.GitConfigKey, o.GitConfig, func(env string) string { record(env); return "x" })
+	}
 	var wg sync.WaitGroup
 	for name := range names {
 		wg.Go(func() { _, _ = o.Secrets.Get(ctx, name) })
 	}
 	wg.Wait()
+}
+
+// secretEnv reads the variable a configuration names (ANTHROPIC_API_KEY,
+// GITHUB_TOKEN) as the secret of that name in lower case with dashes
+// (anthropic-api-key); "" when it cannot be read, which is logged.
+func secretEnv(ctx context.Context, o Options, log *slog.Logger) func(string) string {
+	return func(name string) string {
+		v, err := o.Secrets.Get(ctx, SecretName(name))
+		if err != nil && !errors.Is(err, notify.ErrNoSecret) {
+			log.Error("read a secret a configuration names", "secret", SecretName(name), "err", err)
+		}
+		return v
+	}
 }
 
 // newGateway configures the LLM gateway from the bucket's objects, with the
@@ -226,13 +250,7 @@ func prefetchSecrets(ctx context.Context, o Options) {
 // (anthropic-api-key). A key that cannot be read leaves its upstream's
 // models refused, never served without it.
 func newGateway(ctx context.Context, o Options, pipe *pipeline.Pipeline, log *slog.Logger) (*llm.Gateway, error) {
-	getenv := func(name string) string {
-		v, err := o.Secrets.Get(ctx, SecretName(name))
-		if err != nil && !errors.Is(err, notify.ErrNoSecret) {
-			log.Error("read a provider key", "secret", SecretName(name), "err", err)
-		}
-		return v
-	}
+	getenv := secretEnv(ctx, o, log)
 	conf := llm.DefaultConfig(getenv)
 	if o.LLMConfig != nil {
 		var err error

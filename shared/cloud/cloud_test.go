@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -185,7 +186,8 @@ func TestFunctionEvents(t *testing.T) {
 		// shared/approvaltask, shared/lambdas/ingest).
 		stream := strings.HasPrefix(rel, "archiver") || strings.HasPrefix(rel, "notifier") || strings.HasPrefix(rel, "slack") ||
 			strings.HasPrefix(rel, "approvals") || strings.HasPrefix(rel, "ingest") ||
-			rel == filepath.Join("api", "aws-credentials.json") // TestBrokerOnAWS
+			rel == filepath.Join("api", "aws-credentials.json") || // TestBrokerOnAWS
+			rel == filepath.Join("llm", "git-info-refs.json") // TestGitOnAWS
 		if _, ok := want[filepath.ToSlash(rel)]; !ok && !stream {
 			t.Errorf("sample %s is not run by any test", rel)
 		}
@@ -508,5 +510,65 @@ func TestBrokerOnAWS(t *testing.T) {
 	}
 	if docs := stand.RolePolicies(role); !strings.Contains(fmt.Sprint(docs), `"aws:SourceIdentity":"`+sess.ID+`"`) {
 		t.Errorf("revocations %v", docs)
+	}
+}
+
+// TestGitOnAWS: with git.yaml in the policy bucket, the llm function
+// (streamed) serves the git remote: the ref advertisement of
+// events/llm/git-info-refs.json is decided (git:fetch) and fetched from
+// the upstream with Warden's credential from Secrets Manager, and streamed
+// back.
+func TestGitOnAWS(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const advert = "001e# service=git-upload-pack\n0000000eversion 2\n0000"
+	var gotAuth string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		gotAuth = user + ":" + pass
+		if r.URL.Path != "/acme/web.git/info/refs" || r.URL.Query().Get("service") != "git-upload-pack" || r.Header.Get("Git-Protocol") != "version=2" {
+			http.Error(w, "unexpected "+r.URL.String(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+		io.WriteString(w, advert)
+	}))
+	t.Cleanup(upstream.Close)
+	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(strings.Replace(testPolicy, "rules:\n",
+		"rules:\n  - {id: fetch, effect: allow, who: {project: web}, action: git:fetch, resource: \"github.com/acme/*\"}\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app, err := New(ctx, Options{DB: newDB(t), Policy: policyload.File(policyFile),
+		GitConfig: []byte("upstreams:\n  github.com: {url: " + upstream.URL + ", username: x-access-token, password_env: GITHUB_TOKEN}\n"),
+		Secrets:   secret.Map{"audit-signing-key": strings.Repeat("k", 40), "github-token": "ghp_fromSecretsManager"},
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := app.Server.Identity.CreateProject(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := app.Server.Identity.Login(ctx, key, "claude", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte("warden:" + token))
+	resp, err := lambdas.Streaming(app.Handler())(ctx, sample(t, "llm/git-info-refs.json", map[string]string{"basic_auth": basic}))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("info/refs: %+v, %v", resp, err)
+	}
+	br := bufio.NewReader(resp)
+	if _, err := br.ReadBytes(0); err != nil {
+		t.Fatal(err)
+	}
+	br.Discard(7)
+	body, _ := io.ReadAll(br)
+	if string(body) != advert || gotAuth != "x-access-token:ghp_fromSecretsManager" {
+		t.Errorf("answer %q, upstream credential %q", body, gotAuth)
+	}
+	if hosts := app.Server.GitHosts; len(hosts) != 1 || hosts[0] != "github.com" {
+		t.Errorf("hosts %v", hosts)
 	}
 }

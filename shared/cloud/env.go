@@ -44,13 +44,14 @@ func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error)
 	}
 	o.RuntimeRole = e.Config.RuntimeRole
 	o.IAM = &awsiam.Client{Credentials: e.AWS.Credentials, Endpoint: e.Endpoint("IAM")}
-	// Both at once: each is a round trip of the cold start.
-	var llmErr, pricesErr error
+	// All at once: each is a round trip of the cold start.
+	var llmErr, pricesErr, gitErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { o.LLMConfig, llmErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.LLMConfigKey) })
 	wg.Go(func() { o.Prices, pricesErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.PricesKey) })
+	wg.Go(func() { o.GitConfig, gitErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.GitConfigKey) })
 	wg.Wait()
-	if err := errors.Join(llmErr, pricesErr); err != nil {
+	if err := errors.Join(llmErr, pricesErr, gitErr); err != nil {
 		return Options{}, err
 	}
 	return o, nil
