@@ -810,7 +810,7 @@ func (w *warden) restAPI() {
 	// The git remote (shared/gitproxy, at GitPathPrefix) on the streaming
 	// function: a clone or fetch streams back (Lambda streams up to 200 MB);
 	// a push's request is bounded by Lambda's 6 MB request payload.
-	w.resource(GitPathPrefix + "{proxy+}").AddMethod(jsii.String("ANY"), llm, open)
+	w.resource(GitPathPrefix+"{proxy+}").AddMethod(jsii.String("ANY"), llm, open)
 	w.resource("/v1/admin/{proxy+}").AddMethod(jsii.String("ANY"), api,
 		&awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_IAM})
 	// Slack signs its requests and the function checks the signature: no
