@@ -160,6 +160,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "warden: "+err.Error(), http.StatusNotFound)
 		return
 	}
+	// A clone or a push may take longer than the server's timeouts for
+	// API calls: this request has none (where the server lets it say so).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	tok := token(r)
 	if tok == "" {
 		// git asks its credential helper (warden git-credential) and tries again.
