@@ -249,14 +249,7 @@ func TestBudgetAlertMetric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := app.Server.Identity.CreateProject(ctx, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, token, err := app.Server.Identity.Login(ctx, key, "claude", nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := agentToken(t, app)
 	resp, err := lambdas.Streaming(app.Handler())(ctx, sample(t, "llm/messages.json", map[string]string{"session_token": token}))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("model call: %+v, %v", resp, err)
@@ -421,14 +414,7 @@ func TestApprovalsOnStepFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := app.Server.Identity.CreateProject(ctx, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, token, err := app.Server.Identity.Login(ctx, key, "claude", nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := agentToken(t, app)
 	got, body := hookCalls(t, []http.Handler{app.Handler()}, token, 1)
 	id := regexp.MustCompile(`APR-[A-Z2-7]{16}`).FindString(body)
 	if got[0] != "deny" || id == "" {
@@ -546,14 +532,7 @@ func TestGitOnAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := app.Server.Identity.CreateProject(ctx, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, token, err := app.Server.Identity.Login(ctx, key, "claude", nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := agentToken(t, app)
 	basic := base64.StdEncoding.EncodeToString([]byte("warden:" + token))
 	resp, err := lambdas.Streaming(app.Handler())(ctx, sample(t, "llm/git-info-refs.json", map[string]string{"basic_auth": basic}))
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -571,4 +550,19 @@ func TestGitOnAWS(t *testing.T) {
 	if hosts := app.Server.GitHosts; len(hosts) != 1 || hosts[0] != "github.com" {
 		t.Errorf("hosts %v", hosts)
 	}
+}
+
+// agentToken creates project web on app and returns a session token of
+// its agent claude.
+func agentToken(t *testing.T, app *App) string {
+	t.Helper()
+	key, err := app.Server.Identity.CreateProject(t.Context(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := app.Server.Identity.Login(t.Context(), key, "claude", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }
