@@ -216,7 +216,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 	if err != nil {
 		return err
 	}
-	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway, Broker: awsBroker, Git: gitRemote, GitHosts: gitHosts,
+	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail, Archive: archive, LLM: gateway, Git: gitRemote, GitHosts: gitHosts,
 		Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		// Slack's clicks on approvals, signed with the app's signing secret
 		// (WARDEN_SECRET_SLACK_SIGNING_SECRET).
@@ -229,6 +229,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, ready
 			_, err := trail.Latest(ctx)
 			return err
 		}}
+	if awsBroker != nil {
+		srv.Broker = awsBroker
+	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

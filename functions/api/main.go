@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	app, err := cloud.FromEnv(context.Background(), true)
+	app, err := cloud.APIFromEnv(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}

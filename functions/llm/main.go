@@ -15,7 +15,7 @@ import (
 )
 
 func main() {
-	app, err := cloud.FromEnv(context.Background(), false)
+	app, err := cloud.LLMFromEnv(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}

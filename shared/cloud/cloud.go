@@ -91,9 +91,61 @@ type App struct {
 	handler http.Handler
 }
 
-// New assembles the app. It fails, and the function with it, without a
-// valid policy, the signing secret, or a readable gateway configuration.
+// New assembles the app with every front end the options configure (the
+// LLM gateway, the credential broker, the git remote). It fails, and the
+// function with it, without a valid policy, the signing secret, or a
+// readable configuration.
 func New(ctx context.Context, o Options) (*App, error) {
+	return build(ctx, o, withGateway, withBroker, withGit)
+}
+
+// NewAPI assembles the api function's app: the API, the admin API and the
+// credential broker. Its binary links neither the LLM gateway nor the git
+// remote, which the llm function serves.
+func NewAPI(ctx context.Context, o Options) (*App, error) { return build(ctx, o, withBroker) }
+
+// NewLLM assembles the llm function's app: the LLM gateway and the git
+// remote, the routes API Gateway streams.
+func NewLLM(ctx context.Context, o Options) (*App, error) { return build(ctx, o, withGateway, withGit) }
+
+// frontEnd adds a front end to the server.
+type frontEnd func(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error
+
+// withGateway serves the LLM gateway.
+func withGateway(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
+	gateway, err := newGateway(ctx, o, pipe, log)
+	if err != nil {
+		return err
+	}
+	srv.LLM = gateway
+	return nil
+}
+
+// withBroker serves the credential broker, when the runtime role is set.
+// The function's credentials are its role's: AssumeRole with them is role
+// chaining, capped at an hour.
+func withBroker(_ context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
+	if o.STS != nil && o.RuntimeRole != "" {
+		srv.Broker = &broker.Broker{Pipeline: pipe, STS: o.STS, RoleARN: o.RuntimeRole, MaxTTL: broker.ChainedTTL, Log: log}
+	}
+	return nil
+}
+
+// withGit serves the git remote, when the policy bucket has git.yaml.
+func withGit(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
+	if o.GitConfig == nil {
+		return nil
+	}
+	ups, err := gitproxy.LoadConfig(awsconfig.GitConfigKey, o.GitConfig, secretEnv(ctx, o, log))
+	if err != nil {
+		return err
+	}
+	srv.Git, srv.GitHosts = &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Log: log}, ups.Hosts()
+	return nil
+}
+
+// build assembles the core on the AWS adapters, with front ends.
+func build(ctx context.Context, o Options, fronts ...frontEnd) (*App, error) {
 	log := o.Log
 	if log == nil {
 		log = slog.Default()
@@ -126,12 +178,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Tasks != nil && o.StateMachine != "" {
 		waitOnStepFunctions(core.Approvals, o.Tasks, o.StateMachine, log)
 	}
-	gateway, err := newGateway(ctx, o, pipe, log)
-	if err != nil {
-		return nil, err
-	}
 	srv := &server.Server{Identity: ids, Pipeline: pipe, Audit: trail, Trail: trail, Query: trail, Stored: trail, Digests: trail,
-		Archive: o.Archive, LLM: gateway, Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
+		Archive: o.Archive, Budgets: core.Budgets.Service, Policy: policies, Resumed: core.Watchdog.Reset, Approvals: core.Approvals,
 		PublicKey: signer.Public().(ed25519.PublicKey), Log: log,
 		// Without the admin API, no request is an admin's: there is no
 		// admin token on AWS.
@@ -143,17 +191,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Admin {
 		srv.AdminPrincipal = lambdas.IAMCaller
 	}
-	if o.STS != nil && o.RuntimeRole != "" {
-		// The function's credentials are its role's: AssumeRole with them
-		// is role chaining.
-		srv.Broker = &broker.Broker{Pipeline: pipe, STS: o.STS, RoleARN: o.RuntimeRole, MaxTTL: broker.ChainedTTL, Log: log}
-	}
-	if o.GitConfig != nil {
-		ups, err := gitproxy.LoadConfig(awsconfig.GitConfigKey, o.GitConfig, secretEnv(ctx, o, log))
-		if err != nil {
+	for _, add := range fronts {
+		if err := add(ctx, o, srv, pipe, log); err != nil {
 			return nil, err
 		}
-		srv.Git, srv.GitHosts = &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Log: log}, ups.Hosts()
 	}
 	if o.IAM != nil && o.RuntimeRole != "" {
 		ids.Stopped = (&broker.Revoker{IAM: o.IAM, Role: broker.RoleName(o.RuntimeRole)}).Stopped

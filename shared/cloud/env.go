@@ -67,9 +67,15 @@ func optionalObject(ctx context.Context, client s3store.GetObjectAPI, bucket, ke
 	return data, err
 }
 
-// FromEnv builds the app of the api function (admin) or the llm function
-// from the function's environment.
-func FromEnv(ctx context.Context, admin bool) (*App, error) {
+// APIFromEnv builds the api function's app from its environment.
+func APIFromEnv(ctx context.Context) (*App, error) { return fromEnv(ctx, true, NewAPI) }
+
+// LLMFromEnv builds the llm function's app from its environment.
+func LLMFromEnv(ctx context.Context) (*App, error) { return fromEnv(ctx, false, NewLLM) }
+
+// fromEnv builds a function's app with newApp; admin is the api
+// function's (the admin API and the archive).
+func fromEnv(ctx context.Context, admin bool, newApp func(context.Context, Options) (*App, error)) (*App, error) {
 	required := []string{awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable, awsconfig.EnvOutboxTable,
 		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix, awsconfig.EnvApprovalsStateMachine}
 	if admin {
@@ -84,5 +90,5 @@ func FromEnv(ctx context.Context, admin bool) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(ctx, opts)
+	return newApp(ctx, opts)
 }

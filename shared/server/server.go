@@ -24,7 +24,6 @@ import (
 	"github.com/wardenhq/warden/shared/budget"
 	"github.com/wardenhq/warden/shared/hooks"
 	"github.com/wardenhq/warden/shared/identity"
-	"github.com/wardenhq/warden/shared/llm"
 	"github.com/wardenhq/warden/shared/pipeline"
 )
 
@@ -48,10 +47,13 @@ type Server struct {
 	// approvals) at POST /v1/slack/interactivity; Slack's signature is
 	// their authentication.
 	Slack http.Handler
-	// LLM is the model gateway; nil to serve no model APIs.
-	LLM *llm.Gateway
-	// Broker issues AWS credentials to sessions; nil when it is off.
-	Broker *broker.Broker
+	// LLM is the model gateway (llm.Gateway); nil to serve no model APIs.
+	LLM interface{ Register(*http.ServeMux) }
+	// Broker issues AWS credentials to sessions (broker.Broker); nil when
+	// it is off.
+	Broker interface {
+		Issue(ctx context.Context, token string, r broker.Request) (broker.Credentials, *pipeline.Refusal)
+	}
 	// Git is the git remote (gitproxy.Proxy) at /git/, for the hosts
 	// GitHosts; nil when no upstream is configured.
 	Git      http.Handler
