@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -287,6 +288,9 @@ func TestRoutes(t *testing.T) {
 		case r.mux == "mux" && r.path == SlackInteractivityPath:
 			slack++
 			check(r, "SlackFunction", "NONE", false)
+		case r.mux == "mux" && r.path == GitStatusPath:
+			// The git remote's status, from the function that serves it.
+			check(r, "LlmFunction", "NONE", true)
 		case r.mux == "mux":
 			check(r, "ApiFunction", "NONE", false)
 		default:
@@ -328,6 +332,24 @@ func TestRoutes(t *testing.T) {
 	// path shared/gitproxy mounts it.
 	if gitproxyPrefix := packageConsts(t, filepath.Join("..", "shared", "gitproxy"))["PathPrefix"]; gitproxyPrefix != GitPathPrefix {
 		t.Errorf("shared/gitproxy.PathPrefix is %q, the stack routes %q", gitproxyPrefix, GitPathPrefix)
+	}
+	// git's requests reach the function as bytes: the API passes exactly
+	// the content types of git's requests as binary.
+	consts := packageConsts(t, filepath.Join("..", "shared", "gitproxy"))
+	wantTypes := []any{consts["UploadPackRequest"], consts["ReceivePackRequest"]}
+	apis := st.resources("AWS::ApiGateway::RestApi")
+	if len(apis) != 1 {
+		t.Fatalf("%d REST APIs", len(apis))
+	}
+	var restAPI map[string]any
+	for _, r := range apis {
+		restAPI = r["Properties"].(map[string]any)
+	}
+	if got := restAPI["BinaryMediaTypes"]; !reflect.DeepEqual(got, wantTypes) || len(GitBinaryMediaTypes) != 2 {
+		t.Errorf("the API's binary media types are %v, want git's requests' %v", got, wantTypes)
+	}
+	if m, ok := g.route("POST", GitStatusPath); ok && m.target == "LlmFunction" {
+		t.Errorf("POST %s reaches the llm function", GitStatusPath)
 	}
 	for _, verb := range []string{"GET", "POST"} {
 		for _, path := range []string{"/git/github.com/acme/web.git/info/refs", "/git/github.com/acme/web.git/git-receive-pack"} {

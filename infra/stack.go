@@ -725,8 +725,17 @@ func (w *warden) bedrockARNs() []*string {
 }
 
 // GitPathPrefix is where the git remote is served (shared/gitproxy
-// mounts it at the same path).
-const GitPathPrefix = "/git/"
+// mounts it at the same path), and GitStatusPath where it says which hosts
+// it proxies and how large a push it takes (shared/server): both on the
+// llm function, which serves the remote.
+const (
+	GitPathPrefix = "/git/"
+	GitStatusPath = "/v1/git"
+)
+
+// GitBinaryMediaTypes are the content types of git's requests
+// (shared/gitproxy's UploadPackRequest and ReceivePackRequest).
+var GitBinaryMediaTypes = []string{"application/x-git-upload-pack-request", "application/x-git-receive-pack-request"}
 
 // LLM routes: each path and method the LLM gateway registers
 // (shared/llm: Gateway.Register and registerBedrock).
@@ -761,6 +770,10 @@ func (w *warden) restAPI() {
 			// Regional: streamed responses may stay open 15 minutes.
 			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
 		},
+		// git's requests are binary (a pack, a gzipped negotiation): passed
+		// to the function base64-encoded, byte for byte. Every other body
+		// is text (JSON).
+		BinaryMediaTypes:            jsii.Strings(GitBinaryMediaTypes...),
 		CloudWatchRole:              jsii.Bool(w.cfg.APIGatewayCloudWatchRole),
 		CloudWatchRoleRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		DeployOptions: &awsapigateway.StageOptions{
@@ -811,6 +824,7 @@ func (w *warden) restAPI() {
 	// function: a clone or fetch streams back (Lambda streams up to 200 MB);
 	// a push's request is bounded by Lambda's 6 MB request payload.
 	w.resource(GitPathPrefix+"{proxy+}").AddMethod(jsii.String("ANY"), llm, open)
+	w.resource(GitStatusPath).AddMethod(jsii.String("GET"), llm, open)
 	w.resource("/v1/admin/{proxy+}").AddMethod(jsii.String("ANY"), api,
 		&awsapigateway.MethodOptions{AuthorizationType: awsapigateway.AuthorizationType_IAM})
 	// Slack signs its requests and the function checks the signature: no

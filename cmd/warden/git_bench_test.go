@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/wardenhq/warden/shared/gitproxy/gittest"
 )
 
 // BenchmarkGitThroughWarden clones a repository holding 50 MB and pushes a
@@ -23,7 +25,7 @@ func BenchmarkGitThroughWarden(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	direct.User = url.UserPassword("x-access-token", upstreamToken)
+	direct.User = url.UserPassword(gittest.Username, gittest.Token)
 	directRepo := direct.String() + "/acme/web.git"
 
 	// The repository: 50 MB on main, pushed straight to the upstream.

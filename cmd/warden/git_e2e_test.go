@@ -5,10 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden/shared/audit"
+	"github.com/wardenhq/warden/shared/gitproxy/gittest"
 )
 
 const gitPolicy = `version: 1
@@ -30,70 +28,11 @@ approvers:
   release-managers: {slack: [U012AB3CD], rules: [release-needs-approval], timeout: 1h}
 `
 
-// upstreamToken is the credential Warden holds for the upstream; the agent
-// never has it.
-const upstreamToken = "ghp_upstreamTokenOnlyWardenHolds0123456"
-
-// gitUpstream is the real host's stand-in: git http-backend (from git
-// itself) over a directory of bare repositories, behind Basic
-// authentication with upstreamToken. It returns its URL and the
-// directory.
-func gitUpstream(t testing.TB) (string, string) {
-	t.Helper()
-	root := t.TempDir()
-	out, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"), Root: "/",
-		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}, Stderr: io.Discard}
-	spool := t.TempDir()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if user, pass, ok := r.BasicAuth(); !ok || user != "x-access-token" || pass != upstreamToken {
-			w.Header().Set("WWW-Authenticate", `Basic realm="upstream"`)
-			http.Error(w, "upstream: credentials required", http.StatusUnauthorized)
-			return
-		}
-		r.Header.Del("Authorization")
-		if r.ContentLength < 0 {
-			// CGI needs a length: spooled to a file here, as a web server
-			// in front of http-backend would.
-			f, err := os.CreateTemp(spool, "body-")
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			defer f.Close()
-			n, err := io.Copy(f, r.Body)
-			if err == nil {
-				_, err = f.Seek(0, io.SeekStart)
-			}
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			r.Body, r.ContentLength = f, n
-			r.TransferEncoding = nil
-		}
-		// http-backend serves receive-pack only to an authenticated user.
-		backend.Env = append(backend.Env[:2:2], "REMOTE_USER=warden")
-		backend.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, root
-}
-
 // gitRun runs git in dir with a fresh configuration that knows only
 // Warden's credential helper, and returns its combined output.
 func gitRun(t testing.TB, dir, home string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
-		"GIT_AUTHOR_NAME=agent", "GIT_AUTHOR_EMAIL=agent@example.com", "GIT_COMMITTER_NAME=agent", "GIT_COMMITTER_EMAIL=agent@example.com",
-		runAsCLIEnv + "=1"}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return gittest.Run(dir, append(gittest.Env(home), runAsCLIEnv+"=1"), args...)
 }
 
 // gitFixture is an upstream (git http-backend) with acme/web, one commit
@@ -119,25 +58,18 @@ func (f *gitFixture) git(t testing.TB, dir string, args ...string) string {
 
 func newGitFixture(t testing.TB) *gitFixture {
 	t.Helper()
-	upstreamURL, root := gitUpstream(t)
-	f := &gitFixture{bare: filepath.Join(root, "acme", "web.git"), home: t.TempDir(), upstream: upstreamURL}
-	seed := t.TempDir()
-	f.git(t, root, "init", "--bare", "-b", "main", f.bare)
-	f.git(t, seed, "init", "-b", "main")
-	os.WriteFile(filepath.Join(seed, "README.md"), []byte("web\n"), 0o644)
-	f.git(t, seed, "add", ".")
-	f.git(t, seed, "commit", "-m", "first")
-	f.git(t, seed, "push", f.bare, "main")
-	f.mainBefore = strings.TrimSpace(f.git(t, f.bare, "rev-parse", "refs/heads/main"))
+	upstreamURL, root := gittest.Upstream(t)
+	f := &gitFixture{home: t.TempDir(), upstream: upstreamURL}
+	f.bare, f.mainBefore = gittest.Seed(t, root, "acme/web")
 
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.yaml")
 	gitConfig := filepath.Join(dir, "git.yaml")
 	os.WriteFile(policyFile, []byte(gitPolicy), 0o600)
-	os.WriteFile(gitConfig, []byte("upstreams:\n  github.com: {url: "+upstreamURL+", username: x-access-token, password_env: GITHUB_TOKEN}\n"), 0o600)
+	os.WriteFile(gitConfig, []byte("upstreams:\n  github.com: {url: "+upstreamURL+", username: "+gittest.Username+", password_env: GITHUB_TOKEN}\n"), 0o600)
 	f.l = startServe(t, func(c *serveConfig) {
 		c.policyFile, c.gitConfig = policyFile, gitConfig
-		c.getenv = func(name string) string { return map[string]string{"GITHUB_TOKEN": upstreamToken}[name] }
+		c.getenv = func(name string) string { return map[string]string{"GITHUB_TOKEN": gittest.Token}[name] }
 	})
 	// agent setup points git at Warden: https://github.com/ is rewritten
 	// to Warden's git remote, and Warden's credential helper answers.

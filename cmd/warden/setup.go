@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardenhq/warden/policy/shell"
+	"github.com/wardenhq/warden/shared/gitproxy"
 	"github.com/wardenhq/warden/shared/hooks"
 	"github.com/wardenhq/warden/shared/server"
 )
@@ -441,9 +442,7 @@ func setupGit(cmd *cobra.Command, c *apiClient, o setupOptions, bin string) erro
 	}
 	settings := [][2]string{{"credential." + c.endpoint + ".helper",
 		shell.Quote(bin) + " git-credential --endpoint " + shell.Quote(c.endpoint) + " --token " + shell.Quote(o.token)}}
-	for _, host := range st.Hosts {
-		settings = append(settings, [2]string{"url." + c.endpoint + "/git/" + host + "/.insteadOf", "https://" + host + "/"})
-	}
+	settings = append(settings, gitproxy.ClientSettings(c.endpoint, st.Hosts, st.MaxPushBytes)...)
 	if o.dryRun {
 		fmt.Fprintf(cmd.OutOrStdout(), "# %s\n", path)
 		for _, kv := range settings {
@@ -466,5 +465,8 @@ func setupGit(cmd *cobra.Command, c *apiClient, o setupOptions, bin string) erro
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: git's remotes on %s go through Warden at %s\n", path, strings.Join(st.Hosts, ", "), c.endpoint)
+	if st.MaxPushBytes > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "  this Warden takes pushes of up to %d bytes: git asks before sending a larger one, and Warden refuses it\n", st.MaxPushBytes)
+	}
 	return nil
 }

@@ -140,9 +140,14 @@ func withGit(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.
 	if err != nil {
 		return err
 	}
-	srv.Git, srv.GitHosts = &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Log: log}, ups.Hosts()
+	srv.Git = &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Limit: GitPushLimit, Log: log}
+	srv.GitHosts, srv.GitMaxPush = ups.Hosts(), GitPushLimit.Bytes
 	return nil
 }
+
+// GitPushLimit bounds pushes on AWS: a push is one request, which reaches
+// the function only within Lambda's request payload.
+var GitPushLimit = gitproxy.PushLimit{Bytes: lambdas.MaxBinaryBody, Why: "on AWS a push reaches Warden within Lambda's 6 MB request payload"}
 
 // build assembles the core on the AWS adapters, with front ends.
 func build(ctx context.Context, o Options, fronts ...frontEnd) (*App, error) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,27 @@ type Upstreams interface {
 	Lookup(ctx context.Context, host, repo string) (Upstream, error)
 }
 
+// The content types of git's smart-HTTP requests: binary (a pack, a
+// gzipped negotiation), so a gateway in front must pass them as bytes.
+const (
+	UploadPackRequest  = "application/x-git-upload-pack-request"
+	ReceivePackRequest = "application/x-git-receive-pack-request"
+)
+
+// PostBufferHeader carries the client's http.postBuffer, which agent
+// setup sets to the remote's push limit (ClientSettings). git sends a
+// request larger than its buffer only after a probe (a lone flush), so a
+// push's probe with this header at or above the limit announces a push
+// the remote cannot take, before git sends it.
+const PostBufferHeader = "X-Warden-Git-Post-Buffer"
+
+// PushLimit is the largest push request a remote takes, and why.
+type PushLimit struct {
+	Bytes int64
+	// Why names what imposes it, e.g. "Lambda's 6 MB request payload".
+	Why string
+}
+
 // ErrNoUpstream is Lookup's answer for a host Warden does not proxy.
 var ErrNoUpstream = errors.New("no upstream is configured for this host")
 
@@ -50,7 +72,11 @@ type Proxy struct {
 	// Default: a client without a timeout (a clone may take long) that
 	// follows none.
 	HTTP *http.Client
-	Log  *slog.Logger
+	// Limit, when set, bounds pushes (on AWS, to what reaches the
+	// function at all): a push git announces as larger by its probe is
+	// refused before git sends it. Zero: pushes of any size stream.
+	Limit PushLimit
+	Log   *slog.Logger
 }
 
 // Limits.
@@ -303,7 +329,14 @@ func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up
 	}
 	if len(push.Commands) == 0 {
 		// git's probe before a large push: nothing to decide, nothing
-		// updated; the upstream answers it.
+		// updated; the upstream answers it, unless the push it announces
+		// is over the limit.
+		if p.overLimit(r) {
+			ref := &pipeline.Refusal{Status: http.StatusRequestEntityTooLarge, Message: p.Limit.message()}
+			p.Pipeline.Refuse(r.Context(), pipeline.Call{Token: tok, Request: policy.Request{Action: "git:push", Resource: rt.resource()}}, ref)
+			http.Error(w, "warden: "+ref.Message, ref.Status)
+			return
+		}
 		p.forward(w, r, rt, up, io.MultiReader(bytes.NewReader(push.Raw), r.Body))
 		return
 	}
@@ -341,6 +374,22 @@ func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up
 		result = "error"
 	}
 	p.outcome(r.Context(), sess, pushID, rt, result, status, sent, time.Since(start))
+}
+
+// overLimit reports whether a probe announces a push over the limit: git
+// probes before a request larger than its post buffer, and the client
+// says its buffer is at or above the limit.
+func (p *Proxy) overLimit(r *http.Request) bool {
+	if p.Limit.Bytes <= 0 {
+		return false
+	}
+	n, err := strconv.ParseInt(r.Header.Get(PostBufferHeader), 10, 64)
+	return err == nil && n >= p.Limit.Bytes
+}
+
+func (l PushLimit) message() string {
+	return fmt.Sprintf("the push is larger than this git remote's limit of %d bytes (%s): push fewer commits at a time, or push through a Warden that runs as warden serve, which takes pushes of any size",
+		l.Bytes, l.Why)
 }
 
 // refusedRef is a ref of a push that was not allowed, and why.

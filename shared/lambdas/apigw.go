@@ -45,6 +45,16 @@ func IAMCaller(r *http.Request) (string, bool) {
 // come through it.
 const maxRequestBody = 10 << 20
 
+// MaxInvokePayload is Lambda's request payload limit for a synchronous
+// invocation (API Gateway's included): the event's JSON, in bytes.
+const MaxInvokePayload = 6_291_456
+
+// MaxBinaryBody is the largest binary request body that reaches a
+// function through API Gateway: base64-encoded in the event (4/3 of it),
+// beside the headers and the request's context (64 KiB allowed for them;
+// API Gateway's headers are bounded at 10 KiB).
+const MaxBinaryBody = (MaxInvokePayload - 64<<10) / 4 * 3
+
 // httpRequest turns an API Gateway proxy event into the request the
 // handler serves.
 func httpRequest(ctx context.Context, ev *events.APIGatewayProxyRequest) (*http.Request, error) {

@@ -3,13 +3,16 @@ package server
 import "net/http"
 
 // GitStatus is the answer of GET /v1/git: the hosts the git remote
-// proxies (agent setup points the agent's remotes for them at Warden).
+// proxies, and the largest push it takes when it has a limit (agent setup
+// points the agent's remotes for those hosts at Warden, and tells git the
+// limit).
 type GitStatus struct {
-	Hosts []string `json:"hosts"`
+	Hosts        []string `json:"hosts"`
+	MaxPushBytes int64    `json:"max_push_bytes,omitempty"`
 }
 
 func (s *Server) gitStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, GitStatus{Hosts: append([]string{}, s.GitHosts...)})
+	writeJSON(w, http.StatusOK, GitStatus{Hosts: append([]string{}, s.GitHosts...), MaxPushBytes: s.GitMaxPush})
 }
 
 // git is the git remote, or, when none is configured, a handler that says

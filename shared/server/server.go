@@ -55,9 +55,11 @@ type Server struct {
 		Issue(ctx context.Context, token string, r broker.Request) (broker.Credentials, *pipeline.Refusal)
 	}
 	// Git is the git remote (gitproxy.Proxy) at /git/, for the hosts
-	// GitHosts; nil when no upstream is configured.
-	Git      http.Handler
-	GitHosts []string
+	// GitHosts; nil when no upstream is configured. GitMaxPush is the
+	// largest push it takes, when it has a limit (on AWS).
+	Git        http.Handler
+	GitHosts   []string
+	GitMaxPush int64
 	// Budgets reads the budgets' counters, by the policy of Policy.
 	Budgets *budget.Service
 	Policy  pipeline.PolicySource
