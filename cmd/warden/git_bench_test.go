@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,19 +38,25 @@ func BenchmarkGitThroughWarden(b *testing.B) {
 	f.git(b, seed, "push", "origin", "HEAD:refs/heads/feature/base")
 
 	var cloneDirect, cloneWarden, pushDirect, pushWarden time.Duration
-	timed := func(d *time.Duration, dir string, args ...string) {
+	var cloneRSS, pushRSS int64
+	timed := func(d *time.Duration, rss *int64, dir string, args ...string) {
+		runtime.GC()
+		stop := rssGrowth()
 		start := time.Now()
 		f.git(b, dir, args...)
 		*d += time.Since(start)
+		if grew := stop(); rss != nil {
+			*rss = max(*rss, grew)
+		}
 	}
 	for i := 0; b.Loop(); i++ {
 		viaUpstream, viaWarden := filepath.Join(b.TempDir(), "direct"), filepath.Join(b.TempDir(), "warden")
-		timed(&cloneDirect, b.TempDir(), "clone", "--branch", "feature/base", directRepo, viaUpstream)
-		timed(&cloneWarden, b.TempDir(), "clone", "--branch", "feature/base", "https://github.com/acme/web.git", viaWarden)
+		timed(&cloneDirect, nil, b.TempDir(), "clone", "--branch", "feature/base", directRepo, viaUpstream)
+		timed(&cloneWarden, &cloneRSS, b.TempDir(), "clone", "--branch", "feature/base", "https://github.com/acme/web.git", viaWarden)
 		addBig(b, f, viaUpstream, 2*i+1)
 		addBig(b, f, viaWarden, 2*i+2)
-		timed(&pushDirect, viaUpstream, "push", "origin", fmt.Sprintf("HEAD:refs/heads/feature/direct-%d", i))
-		timed(&pushWarden, viaWarden, "push", "origin", fmt.Sprintf("HEAD:refs/heads/feature/warden-%d", i))
+		timed(&pushDirect, nil, viaUpstream, "push", "origin", fmt.Sprintf("HEAD:refs/heads/feature/direct-%d", i))
+		timed(&pushWarden, &pushRSS, viaWarden, "push", "origin", fmt.Sprintf("HEAD:refs/heads/feature/warden-%d", i))
 	}
 	n := float64(b.N)
 	ms := func(d time.Duration) float64 { return float64(d.Milliseconds()) / n }
@@ -57,6 +66,53 @@ func BenchmarkGitThroughWarden(b *testing.B) {
 	b.ReportMetric(ms(pushWarden), "push-warden-ms")
 	b.ReportMetric(float64(cloneWarden)/float64(cloneDirect), "clone-ratio")
 	b.ReportMetric(float64(pushWarden)/float64(pushDirect), "push-ratio")
+	// The process's resident memory grew by at most this during a clone
+	// or a push through Warden (the process is Warden and the upstream's
+	// front; git and http-backend run apart).
+	b.ReportMetric(float64(cloneRSS)/(1<<20), "clone-warden-rss-growth-MiB")
+	b.ReportMetric(float64(pushRSS)/(1<<20), "push-warden-rss-growth-MiB")
+}
+
+// rssGrowth samples the process's resident set (VmRSS) every 5 ms until
+// the returned func is called, which returns how far it rose above where
+// it started, in bytes.
+func rssGrowth() func() int64 {
+	base := vmRSS()
+	top := base
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				top = max(top, vmRSS())
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-finished
+		return top - base
+	}
+}
+
+// vmRSS is the process's resident set size from /proc, in bytes.
+func vmRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // addBig commits 50 MB of incompressible data (seeded by seed) in dir.
