@@ -41,7 +41,7 @@ func BenchmarkGitThroughWarden(b *testing.B) {
 	var cloneRSS, pushRSS int64
 	timed := func(d *time.Duration, rss *int64, dir string, args ...string) {
 		runtime.GC()
-		stop := rssGrowth()
+		stop := growth(vmRSS)
 		start := time.Now()
 		f.git(b, dir, args...)
 		*d += time.Since(start)
@@ -71,33 +71,6 @@ func BenchmarkGitThroughWarden(b *testing.B) {
 	// front; git and http-backend run apart).
 	b.ReportMetric(float64(cloneRSS)/(1<<20), "clone-warden-rss-growth-MiB")
 	b.ReportMetric(float64(pushRSS)/(1<<20), "push-warden-rss-growth-MiB")
-}
-
-// rssGrowth samples the process's resident set (VmRSS) every 5 ms until
-// the returned func is called, which returns how far it rose above where
-// it started, in bytes.
-func rssGrowth() func() int64 {
-	base := vmRSS()
-	top := base
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				top = max(top, vmRSS())
-			}
-		}
-	}()
-	return func() int64 {
-		close(done)
-		<-finished
-		return top - base
-	}
 }
 
 // vmRSS is the process's resident set size from /proc, in bytes.
