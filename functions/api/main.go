@@ -5,18 +5,19 @@ package main
 
 import (
 	"context"
-	"log"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wardenhq/warden/shared/cloud"
 	"github.com/wardenhq/warden/shared/lambdas"
 )
 
-func main() {
-	app, err := cloud.APIFromEnv(context.Background())
+func main() { lambdas.Start(build) }
+
+func build(ctx context.Context) (func(context.Context, *events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error), error) {
+	app, err := cloud.APIFromEnv(ctx)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
-	lambda.Start(lambdas.Buffered(app.Handler()))
+	return lambdas.Buffered(app.Handler()), nil
 }

@@ -6,9 +6,6 @@ package main
 
 import (
 	"context"
-	"log"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/approvaltask"
@@ -18,13 +15,15 @@ import (
 	"github.com/wardenhq/warden/shared/lambdas"
 )
 
-func main() {
-	env, err := lambdas.LoadEnv(context.Background(), awsconfig.EnvStage, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable)
+func main() { lambdas.StartNoResult(build) }
+
+func build(ctx context.Context) (func(context.Context, approvaltask.Event) error, error) {
+	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvStage, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	db := dynamo.New(env.DynamoDB(), env.Tables())
 	h := &approvaltask.Handler{Approvals: &approval.Service{Store: approvalstore.New(db), Audit: db.Audit(), Log: env.Log},
 		Tasks: env.StepFunctions(), Log: env.Log}
-	lambda.Start(h.Handle)
+	return h.Handle, nil
 }

@@ -5,26 +5,26 @@ package main
 
 import (
 	"context"
-	"log"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/lambdas"
 )
 
-func main() {
-	ctx := context.Background()
+func main() { lambdas.Start(build) }
+
+func build(ctx context.Context) (func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error), error) {
 	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvAuditTable, awsconfig.EnvArchiveBucket, awsconfig.EnvSecretsPrefix)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	// The lease names the instance by its log stream, unique per
 	// execution environment.
 	a, err := lambdas.NewArchiver(ctx, env, os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"))
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
-	lambda.Start(a.Handle)
+	return a.Handle, nil
 }

@@ -5,19 +5,20 @@ package main
 
 import (
 	"context"
-	"log"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/lambdas/ingest"
 )
 
-func main() {
-	env, err := lambdas.LoadEnv(context.Background(), awsconfig.EnvStage, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable)
+func main() { lambdas.StartNoResult(build) }
+
+func build(ctx context.Context) (func(context.Context, events.CloudWatchEvent) error, error) {
+	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvStage, awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
-	lambda.Start(ingest.New(env).Handle)
+	return ingest.New(env).Handle, nil
 }

@@ -6,18 +6,19 @@ package main
 
 import (
 	"context"
-	"log"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wardenhq/warden/shared/cloud"
 	"github.com/wardenhq/warden/shared/lambdas"
 )
 
-func main() {
-	app, err := cloud.LLMFromEnv(context.Background())
+func main() { lambdas.Start(build) }
+
+func build(ctx context.Context) (func(context.Context, *events.APIGatewayProxyRequest) (*events.APIGatewayProxyStreamingResponse, error), error) {
+	app, err := cloud.LLMFromEnv(ctx)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
-	lambda.Start(lambdas.Streaming(app.Handler()))
+	return lambdas.Streaming(app.Handler()), nil
 }

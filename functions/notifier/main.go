@@ -7,24 +7,24 @@ package main
 
 import (
 	"context"
-	"log"
+	"encoding/json"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/lambdas"
 	"github.com/wardenhq/warden/shared/lambdas/notifier"
 )
 
-func main() {
-	env, err := lambdas.LoadEnv(context.Background(), awsconfig.EnvStage, awsconfig.EnvSecretsPrefix, awsconfig.EnvIdentityTable)
+func main() { lambdas.Start(build) }
+
+func build(ctx context.Context) (func(context.Context, json.RawMessage) (any, error), error) {
+	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvStage, awsconfig.EnvSecretsPrefix, awsconfig.EnvIdentityTable)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	n, err := notifier.New(env, &lambdas.Metrics{Stage: env.Config.Stage, Out: os.Stdout})
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
-	lambda.Start(n.Invoke)
+	return n.Invoke, nil
 }

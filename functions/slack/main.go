@@ -6,9 +6,8 @@ package main
 
 import (
 	"context"
-	"log"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wardenhq/warden/shared/approval"
 	"github.com/wardenhq/warden/shared/approvaltask"
@@ -19,15 +18,17 @@ import (
 	"github.com/wardenhq/warden/shared/slackapp"
 )
 
-func main() {
-	env, err := lambdas.LoadEnv(context.Background(), awsconfig.EnvStage, awsconfig.EnvSecretsPrefix,
+func main() { lambdas.Start(build) }
+
+func build(ctx context.Context) (func(context.Context, *events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error), error) {
+	env, err := lambdas.LoadEnv(ctx, awsconfig.EnvStage, awsconfig.EnvSecretsPrefix,
 		awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	secrets, err := env.Secrets()
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	db := dynamo.New(env.DynamoDB(), env.Tables())
 	store := approvalstore.New(db)
@@ -40,5 +41,5 @@ func main() {
 			}
 		}}
 	app := &slackapp.Interactivity{Approvals: approvals, Secrets: secrets, Replays: store, Log: env.Log}
-	lambda.Start(lambdas.Buffered(app))
+	return lambdas.Buffered(app), nil
 }
