@@ -81,8 +81,8 @@ type Proxy struct {
 
 // Limits.
 const (
-	// MaxRefsAnswer bounds nothing but the time to wait for the upstream's
-	// headers.
+	// upstreamHeaderTimeout bounds the wait for the upstream's answer to
+	// begin; its body (a clone) may take as long as it takes.
 	upstreamHeaderTimeout = 30 * time.Second
 	// maxDrain bounds what is read of a refused push before answering, so
 	// that git, still sending its pack, reads the answer.
