@@ -43,7 +43,9 @@ FUZZ     := \
 	./shared/lambdas/ingest:FuzzParseCloudTrailCall:30000 \
 	./policy/iameval:FuzzParse:250000 \
 	./shared/awsquery:FuzzParseAnswer:120000 \
-	./shared/gitproxy:FuzzReadPush:100000
+	./shared/gitproxy:FuzzReadPush:100000 \
+	./shared/gitproxy:FuzzLoadConfig:30000 \
+	./shared/llm:FuzzLoadConfig:30000
 
 # The CDK app (infra/): where `make functions` puts the Lambda bootstraps, and the CDK context of
 # `make synth` and `make deploy` (make deploy STAGE=prod CONFIG=deploy/prod.json; infra/README.md).

@@ -1,7 +1,8 @@
 // Package yamldoc holds what Warden's strict YAML files (policies, price
-// tables) share: parsing exactly one document without letting the parser
-// crash the caller, locating the parser's errors, and suggesting the name
-// a typo meant.
+// tables, the gateway's and the git remote's configurations) share:
+// parsing exactly one bounded document without letting the parser crash
+// the caller, refusing unknown keys, locating the parser's errors, and
+// suggesting the name a typo meant.
 package yamldoc
 
 import (
@@ -107,4 +108,34 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Decode decodes a configuration file, at most limit bytes holding one
+// YAML document, into v, refusing a key v has no field for. Every error
+// names the file; a panic in the parser is one.
+func Decode(name string, data []byte, limit int, v any) (err error) {
+	if len(data) > limit {
+		return fmt.Errorf("%s: larger than %d bytes", name, limit)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: yaml: parser failed: %v", name, r)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: the file is empty", name)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return fmt.Errorf("%s: yaml: line %d: a second YAML document; the file holds one", name, extra.Line)
 }

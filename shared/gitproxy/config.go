@@ -1,7 +1,6 @@
 package gitproxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/wardenhq/warden/policy/yamldoc"
 )
 
 // MaxConfigBytes bounds a git upstreams file.
@@ -41,14 +40,9 @@ type configFile struct {
 // LoadConfig reads a git upstreams file; getenv resolves the credentials'
 // variables. Every mistake is reported, with the file's name.
 func LoadConfig(name string, data []byte, getenv func(string) string) (*Config, error) {
-	if len(data) > MaxConfigBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, MaxConfigBytes)
-	}
 	var f configFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := yamldoc.Decode(name, data, MaxConfigBytes, &f); err != nil {
+		return nil, err
 	}
 	c := &Config{entries: map[string]Upstream{}}
 	var errs []error

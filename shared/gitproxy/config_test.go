@@ -57,3 +57,31 @@ func TestConfigRefuses(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoadConfig: any file is refused with an error that names it, or
+// loaded into upstreams that each have a valid host and, once looked up,
+// an http(s) URL.
+func FuzzLoadConfig(f *testing.F) {
+	f.Add([]byte("upstreams:\n  github.com: {url: https://github.com, username: x-access-token, password_env: T}\n  github.com/acme: {password_env: T}\n"))
+	f.Add([]byte("upstreams:\n  github.com/acme/web: {url: \"http://127.0.0.1:8080/scm\"}\n"))
+	f.Add([]byte("upstreams: {a: {url: ftp://x}}\n---\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := LoadConfig("git.yaml", data, func(string) string { return "token" })
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "git.yaml: ") {
+				t.Fatalf("an error that does not name the file: %v", err)
+			}
+			return
+		}
+		for key := range c.entries {
+			host, path, _ := strings.Cut(key, "/")
+			if !validHost(host) || path != "" && !validRepo(path) {
+				t.Fatalf("loaded a bad key %q", key)
+			}
+			up, err := c.Lookup(context.Background(), host, path+"/x")
+			if err == nil && !strings.HasPrefix(up.URL, "http://") && !strings.HasPrefix(up.URL, "https://") {
+				t.Fatalf("%s: upstream URL %q", key, up.URL)
+			}
+		}
+	})
+}

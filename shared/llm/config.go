@@ -1,7 +1,6 @@
 package llm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -10,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/wardenhq/warden/policy/yamldoc"
 )
 
 // API is the wire protocol an upstream speaks.
@@ -132,14 +131,9 @@ type configFile struct {
 // variable that holds one. provider defaults to the upstream's name, the
 // timeouts to DefaultHeaderTimeout and DefaultIdleTimeout.
 func LoadConfig(name string, data []byte, getenv func(string) string) (*Config, error) {
-	if len(data) > MaxConfigBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, MaxConfigBytes)
-	}
 	var f configFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := yamldoc.Decode(name, data, MaxConfigBytes, &f); err != nil {
+		return nil, err
 	}
 	c := &Config{Upstreams: map[string]*Upstream{}}
 	var errs []error
