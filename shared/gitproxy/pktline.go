@@ -135,54 +135,55 @@ func ReadPush(r io.Reader) (*Push, error) {
 		}
 		return kind, payload, err
 	}
-	for {
-		kind, payload, err := next()
-		if err != nil {
-			return nil, err
+	// section reads data packets up to a flush, each line to each.
+	section := func(what string, each func(line string) error) error {
+		for {
+			kind, payload, err := next()
+			switch {
+			case err != nil:
+				return err
+			case kind == pktFlush:
+				return nil
+			case kind != pktData:
+				return malformed("a special packet among the %s", what)
+			}
+			if err := each(strings.TrimSuffix(string(payload), "\n")); err != nil {
+				return err
+			}
 		}
-		if kind == pktFlush {
-			break
-		}
-		if kind != pktData {
-			return nil, malformed("a special packet among the commands")
-		}
-		line := strings.TrimSuffix(string(payload), "\n")
+	}
+	err := section("commands", func(line string) error {
 		if rest, ok := strings.CutPrefix(line, "shallow "); ok && len(p.Commands) == 0 {
 			if !validID(rest) {
-				return nil, malformed("shallow line %q", line)
+				return malformed("shallow line %q", line)
 			}
-			continue
+			return nil
 		}
 		if len(p.Commands) == 0 {
 			var caps string
 			line, caps, _ = strings.Cut(line, "\x00")
 			p.Capabilities = strings.Fields(caps)
 		} else if strings.Contains(line, "\x00") {
-			return nil, malformed("capabilities after the first command")
+			return malformed("capabilities after the first command")
 		}
 		c, err := parseCommand(line)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(p.Commands) == MaxCommands {
-			return nil, fmt.Errorf("%w: more than %d ref updates in one push", ErrMalformed, MaxCommands)
+			return fmt.Errorf("%w: more than %d ref updates in one push", ErrMalformed, MaxCommands)
 		}
 		p.Commands = append(p.Commands, c)
+		return nil
+	})
+	if err == nil && p.HasCapability("push-options") {
+		err = section("push options", func(line string) error {
+			p.PushOptions = append(p.PushOptions, line)
+			return nil
+		})
 	}
-	if p.HasCapability("push-options") {
-		for {
-			kind, payload, err := next()
-			if err != nil {
-				return nil, err
-			}
-			if kind == pktFlush {
-				break
-			}
-			if kind != pktData {
-				return nil, malformed("a special packet among the push options")
-			}
-			p.PushOptions = append(p.PushOptions, strings.TrimSuffix(string(payload), "\n"))
-		}
+	if err != nil {
+		return nil, err
 	}
 	p.Raw = raw.Bytes()
 	return p, nil
