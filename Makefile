@@ -45,7 +45,8 @@ FUZZ     := \
 	./shared/awsquery:FuzzParseAnswer:120000 \
 	./shared/gitproxy:FuzzReadPush:100000 \
 	./shared/gitproxy:FuzzLoadConfig:30000 \
-	./shared/llm:FuzzLoadConfig:30000
+	./shared/llm:FuzzLoadConfig:30000 \
+	./cmd/warden:FuzzGitCredential:20000
 
 # The CDK app (infra/): where `make functions` puts the Lambda bootstraps, and the CDK context of
 # `make synth` and `make deploy` (make deploy STAGE=prod CONFIG=deploy/prod.json; infra/README.md).

@@ -56,12 +56,14 @@ rules:
 		t.Fatal(err)
 	}
 	token := agentToken(t, app)
-	gw := &apigwtest.Streaming{Function: lambdas.Streaming(app.Handler()),
+	gw := &apigwtest.Streaming{Function: lambdas.Streaming(app.Handler()), Stage: "prod",
 		BinaryMediaTypes: []string{gitproxy.UploadPackRequest, gitproxy.ReceivePackRequest}}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
+	// Warden's endpoint on AWS is the API's stage URL: it has a path.
+	endpoint := srv.URL + "/prod"
 
-	resp, err := http.Get(srv.URL + "/v1/git")
+	resp, err := http.Get(endpoint + "/v1/git")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +77,13 @@ rules:
 	// credential helper here answers with the token itself).
 	home := func(settings [][2]string) []string {
 		env := gittest.Env(t.TempDir())
-		for _, kv := range append(settings, [2]string{"credential." + srv.URL + ".helper",
+		for _, kv := range append(settings, [2]string{"credential." + endpoint + ".helper",
 			"!f() { echo username=warden; echo password=" + token + "; }; f"}) {
 			gittest.Must(t, "", env, "config", "--global", "--add", kv[0], kv[1])
 		}
 		return env
 	}
-	agent := home(gitproxy.ClientSettings(srv.URL, st.Hosts, st.MaxPushBytes))
+	agent := home(gitproxy.ClientSettings(endpoint, st.Hosts, st.MaxPushBytes))
 	work := filepath.Join(t.TempDir(), "web")
 	gittest.Must(t, "", agent, "clone", "https://github.com/acme/web.git", work)
 	commit := func(name string, size int) string {
@@ -147,7 +149,7 @@ rules:
 	}
 
 	// Without the settings git sends the push, and Lambda refuses it.
-	plain := home(gitproxy.ClientSettings(srv.URL, st.Hosts, 0))
+	plain := home(gitproxy.ClientSettings(endpoint, st.Hosts, 0))
 	gittest.Must(t, work, plain, "reset", "-q", "--hard", big)
 	out, err = gittest.Run(work, plain, "push", "origin", "HEAD:refs/heads/feature/big")
 	if err == nil || !strings.Contains(out, "HTTP 413") {

@@ -26,6 +26,10 @@ import (
 type Streaming struct {
 	Function         func(context.Context, *events.APIGatewayProxyRequest) (*events.APIGatewayProxyStreamingResponse, error)
 	BinaryMediaTypes []string
+	// Stage, if set, is the first segment of every path, as in the API's
+	// URL (https://<id>.execute-api.<region>.amazonaws.com/<stage>); the
+	// function sees the path without it.
+	Stage string
 
 	largest atomic.Int64
 }
@@ -37,6 +41,18 @@ const maxBody = 10 << 20
 func (s *Streaming) Largest() int64 { return s.largest.Load() }
 
 func (s *Streaming) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if s.Stage != "" {
+		rest, ok := strings.CutPrefix(path, "/"+s.Stage+"/")
+		if !ok {
+			// API Gateway's answer outside its stages.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"message":"Forbidden"}`)
+			return
+		}
+		path = "/" + rest
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		http.Error(w, `{"message":"bad request"}`, http.StatusBadRequest)
@@ -57,9 +73,9 @@ func (s *Streaming) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := &events.APIGatewayProxyRequest{
-		Resource: r.URL.Path, Path: r.URL.Path, HTTPMethod: r.Method,
+		Resource: path, Path: path, HTTPMethod: r.Method,
 		Headers: map[string]string{}, MultiValueHeaders: map[string][]string(r.Header.Clone()),
-		RequestContext: events.APIGatewayProxyRequestContext{DomainName: r.Host, Stage: "test", Path: "/test" + r.URL.Path,
+		RequestContext: events.APIGatewayProxyRequestContext{DomainName: r.Host, Stage: s.Stage, Path: r.URL.Path,
 			HTTPMethod: r.Method, RequestID: "test-request",
 			Identity: events.APIGatewayRequestIdentity{SourceIP: strings.Split(r.RemoteAddr, ":")[0]}},
 	}
