@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -140,18 +141,37 @@ func TestGitPushThroughWarden(t *testing.T) {
 
 	var got []string
 	fetches := 0
+	var firstPush *audit.Record
 	for _, r := range auditRecords(t, l) {
 		switch {
 		case r.Kind == "git" && r.Action == "git:fetch":
 			// The ref advertisement and upload-pack's requests (two with
 			// protocol version 2: ls-refs, then fetch).
 			fetches++
+		case r.Code == audit.GitPush && firstPush == nil:
+			firstPush = &r
+			fallthrough
 		case r.Kind == "git":
 			got = append(got, string(r.Code)+" "+r.Action+" "+strings.TrimPrefix(r.Resource, "github.com/acme/web")+" "+r.Rule+r.Status)
 		}
 	}
 	if fetches < 2 {
 		t.Errorf("%d fetch decisions, want the advertisement's and upload-pack's", fetches)
+	}
+	// A push's outcome holds its ref updates, the upstream's status and
+	// the bytes sent.
+	var outcome struct {
+		Refs           []map[string]string `json:"refs"`
+		UpstreamStatus int                 `json:"upstream_status"`
+		Bytes          int64               `json:"bytes"`
+	}
+	if firstPush == nil {
+		t.Fatal("no git.push record")
+	}
+	if json.Unmarshal(firstPush.Args, &outcome) != nil || len(outcome.Refs) != 1 ||
+		outcome.Refs[0]["ref"] != "refs/heads/feature/x" || outcome.Refs[0]["old"] != gitZero || outcome.Refs[0]["op"] != "create" ||
+		len(outcome.Refs[0]["new"]) != 40 || outcome.UpstreamStatus != http.StatusOK || outcome.Bytes == 0 {
+		t.Errorf("the first push's outcome: %+v (args %s)", outcome, firstPush.Args)
 	}
 	want := []string{
 		"decision.allow git:push :refs/heads/feature/x feature-branches",

@@ -365,7 +365,7 @@ func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up
 	if len(refused) > 0 {
 		drain(r.Body)
 		p.answerRefused(w, push, refused)
-		p.outcome(r.Context(), sess, pushID, rt, "refused", http.StatusOK, 0, time.Since(start))
+		p.outcome(r.Context(), sess, pushID, rt, push, "refused", http.StatusOK, 0, time.Since(start))
 		return
 	}
 	status, sent := p.forward(w, r, rt, up, io.MultiReader(bytes.NewReader(push.Raw), r.Body))
@@ -373,7 +373,7 @@ func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up
 	if status == 0 || status >= 400 {
 		result = "error"
 	}
-	p.outcome(r.Context(), sess, pushID, rt, result, status, sent, time.Since(start))
+	p.outcome(r.Context(), sess, pushID, rt, push, result, status, sent, time.Since(start))
 }
 
 // overLimit reports whether a probe announces a push over the limit: git
@@ -448,11 +448,16 @@ func (p *Proxy) answerRefused(w http.ResponseWriter, push *Push, refused []refus
 	_, _ = w.Write(out.Bytes())
 }
 
-// outcome records what came of a push: refused, forwarded (and the
-// upstream's status) or error, with the bytes sent upstream and the time.
-func (p *Proxy) outcome(ctx context.Context, sess identity.Session, ref string, rt route, status string, code int, sent int64, took time.Duration) {
+// outcome records what came of a push: its ref updates, refused,
+// forwarded (and the upstream's status) or error, the bytes sent upstream
+// and the time.
+func (p *Proxy) outcome(ctx context.Context, sess identity.Session, ref string, rt route, push *Push, status string, code int, sent int64, took time.Duration) {
+	refs := make([]map[string]string, len(push.Commands))
+	for i, c := range push.Commands {
+		refs[i] = map[string]string{"ref": c.Ref, "old": c.Old, "new": c.New, "op": c.Op()}
+	}
 	rec := audit.Record{Code: audit.GitPush, Ref: ref, Kind: "git", Action: "git:push", Resource: rt.resource(), Status: status,
-		DurationMS: took.Milliseconds(), Args: p.Pipeline.Redactor.JSON(map[string]any{"upstream_status": code, "bytes": sent})}
+		DurationMS: took.Milliseconds(), Args: p.Pipeline.Redactor.JSON(map[string]any{"refs": refs, "upstream_status": code, "bytes": sent})}
 	if sess.ID == "" {
 		return
 	}
