@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -331,4 +334,61 @@ func heapInuse() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapInuse)
+}
+
+// TestGitPushClientGone: an agent whose connection drops mid-pack leaves
+// nothing upstream — the upstream sees a cut request and no ref moves —
+// the push's outcome is recorded as an error, and the proxy's goroutines
+// return to where they were. (Not parallel: it counts goroutines.)
+func TestGitPushClientGone(t *testing.T) {
+	f := newGitFixture(t)
+	key := regexp.MustCompile(`"WARDEN_TOKEN": "([^"]+)"`).FindStringSubmatch(readFile(t, filepath.Join(f.home, "settings.json")))
+	if key == nil {
+		t.Fatal("no token in the settings")
+	}
+	u, err := url.Parse(f.l.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := fmt.Sprintf("%s %s refs/heads/feature/gone\x00report-status side-band-64k\n", gitZero, strings.Repeat("4", 40))
+	body := fmt.Sprintf("%04x%s0000PACK\x00\x00\x00\x02\x00\x00\x00\x09", len(cmd)+4, cmd) + strings.Repeat("x", 64<<10)
+	req := "POST /git/github.com/acme/web.git/git-receive-pack HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nContent-Type: application/x-git-receive-pack-request\r\nTransfer-Encoding: chunked\r\n" +
+		"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("warden:"+key[1])) + "\r\n\r\n" +
+		fmt.Sprintf("%x\r\n%s\r\n", len(body), body)
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the proxy decides and starts forwarding
+	conn.Close()                       // and the agent is gone, mid-pack
+
+	deadline := time.Now().Add(10 * time.Second)
+	var outcome *audit.Record
+	for outcome == nil && time.Now().Before(deadline) {
+		for _, r := range auditRecords(t, f.l) {
+			if r.Code == audit.GitPush {
+				outcome = &r
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if outcome == nil || outcome.Status != "error" {
+		t.Fatalf("the push's outcome: %+v", outcome)
+	}
+	if out, err := gitRun(t, f.bare, f.home, "rev-parse", "--verify", "refs/heads/feature/gone"); err == nil {
+		t.Errorf("feature/gone exists upstream: %s", out)
+	}
+	for time.Now().Before(deadline) && runtime.NumGoroutine() > before {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines, %d before the push", n, before)
+	}
 }

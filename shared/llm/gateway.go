@@ -394,6 +394,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 	}
 
 	o := outcome{httpCode: resp.StatusCode}
+	// delivered: the agent had the whole streamed answer before it left
+	// (a client may hang up once it has the end, before the stream's last
+	// bytes), so the call is whole, not cut.
+	delivered := false
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
@@ -407,6 +411,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 			_, werr := w.Write(buf[:n])
 			if werr == nil && stream {
 				werr = rc.Flush()
+			}
+			if werr != nil && stream {
+				delivered = m.Result().Complete // before this chunk, which it did not get
 			}
 			_, _ = m.Write(buf[:n])
 			if werr != nil {
@@ -423,6 +430,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 				o.status = fmt.Sprintf("upstream silent for %s", c.upstream.IdleTimeout)
 			case r.Context().Err() != nil:
 				o.status = "client disconnected"
+				delivered = stream && m.Result().Complete
 			default:
 				o.status = "upstream stream broken"
 			}
@@ -431,6 +439,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call, hold 
 	}
 	_ = rc.Flush()
 	res := m.Result()
+	if o.status == "client disconnected" && delivered {
+		o.status = ""
+	}
 	o.tokens, o.model, o.estimated = res.Tokens, res.Model, res.Estimated
 	if resp.StatusCode/100 == 2 && !res.InputCounted {
 		// The answer ended before the provider counted the input (an

@@ -433,6 +433,46 @@ func TestClientGoesAway(t *testing.T) {
 	waitUntil(t, func() bool { return runtime.NumGoroutine() <= before+2 })
 }
 
+// TestClientLeavesAfterTheEnd: an agent that hangs up once it has read
+// the end of the stream (message_stop) while the upstream holds the
+// connection has had the whole answer: the call is ok and charged the
+// provider's own count, not a cut stream's estimate.
+func TestClientLeavesAfterTheEnd(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, e := range anthropicStream {
+			io.WriteString(w, e)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the upstream has not ended the response yet
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/messages", strings.NewReader(messagesBody))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended before message_stop: %v", err)
+		}
+		if strings.Contains(line, `"message_stop"`) {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	rec, u := usageRecord(t, f.sink)
+	got := pricing.Tokens{Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.CacheReadTokens, CacheWrite5m: u.CacheWrite5mTokens, CacheWrite1h: u.CacheWrite1hTokens}
+	if rec.Status != "ok" || u.Estimated || got != wantTokens {
+		t.Errorf("usage after the agent left at the end: status %q, estimated %v, %+v; want ok, %+v", rec.Status, u.Estimated, got, wantTokens)
+	}
+}
+
 func TestUpstreamHangs(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
