@@ -216,6 +216,34 @@ func TestIssue(t *testing.T) {
 	}
 }
 
+// TestIssueCallerGone: when the caller goes away while STS issues, the
+// issuance, which happened at AWS, is in the trail all the same.
+func TestIssueCallerGone(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testPolicy)
+	ctx, cancel := context.WithCancel(context.Background())
+	sts := f.broker.STS
+	f.broker.STS = stsFunc(func(c context.Context, in awssts.AssumeRoleInput) (awssts.Credentials, error) {
+		creds, err := sts.AssumeRole(c, in)
+		cancel() // the caller hangs up as AWS answers
+		return creds, err
+	})
+	f.broker.Issue(ctx, f.token, broker.Request{})
+	recs, err := f.db.Audit().Query(context.Background(), audit.Filter{Session: f.session.ID, Code: audit.AWSCredentials}, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Status != "issued" {
+		t.Fatalf("issuance records %+v", recs)
+	}
+}
+
+type stsFunc func(context.Context, awssts.AssumeRoleInput) (awssts.Credentials, error)
+
+func (f stsFunc) AssumeRole(ctx context.Context, in awssts.AssumeRoleInput) (awssts.Credentials, error) {
+	return f(ctx, in)
+}
+
 // TestIssueNeverOutlivesTheSession: a session with 20 minutes left gets 20
 // minutes; with role chaining, an hour at most; with 10 minutes left,
 // none (AWS issues at least 15).

@@ -84,9 +84,6 @@ const (
 	// upstreamHeaderTimeout bounds the wait for the upstream's answer to
 	// begin; its body (a clone) may take as long as it takes.
 	upstreamHeaderTimeout = 30 * time.Second
-	// outcomeTimeout bounds the recording of a push's outcome, which
-	// outlives the request when the agent is gone.
-	outcomeTimeout = 10 * time.Second
 	// maxDrain bounds what is read of a refused push before answering, so
 	// that git, still sending its pack, reads the answer.
 	maxDrain = 512 << 20
@@ -464,9 +461,6 @@ func (p *Proxy) outcome(ctx context.Context, sess identity.Session, ref string, 
 	if sess.ID == "" {
 		return
 	}
-	// Recorded even when the agent went away mid-push.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
-	defer cancel()
 	if err := p.Pipeline.Outcome(ctx, sess, rec); err != nil {
 		p.log().Error("git: record a push's outcome", "push", ref, "err", err)
 	}

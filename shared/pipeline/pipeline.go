@@ -288,14 +288,21 @@ func authRefusal(err error) *Refusal {
 
 // Outcome records what came of an allowed request, linked by ref: a
 // tool.outcome unless o.Code says otherwise (llm.usage). The caller has
-// authenticated already.
+// authenticated already. What happened is recorded even when the caller
+// has gone (ctx cancelled), within OutcomeTimeout.
 func (p *Pipeline) Outcome(ctx context.Context, sess identity.Session, o audit.Record) error {
 	o = p.outcome(sess, o)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), OutcomeTimeout)
+	defer cancel()
 	if _, err := p.Audit.Append(ctx, o); err != nil {
 		return fmt.Errorf("record outcome %s: %w", o.Ref, err)
 	}
 	return nil
 }
+
+// OutcomeTimeout bounds the recording of an outcome, which may outlive
+// its request.
+const OutcomeTimeout = 10 * time.Second
 
 // OutcomeDeferred records an outcome as Outcome does, but without waiting
 // for it when the trail can defer it (audit.DeferredSink): for an action

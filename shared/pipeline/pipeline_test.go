@@ -110,3 +110,29 @@ func TestWatchdogStoreDownRefuses(t *testing.T) {
 	}
 	w.Upstream(t.Context(), sess, 429) // logged, not panicking
 }
+
+// ctxSink refuses an append whose context is done, as a store does.
+type ctxSink struct{ audit.MemorySink }
+
+func (s *ctxSink) Append(ctx context.Context, r audit.Record) (audit.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return audit.Record{}, err
+	}
+	return s.MemorySink.Append(ctx, r)
+}
+
+// TestOutcomeAfterTheCallerLeft: what happened is recorded even when the
+// caller has gone (its request's context cancelled).
+func TestOutcomeAfterTheCallerLeft(t *testing.T) {
+	t.Parallel()
+	sink := &ctxSink{}
+	p := Pipeline{Audit: sink}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Outcome(ctx, identity.Session{ID: "s1", Project: "p", Agent: "a"}, audit.Record{Ref: "r1", Status: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if recs := sink.Records(); len(recs) != 1 || recs[0].Ref != "r1" || recs[0].Session != "s1" {
+		t.Fatalf("records %+v", recs)
+	}
+}
