@@ -45,6 +45,7 @@ FUZZ     := \
 	./shared/awsquery:FuzzParseAnswer:120000 \
 	./shared/gitproxy:FuzzReadPush:100000 \
 	./shared/gitproxy:FuzzLoadConfig:30000 \
+	./shared/gitproxy:FuzzAnswerLimiter:100000 \
 	./shared/llm:FuzzLoadConfig:30000 \
 	./cmd/warden:FuzzGitCredential:20000
 

@@ -140,14 +140,18 @@ func withGit(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.
 	if err != nil {
 		return err
 	}
-	srv.Git = &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, Limit: GitPushLimit, Log: log}
+	srv.Git = &gitproxy.Proxy{Pipeline: pipe, Upstreams: ups, MaxPush: GitPushLimit, MaxAnswer: GitAnswerLimit, Log: log}
 	srv.GitHosts, srv.GitMaxPush = ups.Hosts(), GitPushLimit.Bytes
 	return nil
 }
 
 // GitPushLimit bounds pushes on AWS: a push is one request, which reaches
 // the function only within Lambda's request payload.
-var GitPushLimit = gitproxy.PushLimit{Bytes: lambdas.MaxBinaryBody, Why: "on AWS a push reaches Warden within Lambda's 6 MB request payload"}
+var GitPushLimit = gitproxy.Limit{Bytes: lambdas.MaxBinaryBody, Why: "on AWS a push reaches Warden within Lambda's 6 MB request payload"}
+
+// GitAnswerLimit bounds a clone's or fetch's answer on AWS: Lambda streams
+// at most 200 MB of an answer (1 MiB is left for the answer's head).
+var GitAnswerLimit = gitproxy.Limit{Bytes: 200_000_000 - 1<<20, Why: "on AWS Lambda streams at most 200 MB of an answer"}
 
 // build assembles the core on the AWS adapters, with front ends.
 func build(ctx context.Context, o Options, fronts ...frontEnd) (*App, error) {

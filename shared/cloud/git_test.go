@@ -162,4 +162,17 @@ rules:
 		t.Errorf("largest request %d bytes: the push was not sent", n)
 	}
 	t.Logf("a push over the limit without agent setup's settings:\n%s", out)
+
+	// A clone whose answer would pass what the remote can stream ends with
+	// an error git prints, naming the bound, instead of a pack cut short.
+	remote := app.Server.Git.(*gitproxy.Proxy)
+	if remote.MaxAnswer != GitAnswerLimit {
+		t.Errorf("the remote's answer limit is %+v, want %+v", remote.MaxAnswer, GitAnswerLimit)
+	}
+	remote.MaxAnswer = gitproxy.Limit{Bytes: 1 << 20, Why: "a test's bound"}
+	out, err = gittest.Run("", agent, "clone", "-q", "--branch", "feature/mid", "https://github.com/acme/web.git", filepath.Join(t.TempDir(), "big"))
+	if err == nil || !strings.Contains(out, "remote: warden: this clone or fetch is larger than this git remote can send (1048576 bytes: a test's bound)") {
+		t.Errorf("a clone over the answer limit: %v\n%s", err, out)
+	}
+	t.Logf("a clone over the answer limit:\n%s", out)
 }

@@ -54,8 +54,9 @@ const (
 // the remote cannot take, before git sends it.
 const PostBufferHeader = "X-Warden-Git-Post-Buffer"
 
-// PushLimit is the largest push request a remote takes, and why.
-type PushLimit struct {
+// Limit is a bound on the bytes of a push or of a fetch's answer, and
+// what imposes it.
+type Limit struct {
 	Bytes int64
 	// Why names what imposes it, e.g. "Lambda's 6 MB request payload".
 	Why string
@@ -72,11 +73,16 @@ type Proxy struct {
 	// Default: a client without a timeout (a clone may take long) that
 	// follows none.
 	HTTP *http.Client
-	// Limit, when set, bounds pushes (on AWS, to what reaches the
+	// MaxPush, when set, bounds pushes (on AWS, to what reaches the
 	// function at all): a push git announces as larger by its probe is
 	// refused before git sends it. Zero: pushes of any size stream.
-	Limit PushLimit
-	Log   *slog.Logger
+	MaxPush Limit
+	// MaxAnswer, when set, bounds the answer to a clone or fetch (on AWS,
+	// what Lambda streams): one that would pass it ends with an error git
+	// prints instead of a pack cut short. So does one that would outlast
+	// the request's deadline (a function's timeout). Zero: any size.
+	MaxAnswer Limit
+	Log       *slog.Logger
 }
 
 // Limits.
@@ -299,10 +305,37 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt route, up Ups
 		return resp.StatusCode, counted.n
 	}
 	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(flushWriter{w}, resp.Body); err != nil {
-		p.log().Warn("git: copy the upstream's answer", "host", rt.host, "repo", rt.repo, "err", err)
+	var dst io.Writer = flushWriter{w}
+	limiter := p.answerLimiter(r, rt, resp.StatusCode, dst)
+	if limiter != nil {
+		dst = limiter
+	}
+	_, err = io.Copy(dst, resp.Body)
+	if err == nil && limiter != nil {
+		err = limiter.finish()
+	}
+	if err != nil {
+		if limiter != nil && limiter.cut != "" {
+			p.log().Warn("git: a fetch's answer was ended at its bound", "host", rt.host, "repo", rt.repo, "bytes", limiter.sent, "why", limiter.cut)
+		} else {
+			p.log().Warn("git: copy the upstream's answer", "host", rt.host, "repo", rt.repo, "err", err)
+		}
 	}
 	return resp.StatusCode, counted.n
+}
+
+// answerLimiter bounds the answer of a fetch (git-upload-pack) by
+// MaxAnswer and the request's deadline; nil when it has neither.
+func (p *Proxy) answerLimiter(r *http.Request, rt route, status int, w io.Writer) *answerLimiter {
+	if rt.service != "git-upload-pack" || rt.refs || status != http.StatusOK {
+		return nil
+	}
+	deadline, hasDeadline := r.Context().Deadline()
+	if p.MaxAnswer.Bytes <= 0 && !hasDeadline {
+		return nil
+	}
+	return &answerLimiter{w: w, max: p.MaxAnswer.Bytes, deadline: deadline, now: time.Now,
+		sizeWhy: p.MaxAnswer.sizeMessage(), timeWhy: timeMessage(time.Until(deadline))}
 }
 
 // receivePack decides each ref a push updates, and forwards the push only
@@ -332,7 +365,7 @@ func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up
 		// updated; the upstream answers it, unless the push it announces
 		// is over the limit.
 		if p.overLimit(r) {
-			ref := &pipeline.Refusal{Status: http.StatusRequestEntityTooLarge, Message: p.Limit.message()}
+			ref := &pipeline.Refusal{Status: http.StatusRequestEntityTooLarge, Message: p.MaxPush.pushMessage()}
 			p.Pipeline.Refuse(r.Context(), pipeline.Call{Token: tok, Request: policy.Request{Action: "git:push", Resource: rt.resource()}}, ref)
 			http.Error(w, "warden: "+ref.Message, ref.Status)
 			return
@@ -380,14 +413,14 @@ func (p *Proxy) receivePack(w http.ResponseWriter, r *http.Request, rt route, up
 // probes before a request larger than its post buffer, and the client
 // says its buffer is at or above the limit.
 func (p *Proxy) overLimit(r *http.Request) bool {
-	if p.Limit.Bytes <= 0 {
+	if p.MaxPush.Bytes <= 0 {
 		return false
 	}
 	n, err := strconv.ParseInt(r.Header.Get(PostBufferHeader), 10, 64)
-	return err == nil && n >= p.Limit.Bytes
+	return err == nil && n >= p.MaxPush.Bytes
 }
 
-func (l PushLimit) message() string {
+func (l Limit) pushMessage() string {
 	return fmt.Sprintf("the push is larger than this git remote's limit of %d bytes (%s): push fewer commits at a time, or push through a Warden that runs as warden serve, which takes pushes of any size",
 		l.Bytes, l.Why)
 }
