@@ -1031,13 +1031,7 @@ func TestBedrockClientGoesAway(t *testing.T) {
 		<-r.Context().Done()
 		close(cancelled)
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/messages", strings.NewReader(bedrockMessagesBody))
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, cancel := openCall(t, f.srv.URL, f.token, bedrockMessagesBody)
 	bufio.NewReader(resp.Body).ReadString('\n')
 	cancel()
 	resp.Body.Close()

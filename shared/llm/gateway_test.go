@@ -395,6 +395,21 @@ func TestUpstreamErrorsPassThrough(t *testing.T) {
 	}
 }
 
+// openCall sends a Messages call whose answer the test reads, and the
+// func that hangs it up.
+func openCall(t *testing.T, base, token, body string) (*http.Response, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return resp, cancel
+}
+
 // TestClientGoesAway: the agent disconnects mid-stream; the upstream call
 // is cancelled and what was produced is charged.
 func TestClientGoesAway(t *testing.T) {
@@ -410,13 +425,7 @@ func TestClientGoesAway(t *testing.T) {
 		close(cancelled)
 	})
 	before := runtime.NumGoroutine()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/messages", strings.NewReader(messagesBody))
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, cancel := openCall(t, f.srv.URL, f.token, messagesBody)
 	br := bufio.NewReader(resp.Body)
 	br.ReadString('\n') // the first line has arrived
 	cancel()
@@ -447,13 +456,7 @@ func TestClientLeavesAfterTheEnd(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // the upstream has not ended the response yet
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/messages", strings.NewReader(messagesBody))
-	req.Header.Set("Authorization", "Bearer "+f.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, cancel := openCall(t, f.srv.URL, f.token, messagesBody)
 	br := bufio.NewReader(resp.Body)
 	for {
 		line, err := br.ReadString('\n')
