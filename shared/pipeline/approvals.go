@@ -22,15 +22,10 @@ const RequesterLabel = "requester"
 // waits.
 type Approvals struct {
 	Service *approval.Service
-	Policy  PolicySource
 }
 
 // Check implements ApprovalGate.
-func (g *Approvals) Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision, args json.RawMessage) (string, *Refusal) {
-	pol := g.Policy.Current()
-	if pol == nil {
-		return "", &Refusal{Status: http.StatusServiceUnavailable, Message: "no policy is loaded; every request is denied"}
-	}
+func (g *Approvals) Check(ctx context.Context, sess identity.Session, pol *policy.Policy, req *policy.Request, d policy.Decision, args json.RawMessage) (string, *Refusal) {
 	a, outcome, err := g.Service.Check(ctx, approval.Request{Project: sess.Project, Agent: sess.Agent, Session: sess.ID,
 		Requester: sess.Labels[RequesterLabel], Kind: policy.KindOf(req.Action).String(), Action: req.Action, Resource: req.Resource,
 		Args: args, Rule: d.Rule, Reason: d.Reason, Command: d.Command, PolicyVersion: pol.Version, Groups: ApproverGroups(pol, d.Rule)})

@@ -84,7 +84,7 @@ func Assemble(p Parts) Assembled {
 			Opened: func(_ context.Context, a approval.Approval) {
 				send("an approval request", a.Channels, approvalpost.Message(a))
 			}}
-		gate = &Approvals{Service: out.Approvals, Policy: p.Policy}
+		gate = &Approvals{Service: out.Approvals}
 	}
 	out.Pipeline = &Pipeline{Auth: p.Identity, Policy: p.Policy, Approvals: gate, Budget: budgets,
 		Watchdog: &Watchdog{Dog: dog, Policy: p.Policy, Sessions: p.Identity, Audit: p.Audit, Notify: trip, Log: p.Log},

@@ -33,8 +33,9 @@ type PolicySource interface {
 type ApprovalGate interface {
 	// Check lets this exact request (args: its arguments as recorded)
 	// through when an approval grants it, saying which (granted), or
-	// returns a refusal saying what is pending.
-	Check(ctx context.Context, sess identity.Session, req *policy.Request, d policy.Decision, args json.RawMessage) (granted string, ref *Refusal)
+	// returns a refusal saying what is pending. pol is the policy that
+	// made decision d.
+	Check(ctx context.Context, sess identity.Session, pol *policy.Policy, req *policy.Request, d policy.Decision, args json.RawMessage) (granted string, ref *Refusal)
 }
 
 // Budget reserves the cost of a request before it runs: the worst case,
@@ -77,7 +78,7 @@ func (r *Refusal) Error() string { return r.Message }
 type NoApprovals struct{}
 
 // Check implements ApprovalGate.
-func (NoApprovals) Check(_ context.Context, _ identity.Session, _ *policy.Request, d policy.Decision, _ json.RawMessage) (string, *Refusal) {
+func (NoApprovals) Check(_ context.Context, _ identity.Session, _ *policy.Policy, _ *policy.Request, d policy.Decision, _ json.RawMessage) (string, *Refusal) {
 	return "", &Refusal{Status: http.StatusForbidden, Message: fmt.Sprintf(
 		"approval required: %s; this Warden has no approval workflow yet, so the request is refused", d.Reason)}
 }
@@ -212,14 +213,14 @@ func (p *Pipeline) Decide(ctx context.Context, call Call) Verdict {
 		rec.Code = audit.DecisionDeny
 		v.Refusal = &Refusal{Status: http.StatusForbidden, Message: "denied: " + d.Reason}
 	case policy.Approve:
-		rec.Code = audit.DecisionApproval
-		granted, ref := p.Approvals.Check(ctx, sess, &req, d, rec.Args)
-		v.Refusal = ref
-		if ref == nil {
-			// Approved: allowed, and counted like any allowed request.
-			rec.Code, rec.Reason = audit.DecisionAllow, d.Reason+"; "+granted
-			v.Hold, v.Refusal = p.Budget.Reserve(ctx, sess, &req, call.Cost)
+		granted, ref := p.Approvals.Check(ctx, sess, pol, &req, d, rec.Args)
+		if ref != nil {
+			rec.Code, v.Refusal = audit.DecisionApproval, ref
+			break
 		}
+		// Approved: allowed, and counted like any allowed request.
+		rec.Reason = d.Reason + "; " + granted
+		fallthrough
 	default:
 		rec.Code = audit.DecisionAllow
 		v.Hold, v.Refusal = p.Budget.Reserve(ctx, sess, &req, call.Cost)
