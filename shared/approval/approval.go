@@ -195,8 +195,9 @@ type Store interface {
 	// none); fn may change it, and may return a new approval to store as
 	// the key's latest.
 	Latest(ctx context.Context, key string, fn func(latest *Approval) (*Approval, error)) error
-	// Update runs fn on the approval id and stores what it leaves;
-	// ErrNotFound if there is none.
+	// Update runs fn on the approval id and stores what it leaves (an
+	// approval fn left as it was need not be written again); ErrNotFound
+	// if there is none.
 	Update(ctx context.Context, id string, fn func(*Approval) error) (Approval, error)
 	Get(ctx context.Context, id string) (Approval, error)
 	// List returns approvals, newest first.

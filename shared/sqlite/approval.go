@@ -47,16 +47,21 @@ func (s approvals) Latest(ctx context.Context, key string, fn func(*approval.App
 	})
 }
 
-// Update implements approval.Store.
+// Update implements approval.Store: an approval fn leaves as it was is
+// not written.
 func (s approvals) Update(ctx context.Context, id string, fn func(*approval.Approval) error) (approval.Approval, error) {
 	var a approval.Approval
 	err := s.db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var stored string
 		var err error
-		if a, err = scanApproval(tx.QueryRowContext(ctx, `SELECT data FROM approvals WHERE id = ?`, id)); err != nil {
+		if a, stored, err = scanApprovalData(tx.QueryRowContext(ctx, `SELECT data FROM approvals WHERE id = ?`, id)); err != nil {
 			return err
 		}
 		if err := fn(&a); err != nil {
 			return err
+		}
+		if data, err := json.Marshal(a); err == nil && string(data) == stored {
+			return nil
 		}
 		return writeApproval(ctx, tx, a, false)
 	})
@@ -110,19 +115,25 @@ func (s approvals) query(ctx context.Context, q string, args ...any) ([]approval
 type scanner interface{ Scan(dest ...any) error }
 
 func scanApproval(row scanner) (approval.Approval, error) {
+	a, _, err := scanApprovalData(row)
+	return a, err
+}
+
+// scanApprovalData reads an approval and its stored JSON.
+func scanApprovalData(row scanner) (approval.Approval, string, error) {
 	var data string
 	err := row.Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return approval.Approval{}, approval.ErrNotFound
+		return approval.Approval{}, "", approval.ErrNotFound
 	}
 	if err != nil {
-		return approval.Approval{}, fmt.Errorf("read approval: %w", err)
+		return approval.Approval{}, "", fmt.Errorf("read approval: %w", err)
 	}
 	var a approval.Approval
 	if err := json.Unmarshal([]byte(data), &a); err != nil {
-		return approval.Approval{}, fmt.Errorf("stored approval: %w", err)
+		return approval.Approval{}, "", fmt.Errorf("stored approval: %w", err)
 	}
-	return a, nil
+	return a, data, nil
 }
 
 // writeApproval inserts a new approval, or writes one back.

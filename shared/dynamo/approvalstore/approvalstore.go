@@ -95,11 +95,7 @@ func decode(m map[string]types.AttributeValue) (stored, error) {
 
 // put is the write of a as version ver+1, on condition that it is still
 // version ver (0: new).
-func (s *Store) put(a approval.Approval, ver int64) (*types.Put, error) {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return nil, err
-	}
+func (s *Store) put(a approval.Approval, data []byte, ver int64) (*types.Put, error) {
 	it := &ddb.Item{M: ddb.Key(approvalPK(a.ID), "-")}
 	it.SetS("data", string(data))
 	it.SetS("state", string(a.State))
@@ -195,7 +191,7 @@ func (s *Store) Latest(ctx context.Context, key string, fn func(*approval.Approv
 				return err
 			}
 			if string(data) != cur.data {
-				p, err := s.put(*latest, cur.ver)
+				p, err := s.put(*latest, data, cur.ver)
 				if err != nil {
 					return err
 				}
@@ -203,7 +199,11 @@ func (s *Store) Latest(ctx context.Context, key string, fn func(*approval.Approv
 			}
 		}
 		if n != nil {
-			p, err := s.put(*n, 0)
+			data, err := json.Marshal(*n)
+			if err != nil {
+				return err
+			}
+			p, err := s.put(*n, data, 0)
 			if err != nil {
 				return err
 			}
@@ -232,7 +232,8 @@ func (s *Store) Latest(ctx context.Context, key string, fn func(*approval.Approv
 	return fmt.Errorf("write approval: %w", ddb.ErrContended)
 }
 
-// Update implements approval.Store.
+// Update implements approval.Store: an approval fn leaves as it was is
+// not written.
 func (s *Store) Update(ctx context.Context, id string, fn func(*approval.Approval) error) (approval.Approval, error) {
 	for attempt := range ddb.MaxAttempts {
 		if attempt > 0 {
@@ -246,7 +247,14 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*approval.Approva
 		if err := fn(&a); err != nil {
 			return approval.Approval{}, err
 		}
-		p, err := s.put(a, st.ver)
+		data, err := json.Marshal(a)
+		if err != nil {
+			return approval.Approval{}, err
+		}
+		if string(data) == st.data {
+			return a, nil // unchanged: nothing to write
+		}
+		p, err := s.put(a, data, st.ver)
 		if err != nil {
 			return approval.Approval{}, err
 		}
