@@ -32,14 +32,9 @@ func build(ctx context.Context) (func(context.Context, *events.APIGatewayProxyRe
 	}
 	db := dynamo.New(env.DynamoDB(), env.Tables())
 	store := approvalstore.New(db)
-	tasks := env.StepFunctions()
 	approvals := &approval.Service{Store: store, Audit: db.Audit(), Log: env.Log,
 		// A decision answers the approval's waiting task (Step Functions).
-		Decided: func(ctx context.Context, a approval.Approval) {
-			if err := approvaltask.Answer(ctx, tasks, a, ""); err != nil {
-				env.Log.Error("answer the approval's waiting task", "approval", a.ID, "err", err)
-			}
-		}}
+		Decided: approvaltask.OnDecided(env.StepFunctions(), env.Log)}
 	app := &slackapp.Interactivity{Approvals: approvals, Secrets: secrets, Replays: store, Log: env.Log}
 	return lambdas.Buffered(app), nil
 }

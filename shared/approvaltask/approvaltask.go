@@ -83,6 +83,17 @@ func (h *Handler) Handle(ctx context.Context, ev Event) error {
 	return fmt.Errorf("approvals task %s: unknown step %q", ev.Approval, ev.Step)
 }
 
+// OnDecided is an approval.Service's Decided hook: each decision answers
+// the approval's waiting task; a failure is logged (the approval expires
+// in Step Functions at its timeout all the same).
+func OnDecided(tasks Tasks, log *slog.Logger) func(context.Context, approval.Approval) {
+	return func(ctx context.Context, a approval.Approval) {
+		if err := Answer(ctx, tasks, a, ""); err != nil {
+			log.Error("answer the approval's waiting task", "approval", a.ID, "err", err)
+		}
+	}
+}
+
 // Answer answers the task waiting on a decided approval (with token, or
 // the approval's own); a task that no longer waits is not an error: a
 // second decision, or one after the timeout.

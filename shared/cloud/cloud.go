@@ -243,11 +243,7 @@ func waitOnStepFunctions(s *approval.Service, tasks *stepfn.Client, machine stri
 			log.Error("start the approval's execution; it expires when next touched", "approval", a.ID, "err", err)
 		}
 	}
-	s.Decided = func(ctx context.Context, a approval.Approval) {
-		if err := approvaltask.Answer(ctx, tasks, a, ""); err != nil {
-			log.Error("answer the approval's waiting task", "approval", a.ID, "err", err)
-		}
-	}
+	s.Decided = approvaltask.OnDecided(tasks, log)
 }
 
 // onAlert is the metrics' budget alert hook, nil without metrics.
