@@ -150,12 +150,17 @@ func (h *Interactivity) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK) // not ours to act on
 		return
 	}
+	h.actions(ctx, cb)
+	w.WriteHeader(http.StatusOK)
+}
+
+// actions acts on the first of a click's actions that is Warden's.
+func (h *Interactivity) actions(ctx context.Context, cb slack.InteractionCallback) {
 	for _, act := range cb.ActionCallback.BlockActions {
 		if h.act(ctx, cb, act) {
-			break
+			return
 		}
 	}
-	w.WriteHeader(http.StatusOK)
 }
 
 // firstTime records a request's identity and reports whether it is new.

@@ -55,11 +55,7 @@ func (h *Interactivity) RunSocketMode(ctx context.Context) error {
 			if first, err := h.firstTime(ctx, "envelope:"+evt.Request.EnvelopeID); err != nil || !first {
 				continue
 			}
-			for _, act := range cb.ActionCallback.BlockActions {
-				if h.act(ctx, cb, act) {
-					break
-				}
-			}
+			h.actions(ctx, cb)
 		}
 	}
 }
