@@ -8,8 +8,7 @@
 // Two kinds of request, both through the pipeline (authenticated, decided,
 // rate-limited, watched, recorded before anything is issued):
 //   - the session's credentials: allowed when the principal's AWS rules
-//     compile to a session policy with an Allow; the policy's approve rules
-//     are left out of it;
+//     compile to a session policy with an Allow (policy.SessionPolicy);
 //   - one action on one resource: decided by the policy like any request,
 //     so an approve rule routes it to humans; once allowed (approved), the
 //     credential allows exactly that action on that resource, for at most
@@ -82,7 +81,7 @@ const (
 	// ActionTTL bounds a credential for one action.
 	ActionTTL = 15 * time.Minute
 	// MinTTL is the shortest credential AWS issues.
-	MinTTL = 15 * time.Minute
+	MinTTL = awssts.MinDuration * time.Second
 	// ChainedTTL is the longest credential AWS issues to role chaining.
 	ChainedTTL = time.Hour
 )
@@ -111,7 +110,7 @@ func (b *Broker) log() *slog.Logger {
 // Issue issues credentials to the session of token, or says why not.
 func (b *Broker) Issue(ctx context.Context, token string, r Request) (Credentials, *pipeline.Refusal) {
 	var (
-		doc *policy.IAMPolicy
+		doc *sessionPolicy
 		ttl time.Duration
 	)
 	// The decision and the issuance's outcome share a reference.
@@ -120,7 +119,7 @@ func (b *Broker) Issue(ctx context.Context, token string, r Request) (Credential
 	case r.Action == "" && r.Resource == "":
 		call.Request = policy.Request{Action: ActionAssumeRole, Resource: b.RoleARN}
 		call.Evaluate = func(pol *policy.Policy, req *policy.Request) policy.Decision {
-			doc, ttl = pol.SessionPolicy(req.Principal), pol.CredentialTTL
+			doc, ttl = newSessionPolicy(pol.SessionPolicy(req.Principal)), pol.CredentialTTL
 			return sessionGrant(pol, req.Principal, doc)
 		}
 	case policy.KindOf(r.Action) != policy.KindAWS || r.Resource == "":
@@ -129,8 +128,8 @@ func (b *Broker) Issue(ctx context.Context, token string, r Request) (Credential
 	default:
 		call.Request = policy.Request{Action: r.Action, Resource: r.Resource}
 		call.Evaluate = func(pol *policy.Policy, req *policy.Request) policy.Decision {
-			doc = &policy.IAMPolicy{Version: "2012-10-17", Statement: []policy.IAMStatement{
-				{Effect: "Allow", Action: []string{r.Action}, Resource: []string{r.Resource}}}}
+			doc = newSessionPolicy(&policy.IAMPolicy{Version: "2012-10-17", Statement: []policy.IAMStatement{
+				{Effect: "Allow", Action: []string{r.Action}, Resource: []string{r.Resource}}}})
 			ttl = min(ActionTTL, pol.CredentialTTL)
 			return pol.Evaluate(req)
 		}
@@ -153,11 +152,10 @@ func (b *Broker) Issue(ctx context.Context, token string, r Request) (Credential
 		b.record(ctx, sess, outcome, "refused", ref.Message, nil)
 		return Credentials{}, ref
 	}
-	in := awssts.AssumeRoleInput{RoleARN: b.RoleARN, SessionName: "warden-" + sess.ID, Policy: doc.JSON(),
+	in := awssts.AssumeRoleInput{RoleARN: b.RoleARN, SessionName: "warden-" + sess.ID, Policy: doc.json,
 		DurationSeconds: int32(ttl / time.Second), SourceIdentity: sess.ID,
 		Tags: []awssts.Tag{{Key: TagProject, Value: sess.Project}, {Key: TagAgent, Value: sess.Agent}}}
-	sum := sha256.Sum256([]byte(in.Policy))
-	facts := map[string]any{"policy_sha256": hex.EncodeToString(sum[:]), "duration_seconds": in.DurationSeconds,
+	facts := map[string]any{"policy_sha256": hex.EncodeToString(doc.sum[:]), "duration_seconds": in.DurationSeconds,
 		"source_identity": in.SourceIdentity, "role": b.RoleARN}
 	c, err := b.STS.AssumeRole(ctx, in)
 	if err != nil {
@@ -178,18 +176,30 @@ func (b *Broker) Issue(ctx context.Context, token string, r Request) (Credential
 		Expiration: c.Expiration.UTC()}, nil
 }
 
+// sessionPolicy is the session policy of an issuance, encoded and hashed once.
+type sessionPolicy struct {
+	*policy.IAMPolicy
+	json string
+	sum  [sha256.Size]byte
+}
+
+func newSessionPolicy(doc *policy.IAMPolicy) *sessionPolicy {
+	s := &sessionPolicy{IAMPolicy: doc, json: doc.JSON()}
+	s.sum = sha256.Sum256([]byte(s.json))
+	return s
+}
+
 // sessionGrant decides a request for a session's credentials: allowed when
 // the principal's AWS rules compile to a session policy that allows
 // something, and fits AWS's limit.
-func sessionGrant(pol *policy.Policy, pr policy.Principal, doc *policy.IAMPolicy) policy.Decision {
+func sessionGrant(pol *policy.Policy, pr policy.Principal, doc *sessionPolicy) policy.Decision {
 	allows := 0
 	for _, st := range doc.Statement {
 		if st.Effect == "Allow" {
 			allows++
 		}
 	}
-	sum := sha256.Sum256([]byte(doc.JSON()))
-	switch n := len(doc.JSON()); {
+	switch n := len(doc.json); {
 	case allows == 0:
 		return policy.Decision{Effect: policy.Deny, Reason: fmt.Sprintf("the policy allows %s/%s no AWS action", pr.Project, pr.Agent)}
 	case n > policy.MaxSessionPolicyChars:
@@ -198,7 +208,7 @@ func sessionGrant(pol *policy.Policy, pr policy.Principal, doc *policy.IAMPolicy
 			pr.Project, pr.Agent, n, policy.MaxSessionPolicyChars)}
 	}
 	return policy.Decision{Effect: policy.Allow, Reason: fmt.Sprintf("session policy sha256:%s (%d statements) of policy %s",
-		hex.EncodeToString(sum[:8]), len(doc.Statement), pol.Version[:min(12, len(pol.Version))])}
+		hex.EncodeToString(doc.sum[:8]), len(doc.Statement), pol.Version[:min(12, len(pol.Version))])}
 }
 
 // stsRefusal says why STS did not issue, without its internals.

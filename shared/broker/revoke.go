@@ -13,6 +13,7 @@ import (
 
 	"github.com/wardenhq/warden/shared/awsconfig"
 	"github.com/wardenhq/warden/shared/awsiam"
+	"github.com/wardenhq/warden/shared/awssts"
 	"github.com/wardenhq/warden/shared/identity"
 )
 
@@ -54,7 +55,7 @@ type Stop struct {
 
 // MaxCredentialLife is the longest a runtime role credential lives (the
 // role's maximum session duration).
-const MaxCredentialLife = 12 * time.Hour
+const MaxCredentialLife = awssts.MaxDuration * time.Second
 
 // revokeAttempts bounds the tries of raising the policy that denies
 // everything, when other instances raise it at once.

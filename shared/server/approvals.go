@@ -13,8 +13,9 @@ import (
 )
 
 // MaxApprovalWait bounds how long GET /v1/approvals/{id}?wait= holds the
-// request: under the hook's timeout and API Gateway's 29 s.
-const MaxApprovalWait = 25 * time.Second
+// request: as long as a hook may wait (under the hook's timeout and API
+// Gateway's 29 s).
+const MaxApprovalWait = hooks.MaxWait
 
 // DecideRequest is the body of POST /v1/admin/approvals/{id}/approve and
 // /deny. For ("1h") approves every identical request until then, within
