@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -78,6 +79,19 @@ func (c *Client) Call(ctx context.Context, target string, body []byte, max int64
 		err = fmt.Errorf("the answer is over %d bytes", max)
 	}
 	return Answer{Status: resp.StatusCode, ErrorType: resp.Header.Get("X-Amzn-Errortype"), Body: data}, err
+}
+
+// ParseError reads an error answer of the JSON protocol: its code (the
+// X-Amzn-Errortype header, else the body's __type, as ErrorCode gives it)
+// and its message (the body's message, or Message); either may be empty.
+func ParseError(errType string, body []byte) (code, message string) {
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+		Upper   string `json:"Message"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return ErrorCode(cmp.Or(errType, e.Type)), cmp.Or(e.Message, e.Upper)
 }
 
 // ErrorCode is an error type without its namespace ("…#Code") or extra

@@ -1,7 +1,6 @@
 package awssecrets
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,14 +94,7 @@ func parseAnswer(status int, errType string, data []byte) (*secretsmanager.GetSe
 		return &secretsmanager.GetSecretValueOutput{ARN: &v.ARN, Name: &v.Name, VersionId: &v.VersionId,
 			SecretString: v.SecretString, SecretBinary: v.SecretBinary}, false, nil
 	}
-	var e struct {
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-		Upper   string `json:"Message"`
-	}
-	_ = json.Unmarshal(data, &e)
-	code := awsjson.ErrorCode(cmp.Or(errType, e.Type))
-	msg := cmp.Or(e.Message, e.Upper)
+	code, msg := awsjson.ParseError(errType, data)
 	retry := status >= 500 || code == "ThrottlingException"
 	if code == "" {
 		return nil, retry, &smithy.GenericAPIError{Code: fmt.Sprintf("HTTP%d", status), Message: http.StatusText(status)}

@@ -112,12 +112,6 @@ func (c *Client) call(ctx context.Context, op string, in any, out any) error {
 // ParseError reads an error answer: its code (without namespace) and
 // message.
 func ParseError(status int, errType string, data []byte) *Error {
-	var e struct {
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-		Upper   string `json:"Message"`
-	}
-	_ = json.Unmarshal(data, &e)
-	code := awsjson.ErrorCode(cmp.Or(errType, e.Type))
-	return &Error{Code: cmp.Or(code, fmt.Sprintf("HTTP%d", status)), Message: cmp.Or(e.Message, e.Upper), Status: status}
+	code, msg := awsjson.ParseError(errType, data)
+	return &Error{Code: cmp.Or(code, fmt.Sprintf("HTTP%d", status)), Message: msg, Status: status}
 }
