@@ -139,22 +139,5 @@ func (c *Client) query() *awsquery.Client {
 
 // classify gives IAM's errors a caller acts on their sentinels.
 func classify(err error) error {
-	var e *awsquery.Error
-	switch {
-	case errors.As(err, &e) && e.Code == "NoSuchEntity":
-		return &coded{ErrNoSuchEntity, e}
-	case errors.As(err, &e) && e.Code == "LimitExceeded":
-		return &coded{ErrLimitExceeded, e}
-	}
-	return err
+	return awsquery.Sentinel(err, map[string]error{"NoSuchEntity": ErrNoSuchEntity, "LimitExceeded": ErrLimitExceeded})
 }
-
-// coded is an IAM error with a sentinel: it reads as IAM's error and
-// matches both the sentinel and it.
-type coded struct {
-	sentinel error
-	answer   *awsquery.Error
-}
-
-func (e *coded) Error() string   { return e.answer.Error() }
-func (e *coded) Unwrap() []error { return []error{e.sentinel, e.answer} }

@@ -58,6 +58,27 @@ type Error struct {
 	Code, Message, RequestID string
 }
 
+// Sentinel gives an Error whose code byCode names its sentinel: the
+// result reads as the Error and matches both (errors.Is, errors.As). Any
+// other error is returned as it is.
+func Sentinel(err error, byCode map[string]error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		if s, ok := byCode[e.Code]; ok {
+			return &coded{s, e}
+		}
+	}
+	return err
+}
+
+type coded struct {
+	sentinel error
+	answer   *Error
+}
+
+func (e *coded) Error() string   { return e.answer.Error() }
+func (e *coded) Unwrap() []error { return []error{e.sentinel, e.answer} }
+
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s %s: %s (HTTP %d)", e.Service, e.Action, e.Code, e.Status)
 	if e.Message != "" {

@@ -257,29 +257,8 @@ func (c *Client) AssumeRole(ctx context.Context, in AssumeRoleInput) (Credential
 	return cr, nil
 }
 
-// codeError is an error STS answered with that has a sentinel here: it
-// reads as STS's error and matches both.
-type codeError struct {
-	sentinel error
-	answer   *awsquery.Error
-}
-
-func (e *codeError) Error() string   { return e.answer.Error() }
-func (e *codeError) Unwrap() []error { return []error{e.sentinel, e.answer} }
-
 // sentinel gives STS's errors with a sentinel their sentinel.
 func sentinel(err error) error {
-	var e *awsquery.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	switch e.Code {
-	case "PackedPolicyTooLarge":
-		return &codeError{ErrPackedPolicyTooLarge, e}
-	case "AccessDenied":
-		return &codeError{ErrAccessDenied, e}
-	case "RegionDisabledException":
-		return &codeError{ErrRegionDisabled, e}
-	}
-	return err
+	return awsquery.Sentinel(err, map[string]error{"PackedPolicyTooLarge": ErrPackedPolicyTooLarge,
+		"AccessDenied": ErrAccessDenied, "RegionDisabledException": ErrRegionDisabled})
 }
