@@ -76,8 +76,8 @@ func (c *Client) GetRolePolicy(ctx context.Context, roleName, policyName string)
 // ListRolePolicies returns the names of roleName's inline policies, every
 // page of them.
 func (c *Client) ListRolePolicies(ctx context.Context, roleName string) ([]string, error) {
-	if !roleNameRE.MatchString(roleName) {
-		return nil, fmt.Errorf("%w: role name %q: want 1 to 64 letters, digits or _+=,.@-", ErrInvalidInput, roleName)
+	if err := checkRole(roleName); err != nil {
+		return nil, err
 	}
 	var names []string
 	marker := ""
@@ -116,10 +116,10 @@ func (c *Client) DeleteRolePolicy(ctx context.Context, roleName, policyName stri
 }
 
 func (c *Client) call(ctx context.Context, action, roleName, policyName string, params url.Values, out any) error {
-	switch {
-	case !roleNameRE.MatchString(roleName):
-		return fmt.Errorf("%w: role name %q: want 1 to 64 letters, digits or _+=,.@-", ErrInvalidInput, roleName)
-	case !policyNameRE.MatchString(policyName):
+	if err := checkRole(roleName); err != nil {
+		return err
+	}
+	if !policyNameRE.MatchString(policyName) {
 		return fmt.Errorf("%w: policy name %q: want 1 to 128 letters, digits or _+=,.@-", ErrInvalidInput, policyName)
 	}
 	if params == nil {
@@ -135,6 +135,14 @@ func (c *Client) call(ctx context.Context, action, roleName, policyName string, 
 
 func (c *Client) query() *awsquery.Client {
 	return &awsquery.Client{Region: Region, Credentials: c.Credentials, Service: "iam", Endpoint: c.Endpoint, Version: "2010-05-08", HTTP: c.HTTP}
+}
+
+// checkRole refuses a name IAM would refuse as a role's.
+func checkRole(name string) error {
+	if !roleNameRE.MatchString(name) {
+		return fmt.Errorf("%w: role name %q: want 1 to 64 letters, digits or _+=,.@-", ErrInvalidInput, name)
+	}
+	return nil
 }
 
 // classify gives IAM's errors a caller acts on their sentinels.
