@@ -108,11 +108,31 @@ func NewAPI(ctx context.Context, o Options) (*App, error) { return build(ctx, o,
 // remote, the routes API Gateway streams.
 func NewLLM(ctx context.Context, o Options) (*App, error) { return build(ctx, o, withGateway, withGit) }
 
-// frontEnd adds a front end to the server.
-type frontEnd func(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error
+// frontEnd is a front end of the server: add adds it; secrets names the
+// secrets it will read (record takes each variable a configuration
+// names), so that the cold start reads them all at once.
+type frontEnd struct {
+	add     func(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error
+	secrets func(o Options, record func(env string) string)
+}
 
-// withGateway serves the LLM gateway.
-func withGateway(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
+var (
+	withGateway = frontEnd{add: addGateway, secrets: func(o Options, record func(string) string) {
+		llm.DefaultConfig(record)
+		if o.LLMConfig != nil {
+			_, _ = llm.LoadConfig(awsconfig.LLMConfigKey, o.LLMConfig, record)
+		}
+	}}
+	withBroker = frontEnd{add: addBroker}
+	withGit    = frontEnd{add: addGit, secrets: func(o Options, record func(string) string) {
+		if o.GitConfig != nil {
+			_, _ = gitproxy.LoadConfig(awsconfig.GitConfigKey, o.GitConfig, func(env string) string { record(env); return "x" })
+		}
+	}}
+)
+
+// addGateway serves the LLM gateway.
+func addGateway(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
 	gateway, err := newGateway(ctx, o, pipe, log)
 	if err != nil {
 		return err
@@ -121,18 +141,18 @@ func withGateway(ctx context.Context, o Options, srv *server.Server, pipe *pipel
 	return nil
 }
 
-// withBroker serves the credential broker, when the runtime role is set.
+// addBroker serves the credential broker, when the runtime role is set.
 // The function's credentials are its role's: AssumeRole with them is role
 // chaining, capped at an hour.
-func withBroker(_ context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
+func addBroker(_ context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
 	if o.STS != nil && o.RuntimeRole != "" {
 		srv.Broker = &broker.Broker{Pipeline: pipe, STS: o.STS, RoleARN: o.RuntimeRole, MaxTTL: broker.ChainedTTL, Log: log}
 	}
 	return nil
 }
 
-// withGit serves the git remote, when the policy bucket has git.yaml.
-func withGit(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
+// addGit serves the git remote, when the policy bucket has git.yaml.
+func addGit(ctx context.Context, o Options, srv *server.Server, pipe *pipeline.Pipeline, log *slog.Logger) error {
 	if o.GitConfig == nil {
 		return nil
 	}
@@ -166,7 +186,7 @@ func build(ctx context.Context, o Options, fronts ...frontEnd) (*App, error) {
 	var err error
 	var wg sync.WaitGroup
 	wg.Go(func() { policies, err = policyload.New(ctx, o.Policy, trail, log) })
-	wg.Go(func() { prefetchSecrets(ctx, o) })
+	wg.Go(func() { prefetchSecrets(ctx, o, fronts) })
 	wg.Wait()
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
@@ -200,8 +220,8 @@ func build(ctx context.Context, o Options, fronts ...frontEnd) (*App, error) {
 	if o.Admin {
 		srv.AdminPrincipal = lambdas.IAMCaller
 	}
-	for _, add := range fronts {
-		if err := add(ctx, o, srv, pipe, log); err != nil {
+	for _, f := range fronts {
+		if err := f.add(ctx, o, srv, pipe, log); err != nil {
 			return nil, err
 		}
 	}
@@ -256,19 +276,17 @@ func onAlert(m *lambdas.Metrics) func(context.Context, budget.Alert) {
 	}
 }
 
-// prefetchSecrets reads, all at once, the secrets New reads one by one
-// after it: the signing secret and the provider keys the gateway's
-// configuration names. The secrets source keeps what it read for its TTL;
-// what fails here is read again, and reported, then.
-func prefetchSecrets(ctx context.Context, o Options) {
+// prefetchSecrets reads, all at once, the secrets build reads one by one
+// after it: the signing secret and those of the front ends (the provider
+// keys, the git hosts' tokens). The secrets source keeps what it read for
+// its TTL; what fails here is read again, and reported, then.
+func prefetchSecrets(ctx context.Context, o Options, fronts []frontEnd) {
 	names := map[string]bool{awsconfig.SigningKeySecret: true}
 	record := func(env string) string { names[SecretName(env)] = true; return "" }
-	llm.DefaultConfig(record)
-	if o.LLMConfig != nil {
-		_, _ = llm.LoadConfig(awsconfig.LLMConfigKey, o.LLMConfig, record)
-	}
-	if o.GitConfig != nil {
-		_, _ = gitproxy.LoadConfig(awsconfig.GitConfigKey, o.GitConfig, func(env string) string { record(env); return "x" })
+	for _, f := range fronts {
+		if f.secrets != nil {
+			f.secrets(o, record)
+		}
 	}
 	var wg sync.WaitGroup
 	for name := range names {

@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 
@@ -20,10 +21,11 @@ import (
 const maxConfigObject = 1 << 20
 
 // AppOptions are the api and llm functions' adapters: the tables, the
-// policy bucket's objects (read with s3store.Getter: these functions need
-// no more of S3), the secrets, and for the admin API (api) the audit
-// archive, read only.
-func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error) {
+// policy, the optional objects of the policy bucket named by keys (those
+// the function's front ends read; all read with s3store.Getter: these
+// functions need no more of S3), the secrets, and for the admin API (api)
+// the audit archive, read only.
+func AppOptions(ctx context.Context, e lambdas.Env, admin bool, keys ...string) (Options, error) {
 	secrets, err := e.Secrets()
 	if err != nil {
 		return Options{}, err
@@ -45,13 +47,18 @@ func AppOptions(ctx context.Context, e lambdas.Env, admin bool) (Options, error)
 	o.RuntimeRole = e.Config.RuntimeRole
 	o.IAM = &awsiam.Client{Credentials: e.AWS.Credentials, Endpoint: e.Endpoint("IAM")}
 	// All at once: each is a round trip of the cold start.
-	var llmErr, pricesErr, gitErr error
+	into := map[string]*[]byte{awsconfig.LLMConfigKey: &o.LLMConfig, awsconfig.PricesKey: &o.Prices, awsconfig.GitConfigKey: &o.GitConfig}
+	errs := make([]error, len(keys))
 	var wg sync.WaitGroup
-	wg.Go(func() { o.LLMConfig, llmErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.LLMConfigKey) })
-	wg.Go(func() { o.Prices, pricesErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.PricesKey) })
-	wg.Go(func() { o.GitConfig, gitErr = optionalObject(ctx, get, e.Config.PolicyBucket, awsconfig.GitConfigKey) })
+	for i, key := range keys {
+		dst, ok := into[key]
+		if !ok {
+			return Options{}, fmt.Errorf("%s is not an object the functions read", key)
+		}
+		wg.Go(func() { *dst, errs[i] = optionalObject(ctx, get, e.Config.PolicyBucket, key) })
+	}
 	wg.Wait()
-	if err := errors.Join(llmErr, pricesErr, gitErr); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return Options{}, err
 	}
 	return o, nil
@@ -67,15 +74,20 @@ func optionalObject(ctx context.Context, client s3store.GetObjectAPI, bucket, ke
 	return data, err
 }
 
-// APIFromEnv builds the api function's app from its environment.
-func APIFromEnv(ctx context.Context) (*App, error) { return fromEnv(ctx, true, NewAPI) }
+// APIFromEnv builds the api function's app from its environment. Its
+// front ends read none of the bucket's optional objects.
+func APIFromEnv(ctx context.Context) (*App, error) { return fromEnv(ctx, true, nil, NewAPI) }
 
-// LLMFromEnv builds the llm function's app from its environment.
-func LLMFromEnv(ctx context.Context) (*App, error) { return fromEnv(ctx, false, NewLLM) }
+// LLMFromEnv builds the llm function's app from its environment: the
+// gateway's configuration and prices, the git remote's upstreams.
+func LLMFromEnv(ctx context.Context) (*App, error) {
+	return fromEnv(ctx, false, []string{awsconfig.LLMConfigKey, awsconfig.PricesKey, awsconfig.GitConfigKey}, NewLLM)
+}
 
 // fromEnv builds a function's app with newApp; admin is the api
-// function's (the admin API and the archive).
-func fromEnv(ctx context.Context, admin bool, newApp func(context.Context, Options) (*App, error)) (*App, error) {
+// function's (the admin API and the archive); keys the bucket's objects
+// its front ends read.
+func fromEnv(ctx context.Context, admin bool, keys []string, newApp func(context.Context, Options) (*App, error)) (*App, error) {
 	required := []string{awsconfig.EnvIdentityTable, awsconfig.EnvAuditTable, awsconfig.EnvBudgetTable, awsconfig.EnvOutboxTable,
 		awsconfig.EnvPolicyBucket, awsconfig.EnvSecretsPrefix, awsconfig.EnvApprovalsStateMachine}
 	if admin {
@@ -86,7 +98,7 @@ func fromEnv(ctx context.Context, admin bool, newApp func(context.Context, Optio
 	if err != nil {
 		return nil, err
 	}
-	opts, err := AppOptions(ctx, env, admin)
+	opts, err := AppOptions(ctx, env, admin, keys...)
 	if err != nil {
 		return nil, err
 	}
