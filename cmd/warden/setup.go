@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -333,7 +332,14 @@ func writeConfig(path string, content []byte, force bool) error {
 			return fmt.Errorf("back up %s: %w", path, err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	return atomicWrite(path, content, mode, 0o755)
+}
+
+// atomicWrite writes content to path through a file of its own beside it,
+// renamed over path once whole: a reader sees the old file or the new one,
+// never a part. Missing directories are made with dirMode.
+func atomicWrite(path string, content []byte, mode, dirMode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".warden-*")
@@ -341,7 +347,7 @@ func writeConfig(path string, content []byte, force bool) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, strings.NewReader(string(content))); err != nil {
+	if _, err := tmp.Write(content); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -404,17 +410,7 @@ func writeAWSProfile(path, profile, section string) error {
 	if text != "" && !strings.HasSuffix(text, "\n\n") {
 		text += "\n"
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
-	}
-	if err := os.WriteFile(path+".warden-tmp", []byte(text+section), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(path+".warden-tmp", path); err != nil {
-		os.Remove(path + ".warden-tmp")
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicWrite(path, []byte(text+section), 0o600, 0o700)
 }
 
 // setupGit points the agent's git at Warden for the hosts Warden proxies:
