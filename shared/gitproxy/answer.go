@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 )
 
@@ -61,8 +60,8 @@ func (a *answerLimiter) Write(p []byte) (int, error) {
 		if len(a.head) < 4 {
 			continue
 		}
-		size, err := strconv.ParseUint(string(a.head), 16, 16)
-		if err != nil || size == 3 || size > MaxPktLen {
+		size, err := pktLen(a.head)
+		if err != nil {
 			// Not a pkt-line: the rest is passed as it is.
 			a.raw = true
 			head := a.head
@@ -72,7 +71,7 @@ func (a *answerLimiter) Write(p []byte) (int, error) {
 			}
 			continue
 		}
-		total := max(int(size), 4) // flush, delim and response-end are 4 bytes
+		total := max(size, 4) // flush, delim and response-end are 4 bytes
 		switch {
 		case a.max > 0 && a.sent+int64(total)+maxErrPacket > a.max:
 			return 0, a.end(a.sizeWhy, true)

@@ -10,6 +10,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // Packet lengths of the pkt-line format (git's gitprotocol-common): four
@@ -55,24 +57,35 @@ func readPkt(r io.Reader, buf []byte) (int, []byte, error) {
 		}
 		return 0, nil, err
 	}
-	n, err := strconv.ParseUint(string(buf[:4]), 16, 16)
+	n, err := pktLen(buf[:4])
 	if err != nil {
-		return 0, nil, malformed("length %q is not four hexadecimal digits", buf[:4])
+		return 0, nil, err
 	}
-	switch {
-	case n == 0:
+	switch n {
+	case 0:
 		return pktFlush, nil, nil
-	case n == 1:
+	case 1:
 		return pktDelim, nil, nil
-	case n == 2:
+	case 2:
 		return pktEnd, nil, nil
-	case n < 4 || n > MaxPktLen:
-		return 0, nil, malformed("length %d is out of range", n)
 	}
 	if _, err := io.ReadFull(r, buf[4:n]); err != nil {
 		return 0, nil, fmt.Errorf("%w: a pkt-line of %d bytes ends early", ErrMalformed, n)
 	}
 	return pktData, buf[4:n], nil
+}
+
+// pktLen reads a pkt-line's length field: 0 (flush), 1 (delim), 2
+// (response end), or the packet's length with its field, 4 to MaxPktLen.
+func pktLen(head []byte) (int, error) {
+	n, err := strconv.ParseUint(string(head), 16, 16)
+	if err != nil {
+		return 0, malformed("length %q is not four hexadecimal digits", head)
+	}
+	if n == 3 || n > MaxPktLen {
+		return 0, malformed("length %d is out of range", n)
+	}
+	return int(n), nil
 }
 
 // Command is one ref update of a push.
@@ -193,10 +206,10 @@ func ReadPush(r io.Reader) (*Push, error) {
 func parseCommand(line string) (Command, error) {
 	parts := strings.Split(line, " ")
 	if len(parts) != 3 || !validID(parts[0]) || !validID(parts[1]) || !validRef(parts[2]) {
-		return Command{}, malformed("command %q is not \"old-id new-id ref\"", truncate(line, 200))
+		return Command{}, malformed("command %q is not \"old-id new-id ref\"", textfmt.Truncate(line, 200))
 	}
 	if parts[0] == ZeroID && parts[1] == ZeroID {
-		return Command{}, malformed("command %q neither creates, updates nor deletes", truncate(line, 200))
+		return Command{}, malformed("command %q neither creates, updates nor deletes", textfmt.Truncate(line, 200))
 	}
 	return Command{Old: parts[0], New: parts[1], Ref: parts[2]}, nil
 }
@@ -234,11 +247,4 @@ func validRef(s string) bool {
 		}
 	}
 	return true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

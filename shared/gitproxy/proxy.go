@@ -491,9 +491,6 @@ func (p *Proxy) outcome(ctx context.Context, sess identity.Session, ref string, 
 	}
 	rec := audit.Record{Code: audit.GitPush, Ref: ref, Kind: "git", Action: "git:push", Resource: rt.resource(), Status: status,
 		DurationMS: took.Milliseconds(), Args: p.Pipeline.Redactor.JSON(map[string]any{"refs": refs, "upstream_status": code, "bytes": sent})}
-	if sess.ID == "" {
-		return
-	}
 	if err := p.Pipeline.Outcome(ctx, sess, rec); err != nil {
 		p.log().Error("git: record a push's outcome", "push", ref, "err", err)
 	}

@@ -1,11 +1,12 @@
-// Package textfmt formats numbers and durations for messages people read:
-// refusals, alerts and reports.
+// Package textfmt formats numbers, durations and long strings for messages
+// people read: refusals, alerts and reports.
 package textfmt
 
 import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Thousands writes n with commas between groups of three digits: 1,200,000.
@@ -39,4 +40,16 @@ func Duration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// Truncate cuts s to at most n bytes, at a character's boundary, and marks
+// the cut with "…"; a shorter s is returned as it is.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

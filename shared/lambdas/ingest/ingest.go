@@ -23,6 +23,7 @@ import (
 	"github.com/wardenhq/warden/shared/dynamo/identitystore"
 	"github.com/wardenhq/warden/shared/identity"
 	"github.com/wardenhq/warden/shared/lambdas"
+	"github.com/wardenhq/warden/shared/textfmt"
 )
 
 // MaxCloudTrailDetail bounds the detail of an event the ingest function
@@ -128,7 +129,7 @@ func (h *Handler) record(ctx context.Context, c cloudTrailCall) audit.Record {
 		rec.Resource = c.Resources[0].ARN
 	}
 	if c.ErrorCode != "" {
-		rec.Status, rec.Reason = c.ErrorCode, truncate(c.ErrorMessage, 512)
+		rec.Status, rec.Reason = c.ErrorCode, textfmt.Truncate(c.ErrorMessage, 512)
 	}
 	args := map[string]any{"region": c.AWSRegion, "source_ip": c.SourceIP}
 	if len(c.RequestParameters) > 0 && len(c.RequestParameters) <= maxCallArgs {
@@ -150,13 +151,6 @@ func (h *Handler) record(ctx context.Context, c cloudTrailCall) audit.Record {
 		h.Log.Error("ingest: read the session of a call", "session", rec.Session, "err", err)
 	}
 	return rec
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // New returns the ingest function's handler: the audit table, and the
