@@ -91,7 +91,8 @@ func (n *Handler) Outcome(ctx context.Context, o Outcome) error {
 		return fmt.Errorf("notifier: approval %s: %w", o.Approval, err)
 	}
 	if err != nil {
-		n.failed(approvalEvent, o.Approval, 1, err)
+		n.Log.Error("approval messages not updated", "approval", o.Approval, "err", err)
+		n.count(approvalEvent, o.Approval, 1)
 		return nil
 	}
 	n.Log.Info("approval messages updated", "approval", o.Approval)
@@ -140,12 +141,6 @@ func (n *Handler) deliver(ctx context.Context, e notify.Envelope) {
 	}
 	n.Log.Error("notification not sent", "id", e.ID, "event", e.Message.Event, "failed", fmt.Sprintf("%d of %d channels", failed, len(e.To)), "err", err)
 	n.count(e.Message.Event, e.ID, failed)
-}
-
-// failed logs and counts an approval's messages not updated.
-func (n *Handler) failed(event, id string, count int, err error) {
-	n.Log.Error("approval messages not updated", "approval", id, "err", err)
-	n.count(event, id, count)
 }
 
 func (n *Handler) count(event, id string, failed int) {
