@@ -16,10 +16,12 @@ import (
 	"github.com/wardenhq/warden/shared/stepfn/stepfntest"
 )
 
-func setup(t *testing.T) (*Handler, *approval.Service, *stepfntest.Server) {
+// setup is the handler over an approval service and Step Functions'
+// stand-in, with one pending approval, a.
+func setup(t *testing.T) (h *Handler, s *approval.Service, sfn *stepfntest.Server, a approval.Approval) {
 	t.Helper()
-	s, _, _ := approvaltest.Setup(t, &approval.MemoryStore{})
-	sfn := stepfntest.New(t)
+	s, _, _ = approvaltest.Setup(t, &approval.MemoryStore{})
+	sfn = stepfntest.New(t)
 	tasks := &stepfn.Client{Region: stepfntest.Region, Endpoint: sfn.URL,
 		Credentials: credentials.NewStaticCredentialsProvider(stepfntest.AccessKey, stepfntest.SecretKey, "")}
 	s.Decided = func(ctx context.Context, a approval.Approval) {
@@ -27,7 +29,11 @@ func setup(t *testing.T) (*Handler, *approval.Service, *stepfntest.Server) {
 			t.Errorf("Answer: %v", err)
 		}
 	}
-	return &Handler{Approvals: s, Tasks: tasks}, s, sfn
+	a, _, err := s.Check(context.Background(), approvaltest.Push(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Handler{Approvals: s, Tasks: tasks}, s, sfn, a
 }
 
 // TestWaitThenDecide: the wait task leaves its token; the decision
@@ -36,11 +42,7 @@ func setup(t *testing.T) (*Handler, *approval.Service, *stepfntest.Server) {
 func TestWaitThenDecide(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h, s, sfn := setup(t)
-	a, _, err := s.Check(ctx, approvaltest.Push(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, s, sfn, a := setup(t)
 	token := sfn.Token(a.ID)
 	if err := h.Handle(ctx, Event{Step: StepWait, Approval: a.ID, TaskToken: token}); err != nil {
 		t.Fatal(err)
@@ -68,11 +70,7 @@ func TestWaitThenDecide(t *testing.T) {
 func TestDecidedBeforeTheTask(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h, s, sfn := setup(t)
-	a, _, err := s.Check(ctx, approvaltest.Push(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, s, sfn, a := setup(t)
 	if _, err := s.Decide(ctx, a.ID, approval.Decision{Approve: false, By: approvaltest.Lead}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +88,7 @@ func TestDecidedBeforeTheTask(t *testing.T) {
 func TestExpireAndBadEvents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h, s, _ := setup(t)
-	a, _, err := s.Check(ctx, approvaltest.Push(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, s, _, a := setup(t)
 	if err := h.Handle(ctx, Event{Step: StepExpire, Approval: a.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +115,7 @@ func TestApprovalEvents(t *testing.T) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			h, s, _ := setup(t)
-			a, _, err := s.Check(ctx, approvaltest.Push(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			h, s, _, a := setup(t)
 			raw, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
