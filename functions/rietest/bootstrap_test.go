@@ -295,6 +295,19 @@ func (d *deployment) checkOutput(t testing.TB, f *Function) {
 	}
 }
 
+// pendingApproval opens an approval in the deployment's identity table,
+// through the approval service the functions run.
+func (d *deployment) pendingApproval(t *testing.T) (*approval.Service, approval.Approval) {
+	t.Helper()
+	db := dynamo.New(d.dynamo, d.tables)
+	s := &approval.Service{Store: approvalstore.New(db), Audit: db.Audit()}
+	a, _, err := s.Check(t.Context(), approvaltest.Push(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a
+}
+
 // event reads a sample event of events/.
 func event(t testing.TB, name string) []byte {
 	t.Helper()
@@ -428,12 +441,7 @@ func TestBootstraps(t *testing.T) {
 		// pending one.
 		"approvals": func(t *testing.T, d *deployment, f *Function) {
 			ctx := t.Context()
-			db := dynamo.New(d.dynamo, d.tables)
-			s := &approval.Service{Store: approvalstore.New(db), Audit: db.Audit()}
-			a, _, err := s.Check(ctx, approvaltest.Push(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, a := d.pendingApproval(t)
 			if _, err := s.Decide(ctx, a.ID, approval.Decision{Approve: true, By: approvaltest.Lead}); err != nil {
 				t.Fatal(err)
 			}
@@ -482,12 +490,7 @@ func TestBootstraps(t *testing.T) {
 		// Approve button and approves it, as the clicking release manager.
 		"slack": func(t *testing.T, d *deployment, f *Function) {
 			ctx := t.Context()
-			db := dynamo.New(d.dynamo, d.tables)
-			s := &approval.Service{Store: approvalstore.New(db), Audit: db.Audit()}
-			a, _, err := s.Check(ctx, approvaltest.Push(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, a := d.pendingApproval(t)
 			replied := make(chan string, 1)
 			responses := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				body, _ := io.ReadAll(r.Body)
@@ -547,12 +550,8 @@ func TestBootstraps(t *testing.T) {
 			// in the identity table (decided; posted nowhere, so nothing
 			// to update).
 			ctx := t.Context()
-			db := dynamo.New(d.dynamo, d.tables)
-			s := &approval.Service{Store: approvalstore.New(db), Audit: db.Audit()}
-			a, _, err := s.Check(ctx, approvaltest.Push(t))
-			if err == nil {
-				_, err = s.Decide(ctx, a.ID, approval.Decision{By: approvaltest.Lead})
-			}
+			s, a := d.pendingApproval(t)
+			_, err := s.Decide(ctx, a.ID, approval.Decision{By: approvaltest.Lead})
 			if err != nil {
 				t.Fatal(err)
 			}
