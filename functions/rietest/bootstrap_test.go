@@ -212,10 +212,7 @@ func newDeployment(t testing.TB, function string) *deployment {
 		// whose Slack messages it keeps and updates, are in the identity
 		// table.
 		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
-	case "approvals", "ingest":
-		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
-		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
-	case "slack":
+	case "approvals", "ingest", "slack":
 		d.env[awsconfig.EnvIdentityTable] = d.tables.Identity
 		d.env[awsconfig.EnvAuditTable] = d.tables.Audit
 	case "archiver":
