@@ -827,14 +827,29 @@ func TestAlarms(t *testing.T) {
 			})
 		}
 	}
-	// The functions' custom metrics: one count per budget alert (api,
-	// llm), per notification given up on (notifier).
-	for _, metric := range []string{awsconfig.MetricBudgetAlerts, awsconfig.MetricNotificationsFailed} {
-		must(t, metric, func() {
-			st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", metric)).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
-				"Namespace":          awsconfig.MetricsNamespace,
-				"MetricName":         metric,
-				"Dimensions":         []any{map[string]any{"Name": awsconfig.MetricsDimension, "Value": "dev"}},
+	// The alarms on a sum over five minutes, each of one dimension: the
+	// functions' custom metrics (one count per budget alert from api and
+	// llm, per notification given up on by the notifier); a failed
+	// execution of the approvals state machine (an approval its function
+	// failed to expire, whose task failed, or whose messages the notifier
+	// failed to update); EventBridge giving up on delivering a call to the
+	// ingest function (the function's own failures are its Errors alarm).
+	for _, a := range []struct {
+		alarm, namespace, metric, dimension string
+		value                               any
+	}{
+		{awsconfig.MetricBudgetAlerts, awsconfig.MetricsNamespace, awsconfig.MetricBudgetAlerts, awsconfig.MetricsDimension, "dev"},
+		{awsconfig.MetricNotificationsFailed, awsconfig.MetricsNamespace, awsconfig.MetricNotificationsFailed, awsconfig.MetricsDimension, "dev"},
+		{"ApprovalsExecutionsFailed", "AWS/States", "ExecutionsFailed", "StateMachineArn",
+			map[string]any{"Ref": st.logicalID(t, "AWS::StepFunctions::StateMachine", "ApprovalsStateMachine")}},
+		{"IngestRuleFailedInvocations", "AWS/Events", "FailedInvocations", "RuleName",
+			map[string]any{"Ref": st.logicalID(t, "AWS::Events::Rule", "IngestRule")}},
+	} {
+		must(t, a.alarm, func() {
+			st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", a.alarm)).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
+				"Namespace":          a.namespace,
+				"MetricName":         a.metric,
+				"Dimensions":         []any{map[string]any{"Name": a.dimension, "Value": a.value}},
 				"Statistic":          "Sum",
 				"Period":             300,
 				"EvaluationPeriods":  1,
@@ -844,37 +859,6 @@ func TestAlarms(t *testing.T) {
 			}))
 		})
 	}
-	// A failed execution of the approvals state machine: an approval its
-	// function failed to expire, whose task failed, or whose messages the
-	// notifier failed to update.
-	must(t, "approvals executions failed", func() {
-		st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", "ApprovalsExecutionsFailed")).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
-			"Namespace":          "AWS/States",
-			"MetricName":         "ExecutionsFailed",
-			"Dimensions":         []any{map[string]any{"Name": "StateMachineArn", "Value": map[string]any{"Ref": st.logicalID(t, "AWS::StepFunctions::StateMachine", "ApprovalsStateMachine")}}},
-			"Statistic":          "Sum",
-			"Period":             300,
-			"EvaluationPeriods":  1,
-			"Threshold":          1,
-			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
-			"AlarmActions":       []any{topic},
-		}))
-	})
-	// EventBridge giving up on delivering a call to the ingest function
-	// (the function's own failures are its Errors alarm).
-	must(t, "ingest rule failed invocations", func() {
-		st.only(t, st.logicalID(t, "AWS::CloudWatch::Alarm", "IngestRuleFailedInvocations")).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{
-			"Namespace":          "AWS/Events",
-			"MetricName":         "FailedInvocations",
-			"Dimensions":         []any{map[string]any{"Name": "RuleName", "Value": map[string]any{"Ref": st.logicalID(t, "AWS::Events::Rule", "IngestRule")}}},
-			"Statistic":          "Sum",
-			"Period":             300,
-			"EvaluationPeriods":  1,
-			"Threshold":          1,
-			"ComparisonOperator": "GreaterThanOrEqualToThreshold",
-			"AlarmActions":       []any{topic},
-		}))
-	})
 	must(t, "every alarm notifies", func() {
 		st.template.ResourcePropertiesCountIs(jsii.String("AWS::CloudWatch::Alarm"), match(&map[string]any{"AlarmActions": []any{topic}}),
 			jsii.Number(float64(len(st.resources("AWS::CloudWatch::Alarm")))))
